@@ -1,0 +1,3 @@
+//! The Amazon Bedrock backend.
+
+pub mod errors;

@@ -1,0 +1,620 @@
+//! The simulated backend: a real implementation of the contract with no model
+//! behind it, for demos, downstream teams' CI and load tests.
+//!
+//! - The catalogue is the seed notebook's real ListFoundationModels answer
+//!   (`data/foundation-models.json`), parsed once at start.
+//! - Text is composed from phrase banks around the prompt's topic, so it reads
+//!   as text. Temperature 0 seeds the composer from the request itself, so the
+//!   same request always gets the same text; any other temperature (or none:
+//!   the "model default" is 0.7) draws a fresh seed. `top_p` narrows the
+//!   phrase choice.
+//! - `max_tokens` and stop sequences cut the text exactly as a model would,
+//!   with the matching stop reason, and usage counts whitespace-led tokens.
+//! - Failures can be injected per request through
+//!   `additional_model_request_fields.gateway_simulation` (see
+//!   [`SimulationDirectives`]) or server-wide with a failure rate.
+
+use super::bedrock::errors;
+use super::{Backend, GenerationStream};
+use crate::catalogue::Catalogue;
+use crate::domain::{
+    Completion, Generation, GenerationRequest, ModelFilter, ModelInfo, StopReason, StreamEvent,
+    Usage,
+};
+use crate::error::GatewayError;
+use futures::StreamExt;
+use std::hash::{Hash, Hasher};
+use std::time::{Duration, Instant};
+
+/// The catalogue shipped with the repository: the seed's real model list.
+pub const CATALOGUE_JSON: &str = include_str!("../../data/foundation-models.json");
+
+/// The key in `additional_model_request_fields` that steers the simulation.
+pub const DIRECTIVES_KEY: &str = "gateway_simulation";
+
+/// The token cap when the caller sets no `max_tokens`, as a model would have.
+const DEFAULT_MAX_TOKENS: u32 = 512;
+
+/// Operator settings for the simulation.
+#[derive(Debug, Clone, Default)]
+pub struct SimulatedConfig {
+    /// Delay before each streamed token.
+    pub token_delay: Duration,
+    /// Delay before the first token (and before a unary answer).
+    pub first_token_latency: Duration,
+    /// Probability in [0, 1] that a call fails with ServiceUnavailableException.
+    pub failure_rate: f64,
+}
+
+/// Per-request instructions, read from
+/// `additional_model_request_fields.gateway_simulation`:
+///
+/// ```json
+/// {"gateway_simulation": {"fail_with": "ThrottlingException",
+///                         "fail_after_tokens": 5,
+///                         "latency_ms": 200, "token_delay_ms": 20}}
+/// ```
+///
+/// `fail_with` takes any Bedrock error type in the README's error table.
+/// Without `fail_after_tokens` the call fails before any text; with it, a
+/// stream fails after that many deltas (a unary call fails outright).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SimulationDirectives {
+    /// The Bedrock error type to fail with.
+    pub fail_with: Option<String>,
+    /// Fail mid-stream after this many deltas.
+    pub fail_after_tokens: Option<u32>,
+    /// Overrides the first-token latency.
+    pub latency: Option<Duration>,
+    /// Overrides the per-token delay.
+    pub token_delay: Option<Duration>,
+}
+
+impl SimulationDirectives {
+    fn from_request(request: &GenerationRequest) -> Result<Self, GatewayError> {
+        let Some(obj) = request
+            .additional_model_request_fields
+            .as_ref()
+            .and_then(|f| f.get(DIRECTIVES_KEY))
+        else {
+            return Ok(Self::default());
+        };
+        let field = |k: &str| format!("additional_model_request_fields.{DIRECTIVES_KEY}.{k}");
+        let Some(obj) = obj.as_object() else {
+            return Err(GatewayError::invalid_field(
+                format!("additional_model_request_fields.{DIRECTIVES_KEY}"),
+                format!("must be an object, got {obj}"),
+            ));
+        };
+        let millis = |k: &str| -> Result<Option<Duration>, GatewayError> {
+            match obj.get(k) {
+                None => Ok(None),
+                Some(v) => match v.as_f64() {
+                    Some(ms) if (0.0..=600_000.0).contains(&ms) => {
+                        Ok(Some(Duration::from_secs_f64(ms / 1000.0)))
+                    }
+                    _ => Err(GatewayError::invalid_field(
+                        field(k),
+                        format!("must be a number of milliseconds in [0, 600000], got {v}"),
+                    )),
+                },
+            }
+        };
+        let fail_with = match obj.get("fail_with") {
+            None => None,
+            Some(serde_json::Value::String(t)) if errors::kind_of(t).is_some() => Some(t.clone()),
+            Some(v) => {
+                let known: Vec<_> = errors::KNOWN_ERRORS.iter().map(|(n, _)| *n).collect();
+                return Err(GatewayError::invalid_field(
+                    field("fail_with"),
+                    format!("must be one of {}, got {v}", known.join(", ")),
+                ));
+            }
+        };
+        let fail_after_tokens = match obj.get("fail_after_tokens") {
+            None => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| {
+                        GatewayError::invalid_field(
+                            field("fail_after_tokens"),
+                            format!("must be a whole number of tokens, got {v}"),
+                        )
+                    })?,
+            ),
+        };
+        Ok(SimulationDirectives {
+            fail_with,
+            fail_after_tokens,
+            latency: millis("latency_ms")?,
+            token_delay: millis("token_delay_ms")?,
+        })
+    }
+}
+
+/// The offline backend.
+#[derive(Debug)]
+pub struct SimulatedBackend {
+    catalogue: Catalogue,
+    config: SimulatedConfig,
+}
+
+impl SimulatedBackend {
+    /// A simulated backend over the shipped catalogue.
+    pub fn new(config: SimulatedConfig) -> Self {
+        let catalogue = Catalogue::from_list_json(CATALOGUE_JSON)
+            .expect("data/foundation-models.json is checked by a unit test");
+        SimulatedBackend { catalogue, config }
+    }
+
+    /// Everything needed to answer, decided before the first token.
+    fn plan(&self, request: &GenerationRequest) -> Result<Plan, GatewayError> {
+        let directives = SimulationDirectives::from_request(request)?;
+        let model = self
+            .catalogue
+            .resolve(&request.model_id)
+            .ok_or_else(|| GatewayError::model_not_found(&request.model_id))?;
+        if !model.output_modalities.iter().any(|m| m == "TEXT") {
+            return Err(GatewayError::invalid_field(
+                "model_id",
+                format!(
+                    "must name a model that outputs TEXT; `{}` outputs {}",
+                    request.model_id,
+                    model.output_modalities.join(", ")
+                ),
+            ));
+        }
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let injected = directives.fail_with.clone().or_else(|| {
+            (self.config.failure_rate > 0.0 && fastrand::f64() < self.config.failure_rate)
+                .then(|| "ServiceUnavailableException".to_owned())
+        });
+        let failure = injected.map(|t| {
+            errors::from_bedrock(&t, "simulated failure", Some(request_id.clone()))
+        });
+
+        let text = compose(request);
+        let (tokens, stop_reason) = cut(&text, request);
+        let input_tokens = request
+            .messages
+            .iter()
+            .map(|m| m.content.as_str())
+            .chain(request.system.as_deref())
+            .map(|t| token_spans(t).count() as u32)
+            .sum::<u32>()
+            .max(1);
+        Ok(Plan {
+            tokens,
+            stop_reason,
+            input_tokens,
+            failure,
+            fail_after_tokens: directives.fail_after_tokens,
+            latency: directives.latency.unwrap_or(self.config.first_token_latency),
+            token_delay: directives.token_delay.unwrap_or(self.config.token_delay),
+            invoked_model_id: request.model_id.clone(),
+            request_id,
+        })
+    }
+}
+
+/// A decided answer.
+struct Plan {
+    tokens: Vec<String>,
+    stop_reason: StopReason,
+    input_tokens: u32,
+    failure: Option<GatewayError>,
+    fail_after_tokens: Option<u32>,
+    latency: Duration,
+    token_delay: Duration,
+    invoked_model_id: String,
+    request_id: String,
+}
+
+impl Plan {
+    fn completion(&self, emitted: usize, started: Instant) -> Completion {
+        Completion {
+            stop_reason: self.stop_reason,
+            raw_stop_reason: match self.stop_reason {
+                StopReason::MaxTokens => "max_tokens",
+                StopReason::StopSequence => "stop_sequence",
+                _ => "end_turn",
+            }
+            .to_owned(),
+            usage: Usage::new(self.input_tokens, emitted as u32),
+            invoked_model_id: self.invoked_model_id.clone(),
+            backend_latency: started.elapsed(),
+            request_id: self.request_id.clone(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for SimulatedBackend {
+    fn name(&self) -> &'static str {
+        "simulated"
+    }
+
+    async fn generate(&self, request: GenerationRequest) -> Result<Generation, GatewayError> {
+        let started = Instant::now();
+        let plan = self.plan(&request)?;
+        if !plan.latency.is_zero() {
+            tokio::time::sleep(plan.latency).await;
+        }
+        if let Some(err) = plan.failure.clone() {
+            return Err(err);
+        }
+        Ok(Generation {
+            text: plan.tokens.concat(),
+            completion: plan.completion(plan.tokens.len(), started),
+        })
+    }
+
+    async fn generate_stream(
+        &self,
+        request: GenerationRequest,
+    ) -> Result<GenerationStream, GatewayError> {
+        let started = Instant::now();
+        let plan = self.plan(&request)?;
+        if plan.fail_after_tokens.is_none() {
+            if let Some(err) = plan.failure.clone() {
+                if !plan.latency.is_zero() {
+                    tokio::time::sleep(plan.latency).await;
+                }
+                return Err(err);
+            }
+        }
+        let request_id = plan.request_id.clone();
+        // State: the plan and how many tokens have gone out. Sleeping inside
+        // the stream means dropping it (a client cancel) stops it at once.
+        let stream = futures::stream::unfold((plan, 0usize, false), move |(plan, sent, done)| async move {
+            if done {
+                return None;
+            }
+            let delay = if sent == 0 { plan.latency } else { plan.token_delay };
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            if let (Some(after), Some(err)) = (plan.fail_after_tokens, &plan.failure) {
+                if sent >= after as usize {
+                    let err = err.clone();
+                    return Some((Err(err), (plan, sent, true)));
+                }
+            }
+            match plan.tokens.get(sent) {
+                Some(token) => {
+                    let event = StreamEvent::Delta(token.clone());
+                    Some((Ok(event), (plan, sent + 1, false)))
+                }
+                None => {
+                    let event = StreamEvent::Complete(plan.completion(sent, started));
+                    Some((Ok(event), (plan, sent, true)))
+                }
+            }
+        });
+        Ok(GenerationStream {
+            request_id,
+            events: stream.boxed(),
+        })
+    }
+
+    async fn list_models(&self, filter: &ModelFilter) -> Result<Vec<ModelInfo>, GatewayError> {
+        Ok(self.catalogue.filtered(filter))
+    }
+
+    async fn get_model(&self, model_id: &str) -> Result<ModelInfo, GatewayError> {
+        self.catalogue
+            .get(model_id)
+            .cloned()
+            .ok_or_else(|| GatewayError::model_not_found(model_id))
+    }
+}
+
+/// Byte spans of tokens: each token is its leading whitespace plus the
+/// following run of non-whitespace, like " day" or "\nFrom".
+fn token_spans(text: &str) -> impl Iterator<Item = &str> + '_ {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let word_start = rest.find(|c: char| !c.is_whitespace()).unwrap_or(rest.len());
+        let end = rest[word_start..]
+            .find(char::is_whitespace)
+            .map_or(rest.len(), |i| word_start + i);
+        let (token, tail) = rest.split_at(end);
+        rest = tail;
+        Some(token)
+    })
+}
+
+/// Applies stop sequences and `max_tokens` to the composed text, in the order
+/// a model meets them, and returns the tokens to send.
+fn cut(text: &str, request: &GenerationRequest) -> (Vec<String>, StopReason) {
+    let stop_at = request
+        .parameters
+        .stop_sequences
+        .iter()
+        .filter_map(|s| text.find(s.as_str()))
+        .min();
+    let (kept, mut reason) = match stop_at {
+        Some(at) => (&text[..at], StopReason::StopSequence),
+        None => (text, StopReason::EndTurn),
+    };
+    let limit = request
+        .parameters
+        .max_tokens
+        .map_or(DEFAULT_MAX_TOKENS, |n| n.get()) as usize;
+    let mut tokens: Vec<String> = token_spans(kept).map(str::to_owned).collect();
+    if tokens.len() > limit {
+        tokens.truncate(limit);
+        reason = StopReason::MaxTokens;
+    }
+    (tokens, reason)
+}
+
+/// The composer's random source: seeded from the request at temperature 0.
+fn rng_for(request: &GenerationRequest) -> fastrand::Rng {
+    match request.parameters.temperature {
+        Some(t) if t == 0.0 => {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            request.model_id.hash(&mut h);
+            request.system.hash(&mut h);
+            for m in &request.messages {
+                m.content.hash(&mut h);
+            }
+            request.parameters.top_p.map(f32::to_bits).hash(&mut h);
+            fastrand::Rng::with_seed(h.finish())
+        }
+        _ => fastrand::Rng::new(),
+    }
+}
+
+/// Picks from the first `top_p` share of a bank (at least one entry).
+fn pick<'a>(rng: &mut fastrand::Rng, bank: &[&'a str], top_p: f32) -> &'a str {
+    let n = ((bank.len() as f32 * top_p).ceil() as usize).clamp(1, bank.len());
+    bank[rng.usize(..n)]
+}
+
+const POEM_LINES: &[&str] = &[
+    "Above the {t}, the morning opens wide,",
+    "I watch the {t} where quiet colours hide,",
+    "and every cloud that wanders slow and white",
+    "becomes a sail that carries off the night.",
+    "The {t} keeps counsel with the patient sun,",
+    "it holds the evening when the day is done,",
+    "a field of blue that no one ever ploughed,",
+    "a silver road for every passing cloud.",
+    "I lay my thoughts beneath the open {t}",
+    "and let the wind decide where they will fly;",
+    "the swallows write their letters on the air,",
+    "and leave them for the stars to answer there.",
+    "When storms arrive, the {t} does not complain,",
+    "it lends the hills its thunder and its rain,",
+    "then clears its throat in gold and rose and grey,",
+    "and sings the sleeping valley into day.",
+];
+
+const PROSE_SENTENCES: &[&str] = &[
+    "The {t} is easiest to understand by starting with what it is for.",
+    "At its simplest, the {t} connects a question to a useful answer.",
+    "Most people first meet the {t} through a small, practical problem.",
+    "A good way to think about the {t} is as a set of trade-offs.",
+    "The first trade-off is between speed and care.",
+    "The second is between what is simple today and what will last.",
+    "In practice, the {t} rewards patience more than cleverness.",
+    "Small, honest steps tend to beat one large leap.",
+    "It also helps to measure before deciding what to change.",
+    "Seen this way, the {t} is less a mystery than a habit.",
+    "The details matter, but the shape of the idea matters more.",
+    "In short, the {t} is worth learning well, one piece at a time.",
+];
+
+const STOPWORDS: &[&str] = &[
+    "a", "an", "the", "about", "write", "me", "please", "tell", "of", "on", "in", "for", "to",
+    "and", "is", "what", "how", "why", "explain", "describe", "short", "poem", "story", "can",
+    "you", "with", "give", "some", "my", "your", "it", "that", "this",
+];
+
+/// The subject of the last user turn: the words after "about", else the
+/// longest word that is not a stopword, else "sky".
+fn topic(text: &str) -> String {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-')
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect();
+    if let Some(i) = words.iter().position(|w| w == "about") {
+        let subject: Vec<&str> = words[i + 1..]
+            .iter()
+            .map(String::as_str)
+            .filter(|w| !matches!(*w, "the" | "a" | "an"))
+            .take(3)
+            .collect();
+        if !subject.is_empty() {
+            return subject.join(" ");
+        }
+    }
+    words
+        .iter()
+        .filter(|w| !STOPWORDS.contains(&w.as_str()) && w.chars().all(char::is_alphabetic))
+        .max_by_key(|w| w.len())
+        .cloned()
+        .unwrap_or_else(|| "sky".to_owned())
+}
+
+/// The whole text the "model" would write if nothing cut it short.
+fn compose(request: &GenerationRequest) -> String {
+    let mut rng = rng_for(request);
+    let top_p = request.parameters.top_p.unwrap_or(1.0);
+    let prompt = request.last_user_text();
+    let subject = topic(prompt);
+    let lower = prompt.to_lowercase();
+    let poem = ["poem", "verse", "haiku", "sonnet", "song", "rhyme"]
+        .iter()
+        .any(|w| lower.contains(w));
+    let mut out = String::with_capacity(512);
+    if poem {
+        for stanza in 0..3 {
+            out.push('\n');
+            if stanza > 0 {
+                out.push('\n');
+            }
+            for line in 0..4 {
+                if line > 0 {
+                    out.push('\n');
+                }
+                out.push_str(&pick(&mut rng, POEM_LINES, top_p).replace("{t}", &subject));
+            }
+        }
+    } else {
+        for i in 0..6 {
+            out.push_str(if i == 0 { "\n" } else { " " });
+            out.push_str(&pick(&mut rng, PROSE_SENTENCES, top_p).replace("{t}", &subject));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::domain::{Message, Parameters, Role};
+    use std::num::NonZeroU32;
+
+    fn request(prompt: &str, parameters: Parameters) -> GenerationRequest {
+        GenerationRequest {
+            model_id: "amazon.titan-text-express-v1".into(),
+            from_prompt: true,
+            messages: vec![Message {
+                role: Role::User,
+                content: prompt.into(),
+            }],
+            system: None,
+            parameters,
+            additional_model_request_fields: None,
+            api: Default::default(),
+        }
+    }
+
+    fn zero_temp() -> Parameters {
+        Parameters {
+            temperature: Some(0.0),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn tokens_concatenate_back_to_the_text() {
+        let text = "\nFrom day to day\n\nas I  lay down";
+        let tokens: Vec<_> = token_spans(text).collect();
+        assert_eq!(tokens, ["\nFrom", " day", " to", " day", "\n\nas", " I", "  lay", " down"]);
+        assert_eq!(tokens.concat(), text);
+    }
+
+    #[test]
+    fn the_topic_follows_about() {
+        assert_eq!(topic("Write a poem about sky"), "sky");
+        assert_eq!(topic("Tell me about the deep blue sea."), "deep blue sea");
+        assert_eq!(topic("Explain gateways"), "gateways");
+    }
+
+    #[tokio::test]
+    async fn temperature_zero_is_deterministic_and_reads_as_a_poem() {
+        let b = SimulatedBackend::new(SimulatedConfig::default());
+        let a = b.generate(request("Write a poem about sky", zero_temp())).await.unwrap();
+        let c = b.generate(request("Write a poem about sky", zero_temp())).await.unwrap();
+        assert_eq!(a.text, c.text);
+        assert!(a.text.contains("sky"), "{}", a.text);
+        assert!(a.text.lines().count() >= 12, "{}", a.text);
+        assert_eq!(a.completion.stop_reason, StopReason::EndTurn);
+        assert_eq!(a.completion.usage.input_tokens, 5);
+        assert_eq!(
+            a.completion.usage.output_tokens as usize,
+            token_spans(&a.text).count()
+        );
+    }
+
+    #[tokio::test]
+    async fn max_tokens_and_stop_sequences_cut_the_text() {
+        let b = SimulatedBackend::new(SimulatedConfig::default());
+        let full = b.generate(request("Write a poem about sky", zero_temp())).await.unwrap();
+        let mut p = zero_temp();
+        p.max_tokens = NonZeroU32::new(7);
+        let short = b.generate(request("Write a poem about sky", p)).await.unwrap();
+        assert_eq!(short.completion.stop_reason, StopReason::MaxTokens);
+        assert_eq!(short.completion.usage.output_tokens, 7);
+        assert!(full.text.starts_with(&short.text));
+
+        let mut p = zero_temp();
+        p.stop_sequences = vec!["\n\n".into()];
+        let first_stanza = b.generate(request("Write a poem about sky", p)).await.unwrap();
+        assert_eq!(first_stanza.completion.stop_reason, StopReason::StopSequence);
+        assert_eq!(first_stanza.text, full.text[..full.text.find("\n\n").unwrap()]);
+    }
+
+    #[tokio::test]
+    async fn the_stream_is_the_unary_text_in_pieces() {
+        let b = SimulatedBackend::new(SimulatedConfig::default());
+        let unary = b.generate(request("Write a poem about sky", zero_temp())).await.unwrap();
+        let events: Vec<_> = b
+            .generate_stream(request("Write a poem about sky", zero_temp()))
+            .await
+            .unwrap()
+            .events
+            .collect()
+            .await;
+        let mut text = String::new();
+        for e in &events[..events.len() - 1] {
+            match e {
+                Ok(StreamEvent::Delta(d)) => text.push_str(d),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(text, unary.text);
+        match events.last() {
+            Some(Ok(StreamEvent::Complete(c))) => {
+                assert_eq!(c.usage, unary.completion.usage);
+                assert_eq!(c.stop_reason, unary.completion.stop_reason);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn injected_failures_follow_the_bedrock_table() {
+        let b = SimulatedBackend::new(SimulatedConfig::default());
+        let mut r = request("hi", Parameters::default());
+        r.additional_model_request_fields =
+            Some(serde_json::json!({"gateway_simulation": {"fail_with": "ThrottlingException"}}));
+        let err = b.generate(r.clone()).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ResourceExhausted);
+
+        r.additional_model_request_fields = Some(serde_json::json!({
+            "gateway_simulation": {"fail_with": "ModelStreamErrorException", "fail_after_tokens": 3}
+        }));
+        let events: Vec<_> = b.generate_stream(r.clone()).await.unwrap().events.collect().await;
+        assert_eq!(events.len(), 4);
+        assert!(events[..3].iter().all(|e| matches!(e, Ok(StreamEvent::Delta(_)))));
+        assert_eq!(events[3].as_ref().unwrap_err().kind(), ErrorKind::Internal);
+
+        r.additional_model_request_fields =
+            Some(serde_json::json!({"gateway_simulation": {"fail_with": "Nope"}}));
+        let err = b.generate(r).await.unwrap_err();
+        assert_eq!(err.violations()[0].field, "additional_model_request_fields.gateway_simulation.fail_with");
+    }
+
+    #[tokio::test]
+    async fn unknown_and_non_text_models_are_refused() {
+        let b = SimulatedBackend::new(SimulatedConfig::default());
+        let mut r = request("hi", Parameters::default());
+        r.model_id = "nope.model".into();
+        assert_eq!(b.generate(r.clone()).await.unwrap_err().kind(), ErrorKind::NotFound);
+        r.model_id = "amazon.titan-image-generator-v1".into();
+        assert_eq!(b.generate(r).await.unwrap_err().kind(), ErrorKind::InvalidArgument);
+    }
+}

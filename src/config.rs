@@ -1,0 +1,126 @@
+//! Command-line configuration. Every flag also reads a `BEDROCK_GATEWAY_*`
+//! environment variable, so containers configure the gateway without a shell.
+
+use clap::{Parser, ValueEnum};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A gRPC gateway to Amazon Bedrock text generation.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "bedrock-gateway", version, about, long_about = None)]
+pub struct Config {
+    /// Address to serve gRPC on.
+    #[arg(long, env = "BEDROCK_GATEWAY_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+
+    /// Where generations come from: `simulated` (offline, no AWS needed) or
+    /// `bedrock` (Amazon Bedrock through the AWS SDK).
+    #[arg(long, env = "BEDROCK_GATEWAY_BACKEND", value_enum, default_value_t = BackendKind::Simulated)]
+    pub backend: BackendKind,
+
+    /// AWS region for the Bedrock backend. Unset: aws-config's chain
+    /// (AWS_REGION, the profile, IMDS).
+    #[arg(long, env = "BEDROCK_GATEWAY_REGION")]
+    pub region: Option<String>,
+
+    /// Most bytes of input text per generation (prompt or messages, plus
+    /// system). Larger requests get INVALID_ARGUMENT.
+    #[arg(long, env = "BEDROCK_GATEWAY_MAX_INPUT_BYTES", default_value_t = 1024 * 1024)]
+    pub max_input_bytes: usize,
+
+    /// Largest gRPC request message the server decodes, in bytes. Larger
+    /// messages get RESOURCE_EXHAUSTED before any work is done.
+    #[arg(long, env = "BEDROCK_GATEWAY_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_message_bytes: usize,
+
+    /// On SIGTERM/SIGINT, how long in-flight calls may run before the process
+    /// exits anyway (e.g. `30s`). Keep it below Kubernetes'
+    /// terminationGracePeriodSeconds.
+    #[arg(long, env = "BEDROCK_GATEWAY_DRAIN_TIMEOUT", default_value = "25s", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+
+    /// How often the backend's readiness is re-checked for the health service.
+    #[arg(long, env = "BEDROCK_GATEWAY_READINESS_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub readiness_interval: Duration,
+
+    /// Log format: `pretty` for people, `json` for log pipelines.
+    #[arg(long, env = "BEDROCK_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+
+    /// Log filter in RUST_LOG syntax, e.g. `info` or `bedrock_gateway=debug`.
+    #[arg(long, env = "BEDROCK_GATEWAY_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Simulated backend: delay before each streamed token (e.g. `30ms`).
+    #[arg(long, env = "BEDROCK_GATEWAY_SIMULATED_TOKEN_DELAY", default_value = "30ms", value_parser = humantime::parse_duration)]
+    pub simulated_token_delay: Duration,
+
+    /// Simulated backend: delay before the first token and before a unary answer.
+    #[arg(long, env = "BEDROCK_GATEWAY_SIMULATED_LATENCY", default_value = "0ms", value_parser = humantime::parse_duration)]
+    pub simulated_latency: Duration,
+
+    /// Simulated backend: probability in [0, 1] that a call fails with
+    /// ServiceUnavailableException (UNAVAILABLE), for testing retries.
+    #[arg(long, env = "BEDROCK_GATEWAY_SIMULATED_FAILURE_RATE", default_value_t = 0.0, value_parser = probability)]
+    pub simulated_failure_rate: f64,
+}
+
+/// The backend to serve from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    /// Offline simulation over the real model catalogue.
+    Simulated,
+    /// Amazon Bedrock.
+    Bedrock,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable, one event per line.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+fn probability(s: &str) -> Result<f64, String> {
+    let p: f64 = s.parse().map_err(|e| format!("`{s}` is not a number: {e}"))?;
+    if (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(format!("must be in [0, 1], got {p}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = Config::try_parse_from(["bedrock-gateway"]).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:50051".parse().unwrap());
+        assert_eq!(c.backend, BackendKind::Simulated);
+        assert_eq!(c.drain_timeout, Duration::from_secs(25));
+    }
+
+    #[test]
+    fn flags_parse_and_bad_values_are_refused() {
+        let c = Config::try_parse_from([
+            "bedrock-gateway",
+            "--listen",
+            "0.0.0.0:9000",
+            "--backend",
+            "bedrock",
+            "--drain-timeout",
+            "3s",
+            "--simulated-failure-rate",
+            "0.25",
+        ])
+        .unwrap();
+        assert_eq!(c.backend, BackendKind::Bedrock);
+        assert_eq!(c.drain_timeout, Duration::from_secs(3));
+        assert_eq!(c.simulated_failure_rate, 0.25);
+        assert!(Config::try_parse_from(["bedrock-gateway", "--simulated-failure-rate", "2"]).is_err());
+    }
+}

@@ -1,0 +1,38 @@
+//! The one door to the generated protobuf code and the descriptor set.
+//!
+//! Only `crate::grpc`, `crate::validation` and `crate::server` use these types;
+//! everything behind the backend trait speaks `crate::domain`.
+
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+mod generated {
+    tonic::include_proto!("bedrock.gateway.v1");
+}
+
+pub use generated::*;
+
+/// The encoded `FileDescriptorSet` of `proto/`, served by reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/gateway_descriptor.bin"));
+
+/// The fully-qualified service name, as health checks and reflection know it.
+pub const SERVICE_NAME: &str = "bedrock.gateway.v1.TextGenerationService";
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    #[test]
+    fn descriptor_set_decodes_and_holds_the_service() {
+        let fds = prost_types::FileDescriptorSet::decode(super::FILE_DESCRIPTOR_SET).unwrap();
+        let service = fds
+            .file
+            .iter()
+            .flat_map(|f| {
+                f.service
+                    .iter()
+                    .map(move |s| format!("{}.{}", f.package(), s.name()))
+            })
+            .find(|name| name == super::SERVICE_NAME);
+        assert!(service.is_some(), "service missing from descriptor set");
+    }
+}

@@ -1,0 +1,162 @@
+//! Serving: the tonic server with health, reflection and the gateway service,
+//! on a listener the caller bound, until a shutdown future completes.
+//!
+//! Taking a bound listener and a shutdown future (as mini-redis does) lets
+//! tests bind `127.0.0.1:0` and run exactly what production runs.
+
+use crate::backend::Backend;
+use crate::grpc::{deadline, GatewayService};
+use crate::pb::{self, text_generation_service_server::TextGenerationServiceServer};
+use crate::validation::Limits;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tonic_health::server::HealthReporter;
+use tonic_health::ServingStatus;
+
+/// Settings for [`run`].
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Request validation limits.
+    pub limits: Limits,
+    /// Largest request message decoded, in bytes.
+    pub max_message_bytes: usize,
+    /// After shutdown starts, how long in-flight calls may run.
+    pub drain_timeout: Duration,
+    /// How often backend readiness is re-checked.
+    pub readiness_interval: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            limits: Limits::default(),
+            max_message_bytes: 4 * 1024 * 1024,
+            drain_timeout: Duration::from_secs(25),
+            readiness_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves until `shutdown` completes, then drains.
+///
+/// Shutdown order: both health statuses turn NOT_SERVING (so load balancers
+/// and Kubernetes stop sending traffic), the listener closes and connections
+/// get GOAWAY (new calls are refused), in-flight calls run to completion for
+/// up to `drain_timeout`, then whatever is left is dropped and `run` returns.
+pub async fn run(
+    listener: TcpListener,
+    backend: Arc<dyn Backend>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let service = TextGenerationServiceServer::new(GatewayService::new(
+        backend.clone(),
+        config.limits,
+    ))
+    .max_decoding_message_size(config.max_message_bytes);
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the descriptor sets are compiled in and checked by a unit test");
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .expect("the descriptor sets are compiled in and checked by a unit test");
+
+    // Liveness ("") is SERVING while the process runs; readiness (the service
+    // name) follows the backend, checked now and then every interval.
+    let ready = backend.ready().await;
+    set_readiness(&health, ready).await;
+    let (stop_probe, probe_stopped) = tokio::sync::watch::channel(false);
+    let probe = tokio::spawn(probe_readiness(
+        backend.clone(),
+        health.clone(),
+        config.readiness_interval,
+        probe_stopped,
+    ));
+
+    let drain_started = Arc::new(tokio::sync::Notify::new());
+    let signal = {
+        let health = health.clone();
+        let drain_started = drain_started.clone();
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: health NOT_SERVING, refusing new calls, draining");
+            let _ = stop_probe.send(true);
+            health
+                .set_service_status(pb::SERVICE_NAME, ServingStatus::NotServing)
+                .await;
+            health.set_service_status("", ServingStatus::NotServing).await;
+            drain_started.notify_one();
+        }
+    };
+
+    let serve = Server::builder()
+        // Record the caller's deadline before anything else runs (see
+        // grpc::deadline for why tonic's own timeout is not enough).
+        .layer(tower::util::MapRequestLayer::new(deadline::record))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+
+    let drain_deadline = async {
+        drain_started.notified().await;
+        tokio::time::sleep(config.drain_timeout).await;
+    };
+    let result = tokio::select! {
+        result = serve => result,
+        () = drain_deadline => {
+            tracing::warn!(
+                drain_timeout = ?config.drain_timeout,
+                "drain time passed with calls still open; closing them"
+            );
+            Ok(())
+        }
+    };
+    probe.abort();
+    result
+}
+
+async fn set_readiness(health: &HealthReporter, ready: bool) {
+    let status = if ready {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    health.set_service_status(pb::SERVICE_NAME, status).await;
+}
+
+async fn probe_readiness(
+    backend: Arc<dyn Backend>,
+    health: HealthReporter,
+    interval: Duration,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut was_ready = None;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stopped.changed() => return,
+        }
+        let ready = backend.ready().await;
+        // A shutdown may have begun while the check ran; never undo NOT_SERVING.
+        if *stopped.borrow() {
+            return;
+        }
+        if was_ready != Some(ready) {
+            tracing::info!(ready, backend = backend.name(), "backend readiness");
+            was_ready = Some(ready);
+        }
+        set_readiness(&health, ready).await;
+    }
+}

@@ -1,0 +1,503 @@
+//! The edge: loose protobuf requests in, validated domain requests out.
+//!
+//! Every rule is checked and every broken one reported at once, so a caller
+//! fixes a request in one round trip. Each violation names the field path as
+//! written in the proto, the rule, and the value given.
+
+use crate::domain::{
+    BedrockApi, GenerationRequest, Message, ModelFilter, Parameters, Role,
+};
+use crate::error::{FieldViolation, GatewayError};
+use crate::pb;
+use std::num::NonZeroU32;
+
+/// Bedrock's own limit on a model identifier (ID, profile ID or ARN).
+pub const MAX_MODEL_ID_CHARS: usize = 2048;
+/// Converse's documented limit on the number of stop sequences.
+pub const MAX_STOP_SEQUENCES: usize = 2500;
+/// How deep `additional_model_request_fields` may nest.
+pub const MAX_STRUCT_DEPTH: usize = 32;
+
+/// Limits the operator configures.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most bytes of text in prompt + system + messages together.
+    pub max_input_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_input_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Validates a unary request.
+pub fn generate_request(
+    request: pb::GenerateRequest,
+    limits: &Limits,
+) -> Result<GenerationRequest, GatewayError> {
+    let pb::GenerateRequest {
+        model_id,
+        prompt,
+        messages,
+        system,
+        parameters,
+        additional_model_request_fields,
+        api,
+    } = request;
+    let mut v = Vec::new();
+
+    check_model_id(&model_id, "model_id", &mut v);
+
+    let from_prompt = !prompt.is_empty();
+    let messages = match (prompt.is_empty(), messages.is_empty()) {
+        (true, true) => {
+            v.push(FieldViolation::new(
+                "prompt",
+                "set exactly one of `prompt` and `messages`; neither was given",
+            ));
+            Vec::new()
+        }
+        (false, false) => {
+            v.push(FieldViolation::new(
+                "prompt",
+                format!(
+                    "set exactly one of `prompt` and `messages`; both were given \
+                     (a {}-byte prompt and {} messages)",
+                    prompt.len(),
+                    messages.len()
+                ),
+            ));
+            Vec::new()
+        }
+        (false, true) => vec![Message {
+            role: Role::User,
+            content: prompt,
+        }],
+        (true, false) => conversation(messages, &mut v),
+    };
+
+    let input_bytes = system.len() + messages.iter().map(|m| m.content.len()).sum::<usize>();
+    if input_bytes > limits.max_input_bytes {
+        v.push(FieldViolation::new(
+            if from_prompt { "prompt" } else { "messages" },
+            format!(
+                "input (prompt or messages, plus system) must be at most {} bytes, got {} bytes",
+                limits.max_input_bytes, input_bytes
+            ),
+        ));
+    }
+
+    let parameters = parameters_of(parameters.unwrap_or_default(), &mut v);
+
+    let additional_model_request_fields = additional_model_request_fields.map(|s| {
+        struct_to_json(s, "additional_model_request_fields", 1, &mut v)
+    });
+
+    let api = match pb::BedrockApi::try_from(api) {
+        Ok(pb::BedrockApi::Unspecified | pb::BedrockApi::Converse) => BedrockApi::Converse,
+        Ok(pb::BedrockApi::InvokeModel) => BedrockApi::InvokeModel,
+        Err(_) => {
+            v.push(FieldViolation::new(
+                "api",
+                format!("must be BEDROCK_API_CONVERSE or BEDROCK_API_INVOKE_MODEL, got {api}"),
+            ));
+            BedrockApi::Converse
+        }
+    };
+
+    if !v.is_empty() {
+        return Err(GatewayError::invalid(v));
+    }
+    Ok(GenerationRequest {
+        model_id,
+        from_prompt,
+        messages,
+        system: (!system.is_empty()).then_some(system),
+        parameters,
+        additional_model_request_fields,
+        api,
+    })
+}
+
+/// Validates a streaming request: the same fields and rules as unary.
+pub fn generate_stream_request(
+    request: pb::GenerateStreamRequest,
+    limits: &Limits,
+) -> Result<GenerationRequest, GatewayError> {
+    let pb::GenerateStreamRequest {
+        model_id,
+        prompt,
+        messages,
+        system,
+        parameters,
+        additional_model_request_fields,
+        api,
+    } = request;
+    generate_request(
+        pb::GenerateRequest {
+            model_id,
+            prompt,
+            messages,
+            system,
+            parameters,
+            additional_model_request_fields,
+            api,
+        },
+        limits,
+    )
+}
+
+/// Validates ListModels filters.
+pub fn list_models_request(request: pb::ListModelsRequest) -> ModelFilter {
+    let pb::ListModelsRequest {
+        provider,
+        output_modality,
+        inference_type,
+        response_streaming_supported,
+        customization_type,
+    } = request;
+    let set = |s: String| {
+        let s = s.trim().to_owned();
+        (!s.is_empty()).then_some(s)
+    };
+    ModelFilter {
+        provider: set(provider),
+        output_modality: set(output_modality),
+        inference_type: set(inference_type),
+        response_streaming_supported,
+        customization_type: set(customization_type),
+    }
+}
+
+/// Validates GetModel: returns the model ID.
+pub fn get_model_request(request: pb::GetModelRequest) -> Result<String, GatewayError> {
+    let pb::GetModelRequest { model_id } = request;
+    let mut v = Vec::new();
+    check_model_id(&model_id, "model_id", &mut v);
+    if v.is_empty() {
+        Ok(model_id)
+    } else {
+        Err(GatewayError::invalid(v))
+    }
+}
+
+fn check_model_id(model_id: &str, field: &str, v: &mut Vec<FieldViolation>) {
+    if model_id.trim().is_empty() {
+        v.push(FieldViolation::new(
+            field,
+            format!(
+                "must not be empty, got {model_id:?}; give a model ID such as \
+                 \"amazon.titan-text-express-v1\", an inference-profile ID or an ARN"
+            ),
+        ));
+    } else if model_id.chars().count() > MAX_MODEL_ID_CHARS {
+        v.push(FieldViolation::new(
+            field,
+            format!(
+                "must be at most {MAX_MODEL_ID_CHARS} characters, got {}",
+                model_id.chars().count()
+            ),
+        ));
+    }
+}
+
+fn role_name(role: i32) -> String {
+    match pb::Role::try_from(role) {
+        Ok(r) => r.as_str_name().to_owned(),
+        Err(_) => format!("unknown role {role}"),
+    }
+}
+
+fn conversation(messages: Vec<pb::Message>, v: &mut Vec<FieldViolation>) -> Vec<Message> {
+    let count = messages.len();
+    let mut out = Vec::with_capacity(count);
+    let mut previous: Option<Role> = None;
+    for (i, pb::Message { role, content }) in messages.into_iter().enumerate() {
+        let parsed = match pb::Role::try_from(role) {
+            Ok(pb::Role::User) => Some(Role::User),
+            Ok(pb::Role::Assistant) => Some(Role::Assistant),
+            _ => {
+                v.push(FieldViolation::new(
+                    format!("messages[{i}].role"),
+                    format!("must be ROLE_USER or ROLE_ASSISTANT, got {}", role_name(role)),
+                ));
+                None
+            }
+        };
+        if content.is_empty() {
+            v.push(FieldViolation::new(
+                format!("messages[{i}].content"),
+                "must not be empty, got \"\"",
+            ));
+        }
+        if let Some(r) = parsed {
+            let expected = match previous {
+                None => Role::User,
+                Some(Role::User) => Role::Assistant,
+                Some(Role::Assistant) => Role::User,
+            };
+            if r != expected {
+                let rule = if i == 0 {
+                    "the first turn must be ROLE_USER".to_owned()
+                } else {
+                    "turns must alternate between ROLE_USER and ROLE_ASSISTANT".to_owned()
+                };
+                v.push(FieldViolation::new(
+                    format!("messages[{i}].role"),
+                    format!("{rule}; expected {}, got {}", role_name(pb_role(expected)), role_name(role)),
+                ));
+            }
+            if i + 1 == count && r != Role::User {
+                v.push(FieldViolation::new(
+                    format!("messages[{i}].role"),
+                    format!(
+                        "the last turn must be ROLE_USER (the model answers it), got {}",
+                        role_name(role)
+                    ),
+                ));
+            }
+            out.push(Message { role: r, content });
+        }
+        // After an unparsable role, keep checking alternation from the next
+        // turn as if this one were right, so one mistake is reported once.
+        previous = Some(parsed.unwrap_or(match previous {
+            Some(Role::User) => Role::Assistant,
+            _ => Role::User,
+        }));
+    }
+    out
+}
+
+fn pb_role(role: Role) -> i32 {
+    match role {
+        Role::User => pb::Role::User as i32,
+        Role::Assistant => pb::Role::Assistant as i32,
+    }
+}
+
+fn unit_interval(value: Option<f32>, field: &str, v: &mut Vec<FieldViolation>) -> Option<f32> {
+    let x = value?;
+    if x.is_nan() {
+        v.push(FieldViolation::new(field, "must be a number in [0, 1], got NaN"));
+        None
+    } else if !(0.0..=1.0).contains(&x) {
+        v.push(FieldViolation::new(field, format!("must be in [0, 1], got {x}")));
+        None
+    } else {
+        // -0.0 passes the range check; normalise it so backends see plain 0.
+        Some(if x == 0.0 { 0.0 } else { x })
+    }
+}
+
+fn parameters_of(p: pb::GenerationParameters, v: &mut Vec<FieldViolation>) -> Parameters {
+    let pb::GenerationParameters {
+        temperature,
+        top_p,
+        max_tokens,
+        stop_sequences,
+    } = p;
+    let temperature = unit_interval(temperature, "parameters.temperature", v);
+    let top_p = unit_interval(top_p, "parameters.top_p", v);
+    let max_tokens = match max_tokens {
+        None => None,
+        Some(n) => match NonZeroU32::new(n) {
+            Some(n) => Some(n),
+            None => {
+                v.push(FieldViolation::new(
+                    "parameters.max_tokens",
+                    "must be at least 1, got 0; leave it unset for the model's default",
+                ));
+                None
+            }
+        },
+    };
+    if stop_sequences.len() > MAX_STOP_SEQUENCES {
+        v.push(FieldViolation::new(
+            "parameters.stop_sequences",
+            format!(
+                "must hold at most {MAX_STOP_SEQUENCES} entries, got {}",
+                stop_sequences.len()
+            ),
+        ));
+    } else {
+        for (i, s) in stop_sequences.iter().enumerate() {
+            if s.is_empty() {
+                v.push(FieldViolation::new(
+                    format!("parameters.stop_sequences[{i}]"),
+                    "must not be empty, got \"\"",
+                ));
+            }
+        }
+    }
+    Parameters {
+        temperature,
+        top_p,
+        max_tokens,
+        stop_sequences,
+    }
+}
+
+fn struct_to_json(
+    s: prost_types::Struct,
+    path: &str,
+    depth: usize,
+    v: &mut Vec<FieldViolation>,
+) -> serde_json::Value {
+    let mut map = serde_json::Map::with_capacity(s.fields.len());
+    for (key, value) in s.fields {
+        let field = format!("{path}.{key}");
+        let json = value_to_json(value, &field, depth, v);
+        map.insert(key, json);
+    }
+    serde_json::Value::Object(map)
+}
+
+fn value_to_json(
+    value: prost_types::Value,
+    path: &str,
+    depth: usize,
+    v: &mut Vec<FieldViolation>,
+) -> serde_json::Value {
+    use prost_types::value::Kind;
+    use serde_json::Value as J;
+    if depth > MAX_STRUCT_DEPTH {
+        v.push(FieldViolation::new(
+            path,
+            format!("must nest at most {MAX_STRUCT_DEPTH} levels deep, got deeper"),
+        ));
+        return J::Null;
+    }
+    match value.kind {
+        None | Some(Kind::NullValue(_)) => J::Null,
+        Some(Kind::BoolValue(b)) => J::Bool(b),
+        Some(Kind::StringValue(s)) => J::String(s),
+        Some(Kind::NumberValue(n)) => match serde_json::Number::from_f64(n) {
+            Some(n) => J::Number(n),
+            None => {
+                v.push(FieldViolation::new(path, format!("must be a finite number, got {n}")));
+                J::Null
+            }
+        },
+        Some(Kind::StructValue(s)) => struct_to_json(s, path, depth + 1, v),
+        Some(Kind::ListValue(list)) => J::Array(
+            list.values
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| value_to_json(item, &format!("{path}[{i}]"), depth + 1, v))
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> pb::GenerateRequest {
+        pb::GenerateRequest {
+            model_id: "amazon.titan-text-express-v1".into(),
+            prompt: "Write a poem about sky".into(),
+            ..Default::default()
+        }
+    }
+
+    fn fields(r: pb::GenerateRequest) -> Vec<String> {
+        generate_request(r, &Limits::default())
+            .unwrap_err()
+            .violations()
+            .iter()
+            .map(|v| v.field.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_prompt_becomes_one_user_turn_and_unset_parameters_stay_unset() {
+        let r = generate_request(base(), &Limits::default()).unwrap();
+        assert!(r.from_prompt);
+        assert_eq!(r.messages.len(), 1);
+        assert_eq!(r.messages[0].role, Role::User);
+        assert_eq!(r.parameters, Parameters::default());
+        assert_eq!(r.system, None);
+    }
+
+    #[test]
+    fn every_broken_rule_is_reported_at_once() {
+        let mut r = base();
+        r.model_id.clear();
+        r.parameters = Some(pb::GenerationParameters {
+            temperature: Some(f32::NAN),
+            top_p: Some(-0.1),
+            max_tokens: Some(0),
+            stop_sequences: vec!["".into()],
+        });
+        assert_eq!(
+            fields(r),
+            [
+                "model_id",
+                "parameters.temperature",
+                "parameters.top_p",
+                "parameters.max_tokens",
+                "parameters.stop_sequences[0]"
+            ]
+        );
+    }
+
+    #[test]
+    fn conversations_must_alternate_and_end_with_the_user() {
+        let m = |role: pb::Role, c: &str| pb::Message {
+            role: role as i32,
+            content: c.into(),
+        };
+        let mut r = base();
+        r.prompt.clear();
+        r.messages = vec![
+            m(pb::Role::User, "hi"),
+            m(pb::Role::User, "again"),
+            m(pb::Role::Assistant, ""),
+        ];
+        let got = fields(r);
+        assert_eq!(
+            got,
+            ["messages[1].role", "messages[2].content", "messages[2].role"]
+        );
+    }
+
+    #[test]
+    fn negative_zero_is_zero_and_infinity_is_refused() {
+        let mut r = base();
+        r.parameters = Some(pb::GenerationParameters {
+            temperature: Some(-0.0),
+            ..Default::default()
+        });
+        let t = generate_request(r, &Limits::default())
+            .unwrap()
+            .parameters
+            .temperature
+            .unwrap();
+        assert!(t == 0.0 && t.is_sign_positive());
+        let mut r = base();
+        r.parameters = Some(pb::GenerationParameters {
+            top_p: Some(f32::INFINITY),
+            ..Default::default()
+        });
+        assert_eq!(fields(r), ["parameters.top_p"]);
+    }
+
+    #[test]
+    fn struct_fields_become_json_and_nan_is_refused() {
+        use prost_types::{value::Kind, Struct, Value};
+        let mut s = Struct::default();
+        s.fields.insert("top_k".into(), Value { kind: Some(Kind::NumberValue(40.0)) });
+        let mut r = base();
+        r.additional_model_request_fields = Some(s.clone());
+        let ok = generate_request(r, &Limits::default()).unwrap();
+        assert_eq!(ok.additional_model_request_fields, Some(serde_json::json!({"top_k": 40.0})));
+        s.fields.insert("bad".into(), Value { kind: Some(Kind::NumberValue(f64::NAN)) });
+        let mut r = base();
+        r.additional_model_request_fields = Some(s);
+        assert_eq!(fields(r), ["additional_model_request_fields.bad"]);
+    }
+}
