@@ -67,9 +67,13 @@ pub struct UpstreamError {
     pub request_id: Option<String>,
 }
 
-/// The service's one error type.
+/// The service's one error type. Boxed so that `Result<T, GatewayError>`
+/// stays one pointer wide on the success path.
 #[derive(Debug, Clone, PartialEq)]
-pub struct GatewayError {
+pub struct GatewayError(Box<Inner>);
+
+#[derive(Debug, Clone, PartialEq)]
+struct Inner {
     kind: ErrorKind,
     message: String,
     violations: Vec<FieldViolation>,
@@ -81,14 +85,14 @@ pub struct GatewayError {
 impl GatewayError {
     /// An error of `kind` with a message for the caller.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        GatewayError {
+        GatewayError(Box::new(Inner {
             kind,
             message: message.into(),
             violations: Vec::new(),
             retry_after: None,
             resource: None,
             upstream: None,
-        }
+        }))
     }
 
     /// INVALID_ARGUMENT listing every broken rule.
@@ -104,10 +108,9 @@ impl GatewayError {
                     .join("; ")
             ),
         };
-        GatewayError {
-            violations,
-            ..GatewayError::new(ErrorKind::InvalidArgument, message)
-        }
+        let mut e = GatewayError::new(ErrorKind::InvalidArgument, message);
+        e.0.violations = violations;
+        e
     }
 
     /// INVALID_ARGUMENT for one field.
@@ -117,45 +120,44 @@ impl GatewayError {
 
     /// NOT_FOUND for a model.
     pub fn model_not_found(model_id: &str) -> Self {
-        GatewayError {
-            resource: Some(("bedrock foundation model".to_owned(), model_id.to_owned())),
-            ..GatewayError::new(
-                ErrorKind::NotFound,
-                format!("model `{model_id}` was not found; ListModels shows the available model IDs"),
-            )
-        }
+        let mut e = GatewayError::new(
+            ErrorKind::NotFound,
+            format!("model `{model_id}` was not found; ListModels shows the available model IDs"),
+        );
+        e.0.resource = Some(("bedrock foundation model".to_owned(), model_id.to_owned()));
+        e
     }
 
     /// Adds a retry hint (RESOURCE_EXHAUSTED, UNAVAILABLE).
     pub fn with_retry_after(mut self, after: Duration) -> Self {
-        self.retry_after = Some(after);
+        self.0.retry_after = Some(after);
         self
     }
 
     /// Records the upstream error this came from.
     pub fn with_upstream(mut self, upstream: UpstreamError) -> Self {
-        self.upstream = Some(upstream);
+        self.0.upstream = Some(upstream);
         self
     }
 
     /// The kind.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// The message for the caller.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// Field violations (INVALID_ARGUMENT only).
     pub fn violations(&self) -> &[FieldViolation] {
-        &self.violations
+        &self.0.violations
     }
 
     /// The upstream error, if any.
     pub fn upstream(&self) -> Option<&UpstreamError> {
-        self.upstream.as_ref()
+        self.0.upstream.as_ref()
     }
 
     /// The gRPC code of a kind. The one place codes are chosen.
@@ -174,19 +176,20 @@ impl GatewayError {
 
     /// The status a caller receives, with google.rpc details.
     pub fn into_status(self) -> Status {
-        let code = Self::code_of(self.kind);
+        let e = *self.0;
+        let code = Self::code_of(e.kind);
         let mut details = ErrorDetails::new();
-        for v in &self.violations {
+        for v in &e.violations {
             details.add_bad_request_violation(v.field.clone(), v.description.clone());
         }
-        if let Some(after) = self.retry_after {
+        if let Some(after) = e.retry_after {
             details.set_retry_info(Some(after));
         }
-        if let Some((resource_type, name)) = &self.resource {
-            details.set_resource_info(resource_type.clone(), name.clone(), "", self.message.clone());
+        if let Some((resource_type, name)) = &e.resource {
+            details.set_resource_info(resource_type.clone(), name.clone(), "", e.message.clone());
         }
         let mut metadata = MetadataMap::new();
-        match &self.upstream {
+        match &e.upstream {
             Some(up) => {
                 let mut info = std::collections::HashMap::new();
                 if let Some(id) = &up.request_id {
@@ -205,14 +208,14 @@ impl GatewayError {
                 );
             }
         }
-        Status::with_error_details_and_metadata(code, self.message, details, metadata)
+        Status::with_error_details_and_metadata(code, e.message, details, metadata)
     }
 }
 
 impl fmt::Display for GatewayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}: {}", self.kind, self.message)?;
-        if let Some(up) = &self.upstream {
+        write!(f, "{:?}: {}", self.0.kind, self.0.message)?;
+        if let Some(up) = &self.0.upstream {
             write!(f, " (upstream {}", up.error_type)?;
             if let Some(id) = &up.request_id {
                 write!(f, ", request {id}")?;

@@ -2,21 +2,22 @@
 //!
 //! Data flows one way through these modules:
 //!
+//!
 //! ```text
 //! client ─gRPC─> grpc (tonic service) ─> validation ─> backend::Backend ─> bedrock | simulated | test mock
 //!        <─pb──  grpc::convert        <──────────── domain results / events
 //! ```
 //!
-//! - [`config`]: command-line flags and their `BEDROCK_GATEWAY_*` variables.
-//! - [`server`]: `run(listener, backend, config, shutdown)`: health, reflection, drain.
-//! - [`grpc`]: the `TextGenerationService` handlers, deadlines, streaming relay.
-//! - [`validation`]: protobuf requests into [`domain`] requests, or field violations.
-//! - [`domain`]: plain Rust types; nothing behind the backend trait sees protobuf.
-//! - [`error`]: the one error type and its one mapping to gRPC status codes.
-//! - [`backend`]: the [`backend::Backend`] trait, the simulated and Bedrock backends.
-//! - [`catalogue`]: an indexed, immutable snapshot of the model list.
-//! - [`pb`]: the generated protobuf code and descriptor set, behind one door.
-//! - [`telemetry`]: logging.
+//! - [`config`] — command-line flags and their `BEDROCK_GATEWAY_*` variables.
+//! - [`server`] — `run(listener, backend, config, shutdown)`: health, reflection, drain.
+//! - [`grpc`] — the `TextGenerationService` handlers, deadlines, streaming relay.
+//! - [`validation`] — protobuf requests into [`domain`] requests, or field violations.
+//! - [`domain`] — plain Rust types; nothing behind the backend trait sees protobuf.
+//! - [`error`] — the one error type and its one mapping to gRPC status codes.
+//! - [`backend`] — the [`backend::Backend`] trait, the simulated and Bedrock backends.
+//! - [`catalogue`] — an indexed, immutable snapshot of the model list.
+//! - [`pb`] — the generated protobuf code and descriptor set, behind one door.
+//! - [`telemetry`] — logging.
 
 pub mod backend;
 pub mod catalogue;

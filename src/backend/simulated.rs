@@ -356,7 +356,7 @@ fn cut(text: &str, request: &GenerationRequest) -> (Vec<String>, StopReason) {
 /// The composer's random source: seeded from the request at temperature 0.
 fn rng_for(request: &GenerationRequest) -> fastrand::Rng {
     match request.parameters.temperature {
-        Some(t) if t == 0.0 => {
+        Some(0.0) => {
             let mut h = std::collections::hash_map::DefaultHasher::new();
             request.model_id.hash(&mut h);
             request.system.hash(&mut h);
