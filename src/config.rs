@@ -29,7 +29,7 @@ pub struct Config {
     pub max_input_bytes: usize,
 
     /// Largest gRPC request message the server decodes, in bytes. Larger
-    /// messages get RESOURCE_EXHAUSTED before any work is done.
+    /// messages get OUT_OF_RANGE (tonic's code) before any work is done.
     #[arg(long, env = "BEDROCK_GATEWAY_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_message_bytes: usize,
 

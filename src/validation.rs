@@ -374,6 +374,11 @@ fn value_to_json(
         None | Some(Kind::NullValue(_)) => J::Null,
         Some(Kind::BoolValue(b)) => J::Bool(b),
         Some(Kind::StringValue(s)) => J::String(s),
+        // Struct numbers are all doubles; whole ones go on as JSON integers,
+        // since model fields such as `top_k` are integers.
+        Some(Kind::NumberValue(n)) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
+            J::Number(serde_json::Number::from(n as i64))
+        }
         Some(Kind::NumberValue(n)) => match serde_json::Number::from_f64(n) {
             Some(n) => J::Number(n),
             None => {
@@ -494,7 +499,7 @@ mod tests {
         let mut r = base();
         r.additional_model_request_fields = Some(s.clone());
         let ok = generate_request(r, &Limits::default()).unwrap();
-        assert_eq!(ok.additional_model_request_fields, Some(serde_json::json!({"top_k": 40.0})));
+        assert_eq!(ok.additional_model_request_fields, Some(serde_json::json!({"top_k": 40})));
         s.fields.insert("bad".into(), Value { kind: Some(Kind::NumberValue(f64::NAN)) });
         let mut r = base();
         r.additional_model_request_fields = Some(s);

@@ -93,7 +93,7 @@ fn log_outcome(rpc: &'static str, model: &str, started: Instant, result: Result<
             rpc,
             model,
             latency_ms,
-            code = ?GatewayError::code_of(e.kind()),
+            code = crate::error::code_name(GatewayError::code_of(e.kind())),
             error = %e,
             "call failed"
         ),

@@ -1,0 +1,240 @@
+//! Shared test harness: the real server on 127.0.0.1:0, and a mock backend
+//! that records what reached it.
+#![allow(dead_code, unreachable_pub)]
+
+use bedrock_gateway::backend::{Backend, EventStream, GenerationStream};
+use bedrock_gateway::domain::{
+    Completion, Generation, GenerationRequest, ModelFilter, ModelInfo, StopReason, StreamEvent,
+    Usage,
+};
+use bedrock_gateway::error::GatewayError;
+use bedrock_gateway::pb::text_generation_service_client::TextGenerationServiceClient;
+use bedrock_gateway::server::{self, ServerConfig};
+use futures::StreamExt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{oneshot, Notify};
+use tonic::transport::Channel;
+
+/// A running gateway.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    pub handle: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl TestServer {
+    /// Starts the real server over `backend`.
+    pub async fn start(backend: Arc<dyn Backend>, config: ServerConfig) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(server::run(listener, backend, config, async {
+            let _ = rx.await;
+        }));
+        TestServer {
+            addr,
+            shutdown: Some(tx),
+            handle,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    pub async fn client(&self) -> TextGenerationServiceClient<Channel> {
+        TextGenerationServiceClient::new(self.channel().await)
+    }
+
+    /// Starts the shutdown, as SIGTERM does.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Shuts down and waits for `run` to return.
+    pub async fn stop(mut self) {
+        self.begin_shutdown();
+        tokio::time::timeout(Duration::from_secs(10), self.handle)
+            .await
+            .expect("server stops within 10 s")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// What the mock's stream does after its deltas.
+#[derive(Clone)]
+pub enum Ending {
+    Complete,
+    Fail(GatewayError),
+}
+
+/// A scripted backend that records calls and notices when its stream is dropped.
+pub struct MockBackend {
+    pub calls: AtomicUsize,
+    pub ready: AtomicBool,
+    pub last_request: Mutex<Option<GenerationRequest>>,
+    pub deltas: Vec<String>,
+    pub token_delay: Duration,
+    /// Delay before answering at all (unary and stream start).
+    pub latency: Duration,
+    pub ending: Ending,
+    /// Set when a stream handed out was dropped before it finished.
+    pub stream_dropped: Arc<AtomicBool>,
+    pub dropped_notify: Arc<Notify>,
+    /// Number of stream events the client could have been sent.
+    pub events_produced: Arc<AtomicUsize>,
+}
+
+impl MockBackend {
+    pub fn new(deltas: &[&str]) -> Self {
+        MockBackend {
+            calls: AtomicUsize::new(0),
+            ready: AtomicBool::new(true),
+            last_request: Mutex::new(None),
+            deltas: deltas.iter().map(|s| s.to_string()).collect(),
+            token_delay: Duration::ZERO,
+            latency: Duration::ZERO,
+            ending: Ending::Complete,
+            stream_dropped: Arc::new(AtomicBool::new(false)),
+            dropped_notify: Arc::new(Notify::new()),
+            events_produced: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    pub fn completion(&self) -> Completion {
+        Completion {
+            stop_reason: StopReason::EndTurn,
+            raw_stop_reason: "end_turn".into(),
+            usage: Usage::new(3, self.deltas.len() as u32),
+            invoked_model_id: "mock-model".into(),
+            backend_latency: Duration::from_millis(7),
+            request_id: "mock-request-1".into(),
+        }
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+/// Flags the mock when dropped before the stream ended.
+struct DropGuard {
+    finished: bool,
+    dropped: Arc<AtomicBool>,
+    notify: Arc<Notify>,
+}
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.dropped.store(true, Ordering::SeqCst);
+            self.notify.notify_one();
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for MockBackend {
+    fn name(&self) -> &'static str {
+        "mock"
+    }
+
+    async fn generate(&self, request: GenerationRequest) -> Result<Generation, GatewayError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        *self.last_request.lock().unwrap() = Some(request);
+        tokio::time::sleep(self.latency).await;
+        match &self.ending {
+            Ending::Fail(e) => Err(e.clone()),
+            Ending::Complete => Ok(Generation {
+                text: self.deltas.concat(),
+                completion: self.completion(),
+            }),
+        }
+    }
+
+    async fn generate_stream(
+        &self,
+        request: GenerationRequest,
+    ) -> Result<GenerationStream, GatewayError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        *self.last_request.lock().unwrap() = Some(request);
+        tokio::time::sleep(self.latency).await;
+        let guard = DropGuard {
+            finished: false,
+            dropped: self.stream_dropped.clone(),
+            notify: self.dropped_notify.clone(),
+        };
+        let deltas = self.deltas.clone();
+        let delay = self.token_delay;
+        let ending = self.ending.clone();
+        let completion = self.completion();
+        let produced = self.events_produced.clone();
+        let events: EventStream = futures::stream::unfold(
+            (guard, 0usize),
+            move |(mut guard, i)| {
+                let deltas = deltas.clone();
+                let ending = ending.clone();
+                let completion = completion.clone();
+                let produced = produced.clone();
+                async move {
+                    if guard.finished {
+                        return None;
+                    }
+                    tokio::time::sleep(delay).await;
+                    produced.fetch_add(1, Ordering::SeqCst);
+                    if let Some(d) = deltas.get(i) {
+                        return Some((Ok(StreamEvent::Delta(d.clone())), (guard, i + 1)));
+                    }
+                    guard.finished = true;
+                    let last = match ending {
+                        Ending::Complete => Ok(StreamEvent::Complete(completion)),
+                        Ending::Fail(e) => Err(e),
+                    };
+                    Some((last, (guard, i)))
+                }
+            },
+        )
+        .boxed();
+        Ok(GenerationStream {
+            request_id: "mock-request-1".into(),
+            events,
+        })
+    }
+
+    async fn list_models(&self, _filter: &ModelFilter) -> Result<Vec<ModelInfo>, GatewayError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(Vec::new())
+    }
+
+    async fn get_model(&self, model_id: &str) -> Result<ModelInfo, GatewayError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Err(GatewayError::model_not_found(model_id))
+    }
+
+    async fn ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+}
+
+/// A config with short timers for tests.
+pub fn quick_config() -> ServerConfig {
+    ServerConfig {
+        drain_timeout: Duration::from_secs(5),
+        readiness_interval: Duration::from_millis(50),
+        ..ServerConfig::default()
+    }
+}
