@@ -9,6 +9,7 @@ const PROTO: &str = "proto/bedrock/gateway/v1/gateway.proto";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
+    println!("cargo:rerun-if-changed=third_party/googleapis");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
 
     let fds = protox::compile([PROTO], ["proto"])?;
@@ -16,6 +17,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(
         out_dir.join("gateway_descriptor.bin"),
         fds.encode_to_vec(),
+    )?;
+
+    // google.rpc error details: served by reflection only (no code), so that
+    // grpcurl can print our errors' details.
+    let details = protox::compile(["google/rpc/error_details.proto"], ["third_party/googleapis"])?;
+    std::fs::write(
+        out_dir.join("error_details_descriptor.bin"),
+        details.encode_to_vec(),
     )?;
 
     tonic_prost_build::configure()

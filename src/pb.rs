@@ -14,6 +14,11 @@ pub use generated::*;
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/gateway_descriptor.bin"));
 
+/// The encoded descriptor set of google/rpc/error_details.proto, served by
+/// reflection so that grpcurl can decode error details.
+pub const ERROR_DETAILS_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/error_details_descriptor.bin"));
+
 /// The fully-qualified service name, as health checks and reflection know it.
 pub const SERVICE_NAME: &str = "bedrock.gateway.v1.TextGenerationService";
 

