@@ -1,0 +1,347 @@
+//! The command line: global flags and one subcommand per RPC.
+//!
+//! Everything a user can get wrong in the syntax is checked here, by clap's
+//! value parsers, so that it is reported as a usage error (exit code 2)
+//! before any connection is made. Whether the values make sense (a
+//! temperature of 1.5, an empty message) is the gateway's call: it answers
+//! INVALID_ARGUMENT with field violations, and the client must not second-guess
+//! rules that the server owns.
+
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use std::time::Duration;
+
+/// The gateway address used when neither `--addr` nor `BEDROCK_CLIENT_ADDR` is set.
+pub const DEFAULT_ADDR: &str = "http://127.0.0.1:50051";
+
+/// The model used when `--model` is not given.
+pub const DEFAULT_MODEL: &str = "amazon.titan-text-express-v1";
+
+/// A command-line client for the bedrock-gateway gRPC service.
+#[derive(Debug, Parser)]
+#[command(name = "bedrock-client", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The gateway's address, as http://HOST:PORT.
+    #[arg(
+        long,
+        global = true,
+        env = "BEDROCK_CLIENT_ADDR",
+        default_value = DEFAULT_ADDR,
+        value_name = "URL",
+        value_parser = parse_addr
+    )]
+    pub addr: String,
+
+    /// Deadline for the call, e.g. `30s`, `500ms`, `2m`; sent as the gRPC
+    /// deadline (grpc-timeout). Without it the call may take as long as it needs.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate text and print it when it is complete.
+    Generate(GenerateArgs),
+    /// Generate text and print it as it is produced.
+    Stream(StreamArgs),
+    /// List the models the gateway can see.
+    Models(ModelsArgs),
+    /// Show one model's details.
+    Model(ModelArgs),
+    /// Check the gateway's health (grpc.health.v1); exits 0 only if SERVING.
+    Health(HealthArgs),
+}
+
+/// `generate`: one whole completion.
+#[derive(Debug, Clone, Args)]
+pub struct GenerateArgs {
+    /// What to generate.
+    #[command(flatten)]
+    pub request: RequestArgs,
+
+    /// Print the whole response as JSON instead of just the text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `stream`: a completion printed piece by piece.
+#[derive(Debug, Clone, Args)]
+pub struct StreamArgs {
+    /// What to generate.
+    #[command(flatten)]
+    pub request: RequestArgs,
+
+    /// Print every stream event as one line of JSON instead of the text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The request flags shared by `generate` and `stream`, which send the same
+/// fields (GenerateRequest and GenerateStreamRequest are twins).
+#[derive(Debug, Clone, Args)]
+#[command(group(
+    ArgGroup::new("input")
+        .required(true)
+        .multiple(false)
+        .args(["prompt", "prompt_flag", "messages"])
+))]
+pub struct RequestArgs {
+    /// The model, inference profile or ARN to invoke.
+    #[arg(long, default_value = DEFAULT_MODEL, value_name = "MODEL_ID")]
+    pub model: String,
+
+    /// The prompt: one user turn (or use --prompt, or --message).
+    #[arg(value_name = "PROMPT")]
+    pub prompt: Option<String>,
+
+    /// The prompt, as a flag.
+    #[arg(long = "prompt", id = "prompt_flag", value_name = "PROMPT")]
+    pub prompt_flag: Option<String>,
+
+    /// A conversation turn as ROLE:TEXT, ROLE being user or assistant;
+    /// repeat in order, ending with a user turn. Replaces the prompt.
+    #[arg(long = "message", value_name = "ROLE:TEXT", value_parser = parse_message)]
+    pub messages: Vec<MessageArg>,
+
+    /// A system prompt framing the whole conversation.
+    #[arg(long, value_name = "TEXT")]
+    pub system: Option<String>,
+
+    /// Sampling temperature, in [0, 1]; 0 is (near-)deterministic.
+    #[arg(long, value_name = "T", allow_negative_numbers = true)]
+    pub temperature: Option<f32>,
+
+    /// Nucleus sampling probability mass, in [0, 1].
+    #[arg(long, value_name = "P", allow_negative_numbers = true)]
+    pub top_p: Option<f32>,
+
+    /// Most tokens to generate.
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u32>,
+
+    /// A stop sequence; repeat for several.
+    #[arg(long = "stop", value_name = "SEQUENCE")]
+    pub stop: Vec<String>,
+
+    /// A model-specific request field as KEY=JSON (a value that is not JSON is
+    /// sent as a string); repeat for several. Builds
+    /// additional_model_request_fields.
+    #[arg(long = "field", value_name = "KEY=JSON", value_parser = parse_field)]
+    pub fields: Vec<FieldArg>,
+
+    /// Which Bedrock API carries the call (the gateway's default is converse).
+    #[arg(long, value_enum)]
+    pub api: Option<Api>,
+}
+
+impl RequestArgs {
+    /// The prompt, from the positional argument or `--prompt`.
+    pub fn prompt(&self) -> Option<&str> {
+        self.prompt.as_deref().or(self.prompt_flag.as_deref())
+    }
+}
+
+/// The Bedrock API choices of `--api`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Api {
+    /// Converse / ConverseStream.
+    Converse,
+    /// InvokeModel / InvokeModelWithResponseStream with the model's own body.
+    InvokeModel,
+}
+
+/// A speaker of `--message`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The caller's turn.
+    User,
+    /// The model's earlier turn.
+    Assistant,
+}
+
+/// One `--message ROLE:TEXT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageArg {
+    /// Who spoke.
+    pub role: Role,
+    /// What was said; may itself contain colons.
+    pub text: String,
+}
+
+/// One `--field KEY=JSON`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldArg {
+    /// The top-level key in additional_model_request_fields.
+    pub key: String,
+    /// The value: parsed JSON, or the raw text as a JSON string.
+    pub value: serde_json::Value,
+}
+
+/// `models`: the catalogue, filtered. Filters match ignoring case; unset
+/// filters match everything.
+#[derive(Debug, Clone, Args)]
+pub struct ModelsArgs {
+    /// Only this provider, e.g. Amazon, Anthropic, Meta, "Mistral AI".
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
+
+    /// Only models with this output modality: TEXT, IMAGE or EMBEDDING.
+    #[arg(long, value_name = "MODALITY")]
+    pub output_modality: Option<String>,
+
+    /// Only models with this inference type: ON_DEMAND, PROVISIONED or INFERENCE_PROFILE.
+    #[arg(long, value_name = "TYPE")]
+    pub inference_type: Option<String>,
+
+    /// Only models whose response streaming support is this.
+    #[arg(long, value_name = "true|false")]
+    pub streaming: Option<bool>,
+
+    /// Only models supporting this customization: FINE_TUNING,
+    /// CONTINUED_PRE_TRAINING or DISTILLATION.
+    #[arg(long, value_name = "TYPE")]
+    pub customization: Option<String>,
+
+    /// Print the response as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `model <id>`: one model's details.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// The model ID (or ARN), e.g. amazon.titan-text-express-v1.
+    #[arg(value_name = "MODEL_ID")]
+    pub id: String,
+
+    /// Print the response as JSON instead of `key: value` lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `health`: one grpc.health.v1 Check.
+#[derive(Debug, Clone, Args)]
+pub struct HealthArgs {
+    /// The service to check. Empty (the default) is the server as a whole
+    /// (liveness); bedrock.gateway.v1.TextGenerationService is readiness.
+    #[arg(long, value_name = "NAME", default_value = "")]
+    pub service: String,
+}
+
+/// Accepts `http://HOST:PORT` (or https) and nothing else, so a typo is a
+/// usage error rather than a confusing connection failure.
+fn parse_addr(s: &str) -> Result<String, String> {
+    let uri: tonic::transport::Uri = s
+        .parse()
+        .map_err(|e| format!("`{s}` is not a URL like http://HOST:PORT: {e}"))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(host)) if !host.is_empty() => Ok(s.to_owned()),
+        _ => Err(format!("`{s}` is not a URL like http://HOST:PORT")),
+    }
+}
+
+/// A humantime duration; zero is refused because a zero deadline can only fail.
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("`{s}`: {e} (try 30s or 500ms)"))?;
+    if d.is_zero() {
+        return Err("the timeout must be longer than zero".to_owned());
+    }
+    Ok(d)
+}
+
+/// `user:text` or `assistant:text`; the role ignores case, the text is kept
+/// as given after the first colon.
+pub fn parse_message(s: &str) -> Result<MessageArg, String> {
+    let (role, text) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}` is not ROLE:TEXT (ROLE is user or assistant)"))?;
+    let role = if role.eq_ignore_ascii_case("user") {
+        Role::User
+    } else if role.eq_ignore_ascii_case("assistant") {
+        Role::Assistant
+    } else {
+        return Err(format!("unknown role `{role}`: use user or assistant"));
+    };
+    Ok(MessageArg {
+        role,
+        text: text.to_owned(),
+    })
+}
+
+/// `key=json`. The value is parsed as JSON when it is JSON and kept as a
+/// string otherwise, so `--field top_k=50` sends a number and
+/// `--field mode=fast` a string without shell-quoting gymnastics.
+pub fn parse_field(s: &str) -> Result<FieldArg, String> {
+    let (key, raw) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not KEY=JSON"))?;
+    if key.is_empty() {
+        return Err(format!("`{s}` has an empty key"));
+    }
+    let value =
+        serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.to_owned()));
+    Ok(FieldArg {
+        key: key.to_owned(),
+        value,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn messages_split_at_the_first_colon() {
+        let m = parse_message("Assistant:a: b").unwrap();
+        assert_eq!(m.role, Role::Assistant);
+        assert_eq!(m.text, "a: b");
+        assert!(parse_message("system:x").is_err());
+        assert!(parse_message("no colon").is_err());
+    }
+
+    #[test]
+    fn fields_are_json_or_strings() {
+        let f = parse_field("top_k=50").unwrap();
+        assert_eq!((f.key.as_str(), f.value), ("top_k", serde_json::json!(50)));
+        let f = parse_field("mode=fast=yes").unwrap();
+        assert_eq!(f.value, serde_json::json!("fast=yes"));
+        let f = parse_field(r#"sim={"latency_ms": 5}"#).unwrap();
+        assert_eq!(f.value, serde_json::json!({"latency_ms": 5}));
+        assert!(parse_field("novalue").is_err());
+        assert!(parse_field("=1").is_err());
+    }
+
+    #[test]
+    fn addresses_and_timeouts_are_checked() {
+        assert!(parse_addr("http://127.0.0.1:50051").is_ok());
+        assert!(parse_addr("127.0.0.1:50051").is_err());
+        assert!(parse_addr("ftp://host:1").is_err());
+        assert_eq!(
+            parse_timeout("1500ms").unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert!(parse_timeout("0s").is_err());
+        assert!(parse_timeout("soon").is_err());
+    }
+
+    #[test]
+    fn prompt_and_messages_exclude_each_other() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
+        assert!(parse(&["c", "generate", "hi"]).is_ok());
+        assert!(parse(&["c", "generate", "--prompt", "hi"]).is_ok());
+        assert!(parse(&["c", "generate", "--message", "user:hi"]).is_ok());
+        assert!(parse(&["c", "generate"]).is_err());
+        assert!(parse(&["c", "generate", "hi", "--prompt", "ho"]).is_err());
+        assert!(parse(&["c", "generate", "hi", "--message", "user:ho"]).is_err());
+    }
+}

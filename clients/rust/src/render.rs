@@ -1,0 +1,495 @@
+//! Responses into what the user reads: text, tables, `key: value` lines and JSON.
+//!
+//! The JSON is written by hand (prost messages do not implement serde). It
+//! follows the proto3 JSON mapping with snake_case names, as the proto spells
+//! them: enums by their proto names ("STOP_REASON_MAX_TOKENS"), durations as
+//! decimal seconds ("0.012s"). Unlike the canonical mapping, scalar fields are
+//! printed even when they hold their default (an `output_tokens` of 0 is a
+//! fact worth seeing); unset messages and unset `optional` fields are left out.
+
+use crate::pb;
+use serde::ser::{Serialize, SerializeMap as _, SerializeSeq as _, Serializer};
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+
+/// The gRPC code's canonical name, as in the gRPC spec (`INVALID_ARGUMENT`).
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// A google.protobuf.Duration in its JSON form: seconds with 0, 3, 6 or 9
+/// fractional digits and an `s` ("0.012s", "1s", "-0.500s").
+pub fn duration(d: &prost_types::Duration) -> String {
+    let negative = d.seconds < 0 || d.nanos < 0;
+    let secs = d.seconds.unsigned_abs();
+    let nanos = d.nanos.unsigned_abs();
+    let sign = if negative { "-" } else { "" };
+    if nanos == 0 {
+        format!("{sign}{secs}s")
+    } else if nanos % 1_000_000 == 0 {
+        format!("{sign}{secs}.{:03}s", nanos / 1_000_000)
+    } else if nanos % 1_000 == 0 {
+        format!("{sign}{secs}.{:06}s", nanos / 1_000)
+    } else {
+        format!("{sign}{secs}.{nanos:09}s")
+    }
+}
+
+/// Hand-built JSON whose object keys stay in the order they were added: the
+/// proto's field order. (A `serde_json::Map` sorts its keys unless the
+/// `preserve_order` feature happens to be on somewhere in the build, so the
+/// output would change with unrelated dependencies.)
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json {
+    /// A leaf: string, number, bool or null.
+    Leaf(Value),
+    /// An array.
+    Array(Vec<Json>),
+    /// An object, in insertion order.
+    Object(Vec<(&'static str, Json)>),
+}
+
+impl Json {
+    /// An object from `(key, value)` pairs, leaving out the `None`s (unset
+    /// messages and `optional` fields).
+    fn object<const N: usize>(fields: [(&'static str, Option<Json>); N]) -> Json {
+        Json::Object(
+            fields
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k, v)))
+                .collect(),
+        )
+    }
+
+    /// The same JSON as a `serde_json::Value`, for code that wants to look
+    /// things up by key rather than print.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("JSON made of JSON values always serializes")
+    }
+}
+
+impl Serialize for Json {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Json::Leaf(v) => v.serialize(serializer),
+            Json::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Json::Object(fields) => {
+                let mut map = serializer.serialize_map(Some(fields.len()))?;
+                for (k, v) in fields {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+/// A present leaf, for [`Json::object`].
+fn leaf(v: impl Into<Value>) -> Option<Json> {
+    Some(Json::Leaf(v.into()))
+}
+
+/// A present array of strings, for [`Json::object`].
+fn strings(items: &[String]) -> Option<Json> {
+    Some(Json::Array(
+        items.iter().map(|s| Json::Leaf(json!(s))).collect(),
+    ))
+}
+
+/// A duration leaf when the duration is set.
+fn duration_json(d: Option<&prost_types::Duration>) -> Option<Json> {
+    d.map(|d| Json::Leaf(json!(duration(d))))
+}
+
+/// A stop reason by its proto name; an unknown number (from a newer server)
+/// stays a number, as the JSON mapping says.
+pub fn stop_reason_json(value: i32) -> Json {
+    Json::Leaf(match pb::StopReason::try_from(value) {
+        Ok(r) => json!(r.as_str_name()),
+        Err(_) => json!(value),
+    })
+}
+
+/// A stop reason by its proto name, for text output.
+fn stop_reason_name(value: i32) -> String {
+    match pb::StopReason::try_from(value) {
+        Ok(r) => r.as_str_name().to_owned(),
+        Err(_) => format!("STOP_REASON({value})"),
+    }
+}
+
+/// Usage as JSON, every counter included.
+pub fn usage_json(u: &pb::Usage) -> Json {
+    Json::object([
+        ("input_tokens", leaf(u.input_tokens)),
+        ("output_tokens", leaf(u.output_tokens)),
+        ("total_tokens", leaf(u.total_tokens)),
+        ("cache_read_input_tokens", leaf(u.cache_read_input_tokens)),
+        ("cache_write_input_tokens", leaf(u.cache_write_input_tokens)),
+    ])
+}
+
+/// A GenerateResponse as JSON.
+pub fn generate_response_json(r: &pb::GenerateResponse) -> Json {
+    Json::object([
+        ("text", leaf(r.text.as_str())),
+        ("stop_reason", Some(stop_reason_json(r.stop_reason))),
+        ("usage", r.usage.as_ref().map(usage_json)),
+        ("invoked_model_id", leaf(r.invoked_model_id.as_str())),
+        ("backend_latency", duration_json(r.backend_latency.as_ref())),
+        ("request_id", leaf(r.request_id.as_str())),
+        ("backend", leaf(r.backend.as_str())),
+        ("raw_stop_reason", leaf(r.raw_stop_reason.as_str())),
+    ])
+}
+
+/// A GenerationComplete as JSON.
+pub fn generation_complete_json(c: &pb::GenerationComplete) -> Json {
+    Json::object([
+        ("stop_reason", Some(stop_reason_json(c.stop_reason))),
+        ("usage", c.usage.as_ref().map(usage_json)),
+        ("invoked_model_id", leaf(c.invoked_model_id.as_str())),
+        ("backend_latency", duration_json(c.backend_latency.as_ref())),
+        ("request_id", leaf(c.request_id.as_str())),
+        ("backend", leaf(c.backend.as_str())),
+        ("raw_stop_reason", leaf(c.raw_stop_reason.as_str())),
+        (
+            "time_to_first_token",
+            duration_json(c.time_to_first_token.as_ref()),
+        ),
+    ])
+}
+
+/// One GenerateStreamResponse as JSON: `{"delta": {...}}` or `{"complete": {...}}`
+/// (`{}` for an event this client does not know).
+pub fn stream_event_json(e: &pb::GenerateStreamResponse) -> Json {
+    use pb::generate_stream_response::Event;
+    match &e.event {
+        Some(Event::Delta(d)) => Json::object([(
+            "delta",
+            Some(Json::object([("text", leaf(d.text.as_str()))])),
+        )]),
+        Some(Event::Complete(c)) => Json::object([("complete", Some(generation_complete_json(c)))]),
+        None => Json::Object(Vec::new()),
+    }
+}
+
+/// The one stderr line that ends a streamed completion: why it stopped, what
+/// it cost and who answered.
+pub fn completion_summary(c: &pb::GenerationComplete) -> String {
+    let mut line = format!("stop: {}", stop_reason_name(c.stop_reason));
+    if !c.raw_stop_reason.is_empty() {
+        let _ = write!(line, " ({})", c.raw_stop_reason);
+    }
+    match &c.usage {
+        Some(u) => {
+            let _ = write!(
+                line,
+                "; usage: {} input + {} output = {} tokens",
+                u.input_tokens, u.output_tokens, u.total_tokens
+            );
+            if u.cache_read_input_tokens > 0 || u.cache_write_input_tokens > 0 {
+                let _ = write!(
+                    line,
+                    " (cache read {}, cache write {})",
+                    u.cache_read_input_tokens, u.cache_write_input_tokens
+                );
+            }
+        }
+        None => line.push_str("; usage: not reported"),
+    }
+    for (key, value) in [
+        ("model", &c.invoked_model_id),
+        ("request id", &c.request_id),
+        ("backend", &c.backend),
+    ] {
+        if !value.is_empty() {
+            let _ = write!(line, "; {key}: {value}");
+        }
+    }
+    if let Some(d) = &c.backend_latency {
+        let _ = write!(line, "; latency: {}", duration(d));
+    }
+    if let Some(d) = &c.time_to_first_token {
+        let _ = write!(line, "; first token: {}", duration(d));
+    }
+    line
+}
+
+/// A ModelSummary as JSON.
+pub fn model_json(m: &pb::ModelSummary) -> Json {
+    Json::object([
+        ("model_id", leaf(m.model_id.as_str())),
+        ("model_arn", leaf(m.model_arn.as_str())),
+        ("model_name", leaf(m.model_name.as_str())),
+        ("provider_name", leaf(m.provider_name.as_str())),
+        ("input_modalities", strings(&m.input_modalities)),
+        ("output_modalities", strings(&m.output_modalities)),
+        (
+            "response_streaming_supported",
+            m.response_streaming_supported.and_then(leaf),
+        ),
+        (
+            "customizations_supported",
+            strings(&m.customizations_supported),
+        ),
+        (
+            "inference_types_supported",
+            strings(&m.inference_types_supported),
+        ),
+        ("lifecycle_status", leaf(m.lifecycle_status.as_str())),
+    ])
+}
+
+/// A ListModelsResponse as JSON.
+pub fn list_models_json(r: &pb::ListModelsResponse) -> Json {
+    Json::object([(
+        "models",
+        Some(Json::Array(r.models.iter().map(model_json).collect())),
+    )])
+}
+
+/// A GetModelResponse as JSON.
+pub fn get_model_json(r: &pb::GetModelResponse) -> Json {
+    Json::object([("model", r.model.as_ref().map(model_json))])
+}
+
+/// A list for a table cell or a detail line: comma-joined, `-` when empty.
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".to_owned()
+    } else {
+        items.join(",")
+    }
+}
+
+/// Streaming support as a word: unset means Bedrock did not say.
+fn streaming(s: Option<bool>) -> &'static str {
+    match s {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "-",
+    }
+}
+
+/// The models as an aligned table with a header row. Columns are padded to
+/// their widest cell (in characters); the last column is not padded, so no
+/// line ends in spaces.
+pub fn models_table(models: &[pb::ModelSummary]) -> String {
+    const HEADER: [&str; 8] = [
+        "MODEL ID",
+        "PROVIDER",
+        "NAME",
+        "IN",
+        "OUT",
+        "STREAM",
+        "INFERENCE",
+        "STATUS",
+    ];
+    let rows: Vec<[String; 8]> = std::iter::once(HEADER.map(str::to_owned))
+        .chain(models.iter().map(|m| {
+            [
+                m.model_id.clone(),
+                m.provider_name.clone(),
+                m.model_name.clone(),
+                list(&m.input_modalities),
+                list(&m.output_modalities),
+                streaming(m.response_streaming_supported).to_owned(),
+                list(&m.inference_types_supported),
+                if m.lifecycle_status.is_empty() {
+                    "-".to_owned()
+                } else {
+                    m.lifecycle_status.clone()
+                },
+            ]
+        }))
+        .collect();
+    let mut widths = [0usize; 8];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<width$}  ", width = widths[i]);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// One model as `key: value` lines, keys as the proto names them.
+pub fn model_details(m: &pb::ModelSummary) -> String {
+    let streaming = match m.response_streaming_supported {
+        Some(b) => b.to_string(),
+        None => "unknown".to_owned(),
+    };
+    let lines = [
+        ("model_id", m.model_id.clone()),
+        ("model_name", m.model_name.clone()),
+        ("provider_name", m.provider_name.clone()),
+        ("model_arn", m.model_arn.clone()),
+        ("input_modalities", list(&m.input_modalities)),
+        ("output_modalities", list(&m.output_modalities)),
+        ("response_streaming_supported", streaming),
+        (
+            "customizations_supported",
+            list(&m.customizations_supported),
+        ),
+        (
+            "inference_types_supported",
+            list(&m.inference_types_supported),
+        ),
+        ("lifecycle_status", m.lifecycle_status.clone()),
+    ];
+    let mut out = String::new();
+    for (key, value) in lines {
+        let _ = writeln!(out, "{key}: {value}");
+    }
+    out
+}
+
+/// `text`, ending in exactly one newline more if it did not end in one, so
+/// the shell prompt starts on its own line and the text is otherwise untouched.
+pub fn text_line(text: &str) -> String {
+    if text.ends_with('\n') {
+        text.to_owned()
+    } else {
+        format!("{text}\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_use_the_json_mapping() {
+        let d = |seconds, nanos| duration(&prost_types::Duration { seconds, nanos });
+        assert_eq!(d(0, 12_000_000), "0.012s");
+        assert_eq!(d(3, 0), "3s");
+        assert_eq!(d(1, 500), "1.000000500s");
+        assert_eq!(d(0, 1_000), "0.000001s");
+        assert_eq!(d(0, -500_000_000), "-0.500s");
+        assert_eq!(d(-2, 0), "-2s");
+    }
+
+    #[test]
+    fn codes_have_their_spec_names() {
+        assert_eq!(code_name(tonic::Code::InvalidArgument), "INVALID_ARGUMENT");
+        assert_eq!(
+            code_name(tonic::Code::DeadlineExceeded),
+            "DEADLINE_EXCEEDED"
+        );
+        assert_eq!(code_name(tonic::Code::NotFound), "NOT_FOUND");
+    }
+
+    #[test]
+    fn responses_become_snake_case_json() {
+        let r = pb::GenerateResponse {
+            text: "hi".into(),
+            stop_reason: pb::StopReason::MaxTokens as i32,
+            usage: Some(pb::Usage {
+                input_tokens: 2,
+                output_tokens: 5,
+                total_tokens: 7,
+                ..Default::default()
+            }),
+            invoked_model_id: "m".into(),
+            backend_latency: Some(prost_types::Duration {
+                seconds: 0,
+                nanos: 12_000_000,
+            }),
+            request_id: "r".into(),
+            backend: "simulated".into(),
+            raw_stop_reason: "max_tokens".into(),
+        };
+        let printed = serde_json::to_string(&generate_response_json(&r)).unwrap();
+        assert!(
+            printed.starts_with(
+                r#"{"text":"hi","stop_reason":"STOP_REASON_MAX_TOKENS","usage":{"input_tokens":2,"#
+            ),
+            "keys keep the proto's order: {printed}"
+        );
+        let j = generate_response_json(&r).to_value();
+        assert_eq!(j["stop_reason"], "STOP_REASON_MAX_TOKENS");
+        assert_eq!(j["usage"]["output_tokens"], 5);
+        assert_eq!(j["usage"]["cache_read_input_tokens"], 0);
+        assert_eq!(j["backend_latency"], "0.012s");
+        assert_eq!(j["raw_stop_reason"], "max_tokens");
+        let unknown = pb::GenerateResponse {
+            stop_reason: 99,
+            ..Default::default()
+        };
+        let j = generate_response_json(&unknown).to_value();
+        assert_eq!(j["stop_reason"], 99);
+        assert!(j.get("usage").is_none() && j.get("backend_latency").is_none());
+    }
+
+    #[test]
+    fn the_table_is_aligned_without_trailing_spaces() {
+        let m = |id: &str, provider: &str| pb::ModelSummary {
+            model_id: id.into(),
+            provider_name: provider.into(),
+            model_name: "N".into(),
+            input_modalities: vec!["TEXT".into()],
+            output_modalities: vec!["TEXT".into(), "IMAGE".into()],
+            response_streaming_supported: Some(true),
+            inference_types_supported: vec![],
+            lifecycle_status: "ACTIVE".into(),
+            ..Default::default()
+        };
+        let table = models_table(&[m("a.long-model-id", "Amazon"), m("b", "Meta")]);
+        let lines: Vec<_> = table.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(
+            lines[0].starts_with("MODEL ID         PROVIDER  NAME"),
+            "{table}"
+        );
+        let col = |l: &str| l.find("Amazon").or(l.find("Meta")).or(l.find("PROVIDER"));
+        assert_eq!(col(lines[0]), col(lines[1]));
+        assert_eq!(col(lines[1]), col(lines[2]));
+        assert!(lines[1].contains("TEXT,IMAGE  yes     -"), "{table}");
+        assert!(lines.iter().all(|l| !l.ends_with(' ')));
+    }
+
+    #[test]
+    fn text_gets_one_final_newline() {
+        assert_eq!(text_line("a"), "a\n");
+        assert_eq!(text_line("a\n"), "a\n");
+        assert_eq!(text_line(""), "\n");
+    }
+}
