@@ -11,6 +11,7 @@ use futures::StreamExt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
 use tonic::Code;
 
 fn request() -> GenerateStreamRequest {
@@ -74,49 +75,39 @@ async fn an_error_after_text_ends_the_stream_with_the_mapped_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadlines_answer_deadline_exceeded_not_cancelled() {
+    // Status code 4 is DEADLINE_EXCEEDED; tonic's own timeout would send 1 (CANCELLED).
+    const DEADLINE_EXCEEDED: &str = "4";
+
     // Unary: the backend takes 2 s; the caller allows 100 ms.
     let mut slow = MockBackend::new(&["late"]);
     slow.latency = Duration::from_secs(2);
     let server = TestServer::start(Arc::new(slow), quick_config()).await;
-    let mut client = server.client().await;
-    let mut r = tonic::Request::new(pb::GenerateRequest {
+    let unary = pb::GenerateRequest {
         model_id: "mock-model".into(),
         prompt: "hello".into(),
         ..Default::default()
-    });
-    r.set_timeout(Duration::from_millis(100));
-    let started = Instant::now();
-    let status = client.generate(r).await.unwrap_err();
-    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
-    assert!(started.elapsed() < Duration::from_millis(600), "{:?}", started.elapsed());
+    };
+    let path = "/bedrock.gateway.v1.TextGenerationService/Generate";
+    let outcome = common::raw_grpc_call(server.addr, path, &unary, "100m").await;
+    assert_eq!(outcome.grpc_status.as_deref(), Some(DEADLINE_EXCEEDED), "{outcome:?}");
+    assert!(outcome.grpc_message.unwrap().contains("deadline"));
+    assert!(outcome.elapsed >= Duration::from_millis(90), "{:?}", outcome.elapsed);
+    assert!(outcome.elapsed < Duration::from_millis(600), "{:?}", outcome.elapsed);
     server.stop().await;
 
     // Streaming: the headers come at once, tokens trickle; the deadline still
-    // ends the stream with DEADLINE_EXCEEDED.
+    // ends the body with DEADLINE_EXCEEDED and drops the backend stream.
     let w = words(1000);
     let mut trickle = MockBackend::new(&w.iter().map(String::as_str).collect::<Vec<_>>());
     trickle.token_delay = Duration::from_millis(20);
     let trickle = Arc::new(trickle);
     let server = TestServer::start(trickle.clone(), quick_config()).await;
-    let mut client = server.client().await;
-    let mut r = tonic::Request::new(request());
-    r.set_timeout(Duration::from_millis(200));
-    let started = Instant::now();
-    let mut stream = client.generate_stream(r).await.unwrap().into_inner();
-    let mut deltas = 0;
-    let status = loop {
-        match stream.next().await {
-            Some(Ok(_)) => deltas += 1,
-            Some(Err(status)) => break status,
-            None => panic!("stream ended without a status"),
-        }
-    };
-    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
-    assert!(deltas > 0);
-    assert!(started.elapsed() < Duration::from_millis(700), "{:?}", started.elapsed());
-    tokio::time::timeout(Duration::from_secs(2), trickle.dropped_notify.notified())
-        .await
-        .expect("the backend stream is dropped at the deadline");
+    let path = "/bedrock.gateway.v1.TextGenerationService/GenerateStream";
+    let outcome = common::raw_grpc_call(server.addr, path, &request(), "200m").await;
+    assert_eq!(outcome.grpc_status.as_deref(), Some(DEADLINE_EXCEEDED), "{outcome:?}");
+    assert!(outcome.data_frames > 0, "some tokens arrived before the deadline");
+    assert!(outcome.elapsed < Duration::from_millis(700), "{:?}", outcome.elapsed);
+    assert!(trickle.stream_dropped.load(Ordering::SeqCst), "the backend stream was dropped");
     server.stop().await;
 }
 
