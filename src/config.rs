@@ -13,15 +13,30 @@ pub struct Config {
     #[arg(long, env = "BEDROCK_GATEWAY_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
 
-    /// Where generations come from: `simulated` (offline, no AWS needed) or
-    /// `bedrock` (Amazon Bedrock through the AWS SDK).
-    #[arg(long, env = "BEDROCK_GATEWAY_BACKEND", value_enum, default_value_t = BackendKind::Simulated)]
+    /// Where generations come from: `bedrock` (Amazon Bedrock through the AWS
+    /// SDK; the production default) or `simulated` (offline, no AWS needed).
+    #[arg(long, env = "BEDROCK_GATEWAY_BACKEND", value_enum, default_value_t = BackendKind::Bedrock)]
     pub backend: BackendKind,
 
     /// AWS region for the Bedrock backend. Unset: aws-config's chain
     /// (AWS_REGION, the profile, IMDS).
     #[arg(long, env = "BEDROCK_GATEWAY_REGION")]
     pub region: Option<String>,
+
+    /// Bedrock backend: attempts per call, the first included, retrying
+    /// throttling and 5xx errors with exponential backoff. A stream that has
+    /// delivered text is never re-sent.
+    #[arg(long, env = "BEDROCK_GATEWAY_BEDROCK_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub bedrock_max_attempts: u32,
+
+    /// Bedrock backend: how long the model catalogue and inference-profile
+    /// list are cached before one refresh (e.g. `5m`).
+    #[arg(long, env = "BEDROCK_GATEWAY_CATALOGUE_TTL", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub catalogue_ttl: Duration,
+
+    /// Bedrock backend: how long opening a connection to Bedrock may take.
+    #[arg(long, env = "BEDROCK_GATEWAY_BEDROCK_CONNECT_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub bedrock_connect_timeout: Duration,
 
     /// Most bytes of input text per generation (prompt or messages, plus
     /// system). Larger requests get INVALID_ARGUMENT.
@@ -100,7 +115,8 @@ mod tests {
     fn defaults_are_the_documented_ones() {
         let c = Config::try_parse_from(["bedrock-gateway"]).unwrap();
         assert_eq!(c.listen, "127.0.0.1:50051".parse().unwrap());
-        assert_eq!(c.backend, BackendKind::Simulated);
+        assert_eq!(c.backend, BackendKind::Bedrock);
+        assert_eq!(c.bedrock_max_attempts, 3);
         assert_eq!(c.drain_timeout, Duration::from_secs(25));
     }
 
@@ -111,14 +127,14 @@ mod tests {
             "--listen",
             "0.0.0.0:9000",
             "--backend",
-            "bedrock",
+            "simulated",
             "--drain-timeout",
             "3s",
             "--simulated-failure-rate",
             "0.25",
         ])
         .unwrap();
-        assert_eq!(c.backend, BackendKind::Bedrock);
+        assert_eq!(c.backend, BackendKind::Simulated);
         assert_eq!(c.drain_timeout, Duration::from_secs(3));
         assert_eq!(c.simulated_failure_rate, 0.25);
         assert!(Config::try_parse_from(["bedrock-gateway", "--simulated-failure-rate", "2"]).is_err());

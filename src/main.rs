@@ -1,6 +1,7 @@
 //! The `bedrock-gateway` binary: parse flags, start logging, build the
 //! backend, bind, serve until SIGTERM or SIGINT, drain, exit 0.
 
+use bedrock_gateway::backend::bedrock::{BedrockBackend, BedrockConfig};
 use bedrock_gateway::backend::simulated::{SimulatedBackend, SimulatedConfig};
 use bedrock_gateway::backend::Backend;
 use bedrock_gateway::config::{BackendKind, Config};
@@ -27,10 +28,15 @@ async fn main() -> ExitCode {
                 failure_rate: config.simulated_failure_rate,
             }))
         }
-        BackendKind::Bedrock => {
-            tracing::error!("the bedrock backend is not built yet");
-            return ExitCode::FAILURE;
-        }
+        BackendKind::Bedrock => Arc::new(
+            BedrockBackend::from_env(BedrockConfig {
+                region: config.region.clone(),
+                max_attempts: config.bedrock_max_attempts,
+                catalogue_ttl: config.catalogue_ttl,
+                connect_timeout: config.bedrock_connect_timeout,
+            })
+            .await,
+        ),
     };
 
     let listener = match tokio::net::TcpListener::bind(config.listen).await {

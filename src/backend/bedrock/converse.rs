@@ -1,0 +1,247 @@
+//! Converse and ConverseStream: Bedrock's model-independent API.
+
+use super::native::converse_stop_reason;
+use super::sdk_errors::from_sdk;
+use super::Invocation;
+use crate::backend::{EventStream, GenerationStream};
+use crate::domain::{Completion, Generation, GenerationRequest, Role, StreamEvent, Usage};
+use crate::error::{ErrorKind, GatewayError};
+use aws_sdk_bedrockruntime::operation::RequestId;
+use aws_sdk_bedrockruntime::types::{
+    ContentBlock, ContentBlockDelta, ConversationRole, ConverseOutput as Output,
+    ConverseStreamOutput as Event, InferenceConfiguration, Message, SystemContentBlock, TokenUsage,
+};
+use aws_smithy_types::Document;
+use futures::StreamExt;
+use std::time::{Duration, Instant};
+
+/// The key the simulated backend reads; meaningless to Bedrock, so dropped.
+const SIMULATION_KEY: &str = crate::backend::simulated::DIRECTIVES_KEY;
+
+fn messages(request: &GenerationRequest) -> Result<Vec<Message>, GatewayError> {
+    request
+        .messages
+        .iter()
+        .map(|m| {
+            Message::builder()
+                .role(match m.role {
+                    Role::User => ConversationRole::User,
+                    Role::Assistant => ConversationRole::Assistant,
+                })
+                .content(ContentBlock::Text(m.content.clone()))
+                .build()
+                .map_err(|e| GatewayError::new(ErrorKind::Internal, format!("building a Converse message: {e}")))
+        })
+        .collect()
+}
+
+fn inference_config(request: &GenerationRequest) -> Option<InferenceConfiguration> {
+    let p = &request.parameters;
+    if p.temperature.is_none() && p.top_p.is_none() && p.max_tokens.is_none() && p.stop_sequences.is_empty() {
+        return None;
+    }
+    Some(
+        InferenceConfiguration::builder()
+            .set_temperature(p.temperature)
+            .set_top_p(p.top_p)
+            // Bedrock's field is an i32; larger values are refused by Bedrock
+            // itself, so saturate rather than wrap.
+            .set_max_tokens(p.max_tokens.map(|n| i32::try_from(n.get()).unwrap_or(i32::MAX)))
+            .set_stop_sequences((!p.stop_sequences.is_empty()).then(|| p.stop_sequences.clone()))
+            .build(),
+    )
+}
+
+/// JSON into the SDK's Document, dropping the simulated backend's key.
+pub(crate) fn document(value: &serde_json::Value) -> Document {
+    use aws_smithy_types::Number;
+    match value {
+        serde_json::Value::Null => Document::Null,
+        serde_json::Value::Bool(b) => Document::Bool(*b),
+        serde_json::Value::Number(n) => Document::Number(if let Some(u) = n.as_u64() {
+            Number::PosInt(u)
+        } else if let Some(i) = n.as_i64() {
+            Number::NegInt(i)
+        } else {
+            Number::Float(n.as_f64().unwrap_or_default())
+        }),
+        serde_json::Value::String(s) => Document::String(s.clone()),
+        serde_json::Value::Array(a) => Document::Array(a.iter().map(document).collect()),
+        serde_json::Value::Object(o) => Document::Object(
+            o.iter()
+                .filter(|(k, _)| k.as_str() != SIMULATION_KEY)
+                .map(|(k, v)| (k.clone(), document(v)))
+                .collect(),
+        ),
+    }
+}
+
+fn additional_fields(request: &GenerationRequest) -> Option<Document> {
+    let fields = request.additional_model_request_fields.as_ref()?;
+    match document(fields) {
+        Document::Object(o) if o.is_empty() => None,
+        d => Some(d),
+    }
+}
+
+fn usage(u: Option<&TokenUsage>) -> Usage {
+    let n = |x: i32| u32::try_from(x).unwrap_or(0);
+    match u {
+        None => Usage::default(),
+        Some(u) => Usage {
+            input_tokens: n(u.input_tokens),
+            output_tokens: n(u.output_tokens),
+            total_tokens: n(u.total_tokens),
+            cache_read_input_tokens: u.cache_read_input_tokens.map_or(0, n),
+            cache_write_input_tokens: u.cache_write_input_tokens.map_or(0, n),
+        },
+    }
+}
+
+fn millis(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+/// Converse: one whole answer.
+pub(crate) async fn generate(
+    client: &aws_sdk_bedrockruntime::Client,
+    invocation: Invocation,
+    request: &GenerationRequest,
+) -> Result<Generation, GatewayError> {
+    let started = Instant::now();
+    let out = client
+        .converse()
+        .model_id(&invocation.model_id)
+        .set_messages(Some(messages(request)?))
+        .set_system(request.system.clone().map(|s| vec![SystemContentBlock::Text(s)]))
+        .set_inference_config(inference_config(request))
+        .set_additional_model_request_fields(additional_fields(request))
+        .send()
+        .await
+        .map_err(|e| from_sdk("Converse", e, None))?;
+    let request_id = out.request_id().unwrap_or_default().to_owned();
+    let text = match &out.output {
+        Some(Output::Message(m)) => m
+            .content
+            .iter()
+            .filter_map(|c| c.as_text().ok().map(String::as_str))
+            .collect::<String>(),
+        _ => String::new(),
+    };
+    let raw = out.stop_reason.as_str().to_owned();
+    Ok(Generation {
+        text,
+        completion: Completion {
+            stop_reason: converse_stop_reason(&raw),
+            raw_stop_reason: raw,
+            usage: usage(out.usage.as_ref()),
+            invoked_model_id: invocation.model_id,
+            backend_latency: out
+                .metrics
+                .as_ref()
+                .map_or_else(|| started.elapsed(), |m| millis(m.latency_ms)),
+            request_id,
+        },
+    })
+}
+
+/// ConverseStream: deltas as Bedrock sends them. The SDK's receiver lives in
+/// the returned stream; dropping the stream drops the receiver, which closes
+/// the HTTP exchange with Bedrock.
+pub(crate) async fn generate_stream(
+    client: &aws_sdk_bedrockruntime::Client,
+    invocation: Invocation,
+    request: &GenerationRequest,
+) -> Result<GenerationStream, GatewayError> {
+    let started = Instant::now();
+    let out = client
+        .converse_stream()
+        .model_id(&invocation.model_id)
+        .set_messages(Some(messages(request)?))
+        .set_system(request.system.clone().map(|s| vec![SystemContentBlock::Text(s)]))
+        .set_inference_config(inference_config(request))
+        .set_additional_model_request_fields(additional_fields(request))
+        .send()
+        .await
+        .map_err(|e| from_sdk("ConverseStream", e, None))?;
+    let request_id = out.request_id().unwrap_or_default().to_owned();
+    let state = StreamState {
+        receiver: out.stream,
+        completion: Completion {
+            stop_reason: converse_stop_reason(""),
+            raw_stop_reason: String::new(),
+            usage: Usage::default(),
+            invoked_model_id: invocation.model_id,
+            backend_latency: Duration::ZERO,
+            request_id: request_id.clone(),
+        },
+        stopped: false,
+        started,
+        done: false,
+    };
+    let events: EventStream = futures::stream::unfold(state, StreamState::next).boxed();
+    Ok(GenerationStream { request_id, events })
+}
+
+struct StreamState {
+    receiver: aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver<
+        Event,
+        aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError,
+    >,
+    completion: Completion,
+    stopped: bool,
+    started: Instant,
+    done: bool,
+}
+
+impl StreamState {
+    async fn next(mut self) -> Option<(Result<StreamEvent, GatewayError>, Self)> {
+        if self.done {
+            return None;
+        }
+        loop {
+            match self.receiver.recv().await {
+                Ok(Some(Event::ContentBlockDelta(e))) => {
+                    if let Some(ContentBlockDelta::Text(text)) = e.delta {
+                        if !text.is_empty() {
+                            return Some((Ok(StreamEvent::Delta(text)), self));
+                        }
+                    }
+                }
+                Ok(Some(Event::MessageStop(e))) => {
+                    let raw = e.stop_reason.as_str().to_owned();
+                    self.completion.stop_reason = converse_stop_reason(&raw);
+                    self.completion.raw_stop_reason = raw;
+                    self.stopped = true;
+                }
+                Ok(Some(Event::Metadata(e))) => {
+                    self.completion.usage = usage(e.usage.as_ref());
+                    if let Some(m) = e.metrics {
+                        self.completion.backend_latency = millis(m.latency_ms);
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    self.done = true;
+                    if !self.stopped {
+                        let err = GatewayError::new(
+                            ErrorKind::Internal,
+                            "Bedrock's ConverseStream ended without a messageStop event",
+                        );
+                        return Some((Err(err), self));
+                    }
+                    if self.completion.backend_latency.is_zero() {
+                        self.completion.backend_latency = self.started.elapsed();
+                    }
+                    let completion = self.completion.clone();
+                    return Some((Ok(StreamEvent::Complete(completion)), self));
+                }
+                Err(e) => {
+                    self.done = true;
+                    let id = Some(self.completion.request_id.clone());
+                    return Some((Err(from_sdk("ConverseStream", e, id)), self));
+                }
+            }
+        }
+    }
+}

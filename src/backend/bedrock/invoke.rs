@@ -1,0 +1,235 @@
+//! InvokeModel and InvokeModelWithResponseStream with each family's native
+//! body (the codecs live in `native`).
+
+use super::native::{self, ChunkEvent, Family};
+use super::sdk_errors::from_sdk;
+use super::Invocation;
+use crate::backend::{EventStream, GenerationStream};
+use crate::domain::{Completion, Generation, GenerationRequest, StreamEvent, Usage};
+use crate::error::{ErrorKind, GatewayError};
+use aws_sdk_bedrockruntime::operation::RequestId;
+use aws_sdk_bedrockruntime::primitives::Blob;
+use aws_sdk_bedrockruntime::types::ResponseStream;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use futures::StreamExt;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// What InvokeModel reports only in response headers.
+#[derive(Debug, Default, Clone, Copy)]
+struct HeaderCounts {
+    input_tokens: Option<u32>,
+    output_tokens: Option<u32>,
+    latency: Option<Duration>,
+}
+
+/// Reads the `x-amzn-bedrock-*` headers of the response: the SDK's
+/// InvokeModelOutput does not model them, and for Mistral they are the only
+/// token counts there are. Written once per call, so no lock.
+#[derive(Debug, Clone, Default)]
+struct CaptureHeaders(Arc<OnceLock<HeaderCounts>>);
+
+impl Intercept for CaptureHeaders {
+    fn name(&self) -> &'static str {
+        "CaptureBedrockHeaders"
+    }
+
+    fn read_after_transmit(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let headers = context.response().headers();
+        let number = |name: &str| headers.get(name).and_then(|v| v.trim().parse::<u64>().ok());
+        let _ = self.0.set(HeaderCounts {
+            input_tokens: number("x-amzn-bedrock-input-token-count").and_then(|n| u32::try_from(n).ok()),
+            output_tokens: number("x-amzn-bedrock-output-token-count").and_then(|n| u32::try_from(n).ok()),
+            latency: number("x-amzn-bedrock-invocation-latency").map(Duration::from_millis),
+        });
+        Ok(())
+    }
+}
+
+fn family(invocation: &Invocation) -> Result<Family, GatewayError> {
+    native::family_of(&invocation.base_model_id).ok_or_else(|| {
+        GatewayError::invalid_field(
+            "api",
+            format!(
+                "BEDROCK_API_INVOKE_MODEL supports Amazon Titan Text, Anthropic Claude, Meta Llama \
+                 and Mistral models, not `{}`; use BEDROCK_API_CONVERSE for it",
+                invocation.base_model_id
+            ),
+        )
+    })
+}
+
+/// InvokeModel: one whole answer.
+pub(crate) async fn generate(
+    client: &aws_sdk_bedrockruntime::Client,
+    invocation: Invocation,
+    request: &GenerationRequest,
+) -> Result<Generation, GatewayError> {
+    let family = family(&invocation)?;
+    let body = native::encode(family, request)?;
+    let started = Instant::now();
+    let headers = CaptureHeaders::default();
+    let out = client
+        .invoke_model()
+        .model_id(&invocation.model_id)
+        .content_type("application/json")
+        .accept("application/json")
+        .body(Blob::new(body))
+        .customize()
+        .interceptor(headers.clone())
+        .send()
+        .await
+        .map_err(|e| from_sdk("InvokeModel", e, None))?;
+    let request_id = out.request_id().unwrap_or_default().to_owned();
+    let decoded = native::decode(family, out.body.as_ref())?;
+    let counts = headers.0.get().copied().unwrap_or_default();
+    // The headers are Bedrock's metering; the body's counts are the model's.
+    let input = counts.input_tokens.or(decoded.input_tokens).unwrap_or(0);
+    let output = counts.output_tokens.or(decoded.output_tokens).unwrap_or(0);
+    Ok(Generation {
+        text: decoded.text,
+        completion: Completion {
+            stop_reason: decoded.stop_reason,
+            raw_stop_reason: decoded.raw_stop_reason,
+            usage: Usage::new(input, output),
+            invoked_model_id: invocation.model_id,
+            backend_latency: counts.latency.unwrap_or_else(|| started.elapsed()),
+            request_id,
+        },
+    })
+}
+
+/// InvokeModelWithResponseStream: chunks decoded as they arrive. Dropping
+/// the returned stream drops the SDK receiver and closes the exchange.
+pub(crate) async fn generate_stream(
+    client: &aws_sdk_bedrockruntime::Client,
+    invocation: Invocation,
+    request: &GenerationRequest,
+) -> Result<GenerationStream, GatewayError> {
+    let family = family(&invocation)?;
+    let body = native::encode(family, request)?;
+    let started = Instant::now();
+    let out = client
+        .invoke_model_with_response_stream()
+        .model_id(&invocation.model_id)
+        .content_type("application/json")
+        .accept("application/json")
+        .body(Blob::new(body))
+        .send()
+        .await
+        .map_err(|e| from_sdk("InvokeModelWithResponseStream", e, None))?;
+    let request_id = out.request_id().unwrap_or_default().to_owned();
+    let state = ChunkState {
+        receiver: out.body,
+        family,
+        pending: std::collections::VecDeque::new(),
+        input_tokens: None,
+        output_tokens: None,
+        stop: None,
+        invoked_model_id: invocation.model_id,
+        request_id: request_id.clone(),
+        started,
+        done: false,
+    };
+    let events: EventStream = futures::stream::unfold(state, ChunkState::next).boxed();
+    Ok(GenerationStream { request_id, events })
+}
+
+struct ChunkState {
+    receiver: aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver<
+        ResponseStream,
+        aws_sdk_bedrockruntime::types::error::ResponseStreamError,
+    >,
+    family: Family,
+    /// Deltas decoded from one chunk but not yet handed out.
+    pending: std::collections::VecDeque<String>,
+    input_tokens: Option<u32>,
+    output_tokens: Option<u32>,
+    stop: Option<(String, crate::domain::StopReason)>,
+    invoked_model_id: String,
+    request_id: String,
+    started: Instant,
+    done: bool,
+}
+
+impl ChunkState {
+    async fn next(mut self) -> Option<(Result<StreamEvent, GatewayError>, Self)> {
+        loop {
+            if let Some(text) = self.pending.pop_front() {
+                return Some((Ok(StreamEvent::Delta(text)), self));
+            }
+            if self.done {
+                return None;
+            }
+            match self.receiver.recv().await {
+                Ok(Some(ResponseStream::Chunk(part))) => {
+                    let bytes = part.bytes.as_ref().map(Blob::as_ref).unwrap_or_default();
+                    match native::decode_chunk(self.family, bytes) {
+                        Ok(events) => self.absorb(events),
+                        Err(e) => {
+                            self.done = true;
+                            return Some((Err(e), self));
+                        }
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    self.done = true;
+                    let Some((raw, reason)) = self.stop.take() else {
+                        let err = GatewayError::new(
+                            ErrorKind::Internal,
+                            format!(
+                                "Bedrock's {} stream ended without a stop reason",
+                                self.family.name()
+                            ),
+                        );
+                        return Some((Err(err), self));
+                    };
+                    let completion = Completion {
+                        stop_reason: reason,
+                        raw_stop_reason: raw,
+                        usage: Usage::new(
+                            self.input_tokens.unwrap_or(0),
+                            self.output_tokens.unwrap_or(0),
+                        ),
+                        invoked_model_id: self.invoked_model_id.clone(),
+                        backend_latency: self.started.elapsed(),
+                        request_id: self.request_id.clone(),
+                    };
+                    return Some((Ok(StreamEvent::Complete(completion)), self));
+                }
+                Err(e) => {
+                    self.done = true;
+                    self.pending.clear();
+                    let id = Some(self.request_id.clone());
+                    return Some((Err(from_sdk("InvokeModelWithResponseStream", e, id)), self));
+                }
+            }
+        }
+    }
+
+    fn absorb(&mut self, events: Vec<ChunkEvent>) {
+        for event in events {
+            match event {
+                ChunkEvent::Delta(text) => self.pending.push_back(text),
+                ChunkEvent::Stop { raw, reason } => self.stop = Some((raw, reason)),
+                ChunkEvent::Usage {
+                    input_tokens,
+                    output_tokens,
+                } => {
+                    self.input_tokens = input_tokens.or(self.input_tokens);
+                    self.output_tokens = output_tokens.or(self.output_tokens);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,595 @@
+//! Native InvokeModel bodies, per model family: the request JSON each family
+//! expects, and the response and stream-chunk JSON it sends back.
+//!
+//! Everything here is pure: bytes in, bytes or domain values out, no I/O. The
+//! Bedrock backend calls [`encode`] before InvokeModel, [`decode`] on its
+//! answer and [`decode_chunk`] on each InvokeModelWithResponseStream chunk.
+//!
+//! Unset parameters are left out of the body rather than sent as 0, so the
+//! model's own default applies. A parameter the caller also sets through
+//! `additional_model_request_fields` takes the caller's value.
+
+mod anthropic;
+mod llama;
+mod mistral;
+mod titan;
+
+use crate::backend::simulated::DIRECTIVES_KEY;
+use crate::catalogue::PROFILE_PREFIXES;
+use crate::domain::{GenerationRequest, StopReason};
+use crate::error::{ErrorKind, GatewayError};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// A family of models sharing one native body format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// Amazon Titan Text (`amazon.titan-text-*`, `amazon.titan-tg1-*`).
+    Titan,
+    /// Anthropic Claude, through the Messages API (`anthropic.claude-*`).
+    Anthropic,
+    /// Meta Llama 3.x (`meta.llama3-*`).
+    Llama,
+    /// Mistral's text-completion models (7B, Mixtral 8x7B, Large and Small 24.02).
+    Mistral,
+}
+
+impl Family {
+    /// Every family, in the order error messages list them.
+    pub const ALL: [Family; 4] = [
+        Family::Titan,
+        Family::Anthropic,
+        Family::Llama,
+        Family::Mistral,
+    ];
+
+    /// The family's name as a user knows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Titan => "Amazon Titan Text",
+            Family::Anthropic => "Anthropic Claude",
+            Family::Llama => "Meta Llama 3",
+            Family::Mistral => "Mistral (7B, Mixtral 8x7B, Large/Small 24.02)",
+        }
+    }
+}
+
+/// The base model ID behind a model ID, a system-defined inference-profile ID
+/// (`us.anthropic.claude-…`) or an ARN of either.
+pub fn base_model_id(model_id: &str) -> &str {
+    let tail = model_id.rsplit('/').next().unwrap_or(model_id);
+    PROFILE_PREFIXES
+        .iter()
+        .find_map(|p| tail.strip_prefix(p))
+        .unwrap_or(tail)
+}
+
+/// The native family of a model, or `None` when the gateway has no native
+/// codec for it (embedding and image models, and text models whose body
+/// differs from their family's, which must go through Converse).
+pub fn family_of(model_id: &str) -> Option<Family> {
+    let id = base_model_id(model_id);
+    if id.starts_with("amazon.titan-text") || id.starts_with("amazon.titan-tg1") {
+        Some(Family::Titan)
+    } else if id.starts_with("anthropic.claude") {
+        Some(Family::Anthropic)
+    } else if id.starts_with("meta.llama3") {
+        // Llama 2 and Llama 4 use other chat templates; sending them the
+        // Llama 3 one would quietly degrade every answer.
+        Some(Family::Llama)
+    } else if [
+        "mistral.mistral-7b-instruct",
+        "mistral.mixtral-8x7b-instruct",
+        "mistral.mistral-large-2402",
+        "mistral.mistral-small-2402",
+    ]
+    .iter()
+    .any(|p| id.starts_with(p))
+    {
+        // Newer Mistral models (Large 24.07, Pixtral) take a chat-completions
+        // body with `messages`, not the `prompt` body encoded here.
+        Some(Family::Mistral)
+    } else {
+        None
+    }
+}
+
+/// The native InvokeModel body for `request`.
+pub fn encode(family: Family, request: &GenerationRequest) -> Result<Vec<u8>, GatewayError> {
+    let body = match family {
+        Family::Titan => titan::encode(request),
+        Family::Anthropic => anthropic::encode(request),
+        Family::Llama => llama::encode(request),
+        Family::Mistral => mistral::encode(request),
+    };
+    serde_json::to_vec(&Value::Object(body)).map_err(|e| {
+        GatewayError::new(
+            ErrorKind::Internal,
+            format!(
+                "could not serialise the {} request body: {e}",
+                family.name()
+            ),
+        )
+    })
+}
+
+/// A decoded InvokeModel response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// The generated text.
+    pub text: String,
+    /// The stop reason as the model spelled it; empty if the body had none.
+    pub raw_stop_reason: String,
+    /// The stop reason, mapped by [`stop_reason`].
+    pub stop_reason: StopReason,
+    /// Prompt tokens, when the body reports them.
+    pub input_tokens: Option<u32>,
+    /// Generated tokens, when the body reports them.
+    pub output_tokens: Option<u32>,
+}
+
+/// Reads an InvokeModel response body. A body that is not the family's shape
+/// is INTERNAL, with an excerpt of the body in the message.
+pub fn decode(family: Family, body: &[u8]) -> Result<Decoded, GatewayError> {
+    match family {
+        Family::Titan => titan::decode(body),
+        Family::Anthropic => anthropic::decode(body),
+        Family::Llama => llama::decode(body),
+        Family::Mistral => mistral::decode(body),
+    }
+}
+
+/// Maps a family's native stop reason. Every known reason gets its own
+/// variant; anything else is [`StopReason::Other`] and the caller keeps the
+/// raw string.
+pub fn stop_reason(family: Family, raw: &str) -> StopReason {
+    match family {
+        Family::Titan => titan::stop_reason(raw),
+        Family::Anthropic => anthropic::stop_reason(raw),
+        Family::Llama => llama::stop_reason(raw),
+        Family::Mistral => mistral::stop_reason(raw),
+    }
+}
+
+/// Maps a Converse `stopReason`; unknown values are [`StopReason::Other`].
+pub fn converse_stop_reason(raw: &str) -> StopReason {
+    match raw {
+        "end_turn" => StopReason::EndTurn,
+        "tool_use" => StopReason::ToolUse,
+        "max_tokens" => StopReason::MaxTokens,
+        "stop_sequence" => StopReason::StopSequence,
+        "guardrail_intervened" => StopReason::GuardrailIntervened,
+        "content_filtered" => StopReason::ContentFiltered,
+        "malformed_model_output" => StopReason::MalformedModelOutput,
+        "malformed_tool_use" => StopReason::MalformedToolUse,
+        "model_context_window_exceeded" => StopReason::ModelContextWindowExceeded,
+        _ => StopReason::Other,
+    }
+}
+
+/// What one InvokeModelWithResponseStream chunk says.
+///
+/// A [`ChunkEvent::Stop`] does not end the stream: usage often arrives after
+/// it, in the same chunk or a later one.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChunkEvent {
+    /// The next piece of text; never empty.
+    Delta(String),
+    /// Why generation stopped.
+    Stop {
+        /// The reason as the model spelled it.
+        raw: String,
+        /// The reason, mapped by [`stop_reason`].
+        reason: StopReason,
+    },
+    /// Token counts. Counts are running totals: a later `Some` replaces an
+    /// earlier one, field by field. When a chunk carries Bedrock's
+    /// `amazon-bedrock-invocationMetrics`, its counts win, as they are what
+    /// Bedrock bills.
+    Usage {
+        /// Prompt tokens, if this chunk reports them.
+        input_tokens: Option<u32>,
+        /// Generated tokens so far, if this chunk reports them.
+        output_tokens: Option<u32>,
+    },
+}
+
+/// Reads the JSON payload of one stream chunk, in order: text, then stop,
+/// then usage. A chunk that is not JSON, or has a field of the wrong type, is
+/// INTERNAL with an excerpt; unknown fields and event types are ignored.
+pub fn decode_chunk(family: Family, chunk: &[u8]) -> Result<Vec<ChunkEvent>, GatewayError> {
+    let value: Value = parse(family, "stream chunk", chunk)?;
+    let events = match family {
+        Family::Titan => titan::chunk(&value),
+        Family::Anthropic => anthropic::chunk(&value),
+        Family::Llama => llama::chunk(&value),
+        Family::Mistral => mistral::chunk(&value),
+    };
+    let mut events = events.map_err(|e| malformed(family, "stream chunk", &e, chunk))?;
+    if let Some(metrics) = value.get("amazon-bedrock-invocationMetrics") {
+        let m = InvocationMetrics::deserialize(metrics)
+            .map_err(|e| malformed(family, "stream chunk", &e, chunk))?;
+        merge_usage(&mut events, m.input_token_count, m.output_token_count);
+    }
+    Ok(events)
+}
+
+/// Bedrock's own counts, appended to the last chunk of every stream.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InvocationMetrics {
+    input_token_count: Option<u32>,
+    output_token_count: Option<u32>,
+}
+
+/// Folds counts into the chunk's Usage event (theirs win), so a chunk yields
+/// at most one Usage.
+fn merge_usage(events: &mut Vec<ChunkEvent>, input: Option<u32>, output: Option<u32>) {
+    if input.is_none() && output.is_none() {
+        return;
+    }
+    for e in events.iter_mut() {
+        if let ChunkEvent::Usage {
+            input_tokens,
+            output_tokens,
+        } = e
+        {
+            *input_tokens = input.or(*input_tokens);
+            *output_tokens = output.or(*output_tokens);
+            return;
+        }
+    }
+    events.push(ChunkEvent::Usage {
+        input_tokens: input,
+        output_tokens: output,
+    });
+}
+
+/// Shared chunk tail: a non-empty delta, a non-null stop, and usage.
+fn chunk_events(
+    family: Family,
+    text: Option<String>,
+    raw_stop: Option<String>,
+    input_tokens: Option<u32>,
+    output_tokens: Option<u32>,
+) -> Vec<ChunkEvent> {
+    let mut events = Vec::new();
+    if let Some(t) = text.filter(|t| !t.is_empty()) {
+        events.push(ChunkEvent::Delta(t));
+    }
+    if let Some(raw) = raw_stop {
+        events.push(ChunkEvent::Stop {
+            reason: stop_reason(family, &raw),
+            raw,
+        });
+    }
+    merge_usage(&mut events, input_tokens, output_tokens);
+    events
+}
+
+/// `Decoded` from a body's parts; a missing stop reason becomes `""`/Other.
+fn decoded(
+    family: Family,
+    text: String,
+    raw_stop: Option<String>,
+    input_tokens: Option<u32>,
+    output_tokens: Option<u32>,
+) -> Decoded {
+    let raw_stop_reason = raw_stop.unwrap_or_default();
+    Decoded {
+        text,
+        stop_reason: stop_reason(family, &raw_stop_reason),
+        raw_stop_reason,
+        input_tokens,
+        output_tokens,
+    }
+}
+
+/// Parses `body` as `T`, or INTERNAL naming what was wrong.
+fn parse<T: DeserializeOwned>(family: Family, what: &str, body: &[u8]) -> Result<T, GatewayError> {
+    serde_json::from_slice(body).map_err(|e| malformed(family, what, &e, body))
+}
+
+/// The most of an upstream body an error message quotes.
+const EXCERPT_BYTES: usize = 200;
+
+/// INTERNAL for an upstream body the gateway cannot read. The excerpt lets an
+/// operator see what Bedrock actually sent without logging whole answers.
+fn malformed(
+    family: Family,
+    what: &str,
+    problem: &dyn std::fmt::Display,
+    body: &[u8],
+) -> GatewayError {
+    GatewayError::new(
+        ErrorKind::Internal,
+        format!(
+            "Bedrock returned a {} {what} the gateway cannot read ({problem}); {}",
+            family.name(),
+            excerpt(body)
+        ),
+    )
+}
+
+/// At most [`EXCERPT_BYTES`] bytes of `body`, cut on a character boundary.
+fn excerpt(body: &[u8]) -> String {
+    let head = String::from_utf8_lossy(&body[..body.len().min(EXCERPT_BYTES)]);
+    let mut end = head.len().min(EXCERPT_BYTES);
+    while !head.is_char_boundary(end) {
+        end -= 1;
+    }
+    if body.len() > EXCERPT_BYTES {
+        format!("body starts: {}", &head[..end])
+    } else {
+        format!("body: {}", &head[..end])
+    }
+}
+
+/// A JSON number for a parameter. Goes through the f32's shortest decimal
+/// form so 0.7 is sent as 0.7, not as its widened 0.699999988079071.
+fn number(x: f32) -> Value {
+    x.to_string()
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or(Value::Null, Value::Number)
+}
+
+/// Inserts `value` under `key` unless it is `None`.
+fn put(body: &mut Map<String, Value>, key: &str, value: Option<Value>) {
+    if let Some(v) = value {
+        body.insert(key.to_owned(), v);
+    }
+}
+
+/// The caller's `additional_model_request_fields`, minus the simulated
+/// backend's directives, which would make a real model refuse the body.
+fn extra_fields(request: &GenerationRequest) -> impl Iterator<Item = (&String, &Value)> {
+    request
+        .additional_model_request_fields
+        .as_ref()
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| k.as_str() != DIRECTIVES_KEY)
+}
+
+/// Merges the extra fields into the body's top level; the caller's keys win.
+fn merge_extra(body: &mut Map<String, Value>, request: &GenerationRequest) {
+    for (k, v) in extra_fields(request) {
+        body.insert(k.clone(), v.clone());
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Request builders shared by the family tests.
+
+    use crate::domain::{BedrockApi, GenerationRequest, Message, Parameters, Role};
+
+    /// A single-prompt request with no parameters set.
+    pub(crate) fn prompt(model_id: &str, text: &str) -> GenerationRequest {
+        GenerationRequest {
+            model_id: model_id.to_owned(),
+            from_prompt: true,
+            messages: vec![Message {
+                role: Role::User,
+                content: text.to_owned(),
+            }],
+            system: None,
+            parameters: Parameters::default(),
+            additional_model_request_fields: None,
+            api: BedrockApi::InvokeModel,
+        }
+    }
+
+    /// A three-turn conversation: user, assistant, user.
+    pub(crate) fn conversation(model_id: &str) -> GenerationRequest {
+        let turn = |role, content: &str| Message {
+            role,
+            content: content.to_owned(),
+        };
+        GenerationRequest {
+            from_prompt: false,
+            messages: vec![
+                turn(Role::User, "Hi"),
+                turn(Role::Assistant, "Hello!"),
+                turn(Role::User, "Name a colour."),
+            ],
+            ..prompt(model_id, "")
+        }
+    }
+
+    /// The JSON of an encoded body.
+    pub(crate) fn json(bytes: Vec<u8>) -> serde_json::Value {
+        serde_json::from_slice(&bytes).expect("encode produced JSON")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn families_are_recognised_from_ids_profiles_and_arns() {
+        let cases = [
+            ("amazon.titan-text-express-v1", Some(Family::Titan)),
+            ("amazon.titan-text-lite-v1:0:4k", Some(Family::Titan)),
+            ("amazon.titan-text-premier-v1:0", Some(Family::Titan)),
+            ("amazon.titan-tg1-large", Some(Family::Titan)),
+            ("anthropic.claude-3-haiku-20240307-v1:0", Some(Family::Anthropic)),
+            ("us.anthropic.claude-3-7-sonnet-20250219-v1:0", Some(Family::Anthropic)),
+            ("global.anthropic.claude-sonnet-4-5-20250929-v1:0", Some(Family::Anthropic)),
+            ("apac.anthropic.claude-3-5-sonnet-20240620-v1:0", Some(Family::Anthropic)),
+            (
+                "arn:aws:bedrock:us-east-1:123456789012:inference-profile/eu.anthropic.claude-3-haiku-20240307-v1:0",
+                Some(Family::Anthropic),
+            ),
+            (
+                "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-text-express-v1",
+                Some(Family::Titan),
+            ),
+            ("meta.llama3-8b-instruct-v1:0", Some(Family::Llama)),
+            ("us.meta.llama3-3-70b-instruct-v1:0", Some(Family::Llama)),
+            ("mistral.mistral-7b-instruct-v0:2", Some(Family::Mistral)),
+            ("mistral.mixtral-8x7b-instruct-v0:1", Some(Family::Mistral)),
+            ("mistral.mistral-large-2402-v1:0", Some(Family::Mistral)),
+            ("amazon.titan-embed-text-v2:0", None),
+            ("amazon.titan-image-generator-v1", None),
+            ("amazon.nova-pro-v1:0", None),
+            ("meta.llama4-scout-17b-instruct-v1:0", None),
+            ("mistral.pixtral-large-2502-v1:0", None),
+            ("cohere.command-r-v1:0", None),
+            ("", None),
+        ];
+        for (id, want) in cases {
+            assert_eq!(family_of(id), want, "{id}");
+        }
+    }
+
+    #[test]
+    fn every_text_model_in_the_shipped_catalogue_gets_a_sensible_family() {
+        let cat =
+            crate::catalogue::Catalogue::from_list_json(crate::backend::simulated::CATALOGUE_JSON)
+                .unwrap();
+        for m in cat.models() {
+            if let Some(f) = family_of(&m.model_id) {
+                assert!(
+                    m.output_modalities.iter().any(|o| o == "TEXT"),
+                    "{}",
+                    m.model_id
+                );
+                let provider = match f {
+                    Family::Titan => "Amazon",
+                    Family::Anthropic => "Anthropic",
+                    Family::Llama => "Meta",
+                    Family::Mistral => "Mistral AI",
+                };
+                assert_eq!(m.provider_name, provider, "{}", m.model_id);
+            }
+        }
+    }
+
+    #[test]
+    fn converse_stop_reasons_stay_distinct() {
+        let cases = [
+            ("end_turn", StopReason::EndTurn),
+            ("tool_use", StopReason::ToolUse),
+            ("max_tokens", StopReason::MaxTokens),
+            ("stop_sequence", StopReason::StopSequence),
+            ("guardrail_intervened", StopReason::GuardrailIntervened),
+            ("content_filtered", StopReason::ContentFiltered),
+            ("malformed_model_output", StopReason::MalformedModelOutput),
+            ("malformed_tool_use", StopReason::MalformedToolUse),
+            (
+                "model_context_window_exceeded",
+                StopReason::ModelContextWindowExceeded,
+            ),
+            ("something_new", StopReason::Other),
+            ("END_TURN", StopReason::Other),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(converse_stop_reason(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn parameters_keep_their_short_decimal_form() {
+        assert_eq!(serde_json::to_string(&number(0.7)).unwrap(), "0.7");
+        assert_eq!(serde_json::to_string(&number(1.0)).unwrap(), "1.0");
+        assert_eq!(serde_json::to_string(&number(0.0)).unwrap(), "0.0");
+    }
+
+    #[test]
+    fn simulation_directives_never_reach_a_model_and_caller_keys_win() {
+        let mut r = test_support::prompt("anthropic.claude-3-haiku-20240307-v1:0", "Hi");
+        r.additional_model_request_fields = Some(json!({
+            "gateway_simulation": {"fail_with": "ThrottlingException"},
+            "top_k": 5,
+            "anthropic_version": "bedrock-2099-01-01",
+        }));
+        let body = test_support::json(encode(Family::Anthropic, &r).unwrap());
+        assert!(body.get("gateway_simulation").is_none(), "{body}");
+        assert_eq!(body["top_k"], 5);
+        assert_eq!(body["anthropic_version"], "bedrock-2099-01-01");
+    }
+
+    #[test]
+    fn invocation_metrics_are_the_authoritative_usage_in_every_family() {
+        let metrics = r#""amazon-bedrock-invocationMetrics":{"inputTokenCount":7,"outputTokenCount":42,"invocationLatency":900,"firstByteLatency":300}"#;
+        let chunks = [
+            (
+                Family::Titan,
+                format!(
+                    r#"{{"outputText":"","index":0,"totalOutputTextTokenCount":41,"completionReason":"FINISH","inputTextTokenCount":null,{metrics}}}"#
+                ),
+            ),
+            (
+                Family::Anthropic,
+                format!(r#"{{"type":"message_stop",{metrics}}}"#),
+            ),
+            (
+                Family::Llama,
+                format!(
+                    r#"{{"generation":"","prompt_token_count":null,"generation_token_count":41,"stop_reason":"stop",{metrics}}}"#
+                ),
+            ),
+            (
+                Family::Mistral,
+                format!(r#"{{"outputs":[{{"text":"","stop_reason":"stop"}}],{metrics}}}"#),
+            ),
+        ];
+        for (family, chunk) in chunks {
+            let events = decode_chunk(family, chunk.as_bytes()).unwrap();
+            let usage: Vec<_> = events
+                .iter()
+                .filter(|e| matches!(e, ChunkEvent::Usage { .. }))
+                .collect();
+            assert_eq!(
+                usage,
+                [&ChunkEvent::Usage {
+                    input_tokens: Some(7),
+                    output_tokens: Some(42)
+                }],
+                "{family:?}: {events:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_chunk_that_is_not_json_is_internal_with_an_excerpt() {
+        for family in Family::ALL {
+            let err = decode_chunk(family, b"<html>Bad gateway</html>").unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Internal);
+            assert!(
+                err.message().contains("<html>Bad gateway</html>"),
+                "{}",
+                err.message()
+            );
+            assert!(err.message().contains(family.name()), "{}", err.message());
+        }
+    }
+
+    #[test]
+    fn a_wrongly_typed_chunk_field_is_internal() {
+        let err = decode_chunk(Family::Llama, br#"{"generation":17}"#).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Internal);
+        assert!(
+            err.message().contains(r#"{"generation":17}"#),
+            "{}",
+            err.message()
+        );
+    }
+
+    #[test]
+    fn excerpts_are_short_and_cut_on_character_boundaries() {
+        let body = "é".repeat(500);
+        let err = decode(Family::Titan, body.as_bytes()).unwrap_err();
+        let quoted = err.message().split("body starts: ").nth(1).unwrap();
+        assert!(quoted.len() <= EXCERPT_BYTES, "{}", quoted.len());
+        assert!(quoted.len() >= EXCERPT_BYTES - 1);
+        assert!(quoted.chars().all(|c| c == 'é'));
+    }
+}

@@ -1,0 +1,70 @@
+//! AWS SDK failures into gateway errors.
+//!
+//! Bedrock's own exceptions go through the shared table in `errors`; what the
+//! SDK raises before or around the HTTP exchange (no credentials, connection
+//! refused, timeouts, unreadable responses) is classified here, each with a
+//! message that says what went wrong and where.
+
+use super::errors;
+use crate::error::{ErrorKind, GatewayError};
+use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_smithy_runtime_api::client::result::SdkError;
+
+/// Converts an SDK error. `request_id` is Bedrock's request ID when the
+/// caller already knows it (mid-stream errors carry none of their own).
+pub(crate) fn from_sdk<E, R>(
+    operation: &str,
+    err: SdkError<E, R>,
+    request_id: Option<String>,
+) -> GatewayError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let detail = DisplayErrorContext(&err).to_string();
+    match err {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            let error_type = e.code().unwrap_or("UnknownError").to_owned();
+            let message = e.message().unwrap_or_default().to_owned();
+            let request_id = request_id.or_else(|| {
+                aws_sdk_bedrockruntime::operation::RequestId::request_id(e.meta()).map(str::to_owned)
+            });
+            errors::from_bedrock(&error_type, &message, request_id)
+        }
+        SdkError::TimeoutError(_) => GatewayError::new(
+            ErrorKind::DeadlineExceeded,
+            format!("Bedrock {operation} timed out in the AWS SDK: {detail}"),
+        ),
+        SdkError::DispatchFailure(ref failure) if failure.is_timeout() => GatewayError::new(
+            ErrorKind::DeadlineExceeded,
+            format!("Bedrock {operation} timed out connecting: {detail}"),
+        ),
+        SdkError::DispatchFailure(_) => GatewayError::new(
+            ErrorKind::Unavailable,
+            format!("cannot reach Bedrock for {operation}: {detail}"),
+        )
+        .with_retry_after(errors::RETRY_AFTER),
+        SdkError::ResponseError(_) => GatewayError::new(
+            ErrorKind::Internal,
+            format!("Bedrock's {operation} response could not be read: {detail}"),
+        ),
+        SdkError::ConstructionFailure(_) if mentions_credentials(&detail) => GatewayError::new(
+            ErrorKind::Unavailable,
+            format!(
+                "the gateway has no usable AWS credentials for {operation}: {detail}. \
+                 Configure them through the standard chain (environment, profile, SSO, \
+                 web identity, ECS or IMDS)"
+            ),
+        ),
+        _ => GatewayError::new(
+            ErrorKind::Internal,
+            format!("Bedrock {operation} failed in the AWS SDK: {detail}"),
+        ),
+    }
+}
+
+fn mentions_credentials(detail: &str) -> bool {
+    let lower = detail.to_ascii_lowercase();
+    lower.contains("credential") || lower.contains("identity")
+}

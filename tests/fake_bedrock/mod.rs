@@ -1,0 +1,1580 @@
+//! An HTTP-level fake of Amazon Bedrock for integration tests.
+//!
+//! It speaks the real wire protocol (restJson1 and `application/vnd.amazon.eventstream`)
+//! on `127.0.0.1` over plain HTTP/1.1 or h2c, and serves both the control plane
+//! (`bedrock`: ListFoundationModels, GetFoundationModel, ListInferenceProfiles,
+//! GetInferenceProfile) and the runtime (`bedrock-runtime`: Converse, ConverseStream,
+//! InvokeModel, InvokeModelWithResponseStream) on one port. Point the AWS SDK at
+//! [`FakeBedrock::url`] with `endpoint_url` (or `AWS_ENDPOINT_URL`) and dummy credentials.
+//!
+//! Generated text is deterministic: token `i` is `WORDS[i % WORDS.len()]`, the first one
+//! without a leading space and every later one with one. A generation is naturally
+//! [`NATURAL_TOKENS`] tokens long unless a max-token limit or a stop sequence ends it earlier.
+//!
+//! Tests script failures per model ID with [`FakeBedrock::set_behavior`]; see [`Behavior`].
+//! The control plane can be scripted too, under the keys [`FOUNDATION_MODELS_KEY`] and
+//! [`INFERENCE_PROFILES_KEY`].
+#![allow(dead_code, unreachable_pub)]
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{json, Value};
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// The words the fake model cycles through, one word per token.
+pub const WORDS: [&str; 10] = [
+    "The", "sky", "is", "wide", "and", "blue", "and", "full", "of", "light",
+];
+
+/// How many tokens a generation has when nothing stops it earlier.
+pub const NATURAL_TOKENS: usize = 12;
+
+/// What follows the error type in the `x-amzn-errortype` header.
+pub const ERROR_TYPE_SUFFIX: &str = ":http://internal.amazon.com/coral/com.amazon.bedrock/";
+
+/// Behaviour key for ListFoundationModels and GetFoundationModel.
+pub const FOUNDATION_MODELS_KEY: &str = "/foundation-models";
+
+/// Behaviour key for ListInferenceProfiles and GetInferenceProfile.
+pub const INFERENCE_PROFILES_KEY: &str = "/inference-profiles";
+
+/// Region prefixes of the system-defined cross-region inference profiles.
+pub const PROFILE_PREFIXES: [&str; 3] = ["us", "eu", "apac"];
+
+/// The account that owns the fake's inference profiles.
+pub const ACCOUNT_ID: &str = "123456789012";
+
+/// Bedrock's message for an unknown model ID.
+pub const INVALID_MODEL_MESSAGE: &str = "The provided model identifier is invalid.";
+
+/// Bedrock's message for a Converse request whose first message is not from the user.
+pub const FIRST_MESSAGE_USER_MESSAGE: &str = "A conversation must start with a user message. Try again with a conversation that starts with a user message.";
+
+/// Message for a Converse call to a model without TEXT output.
+pub const UNSUPPORTED_MODEL_MESSAGE: &str = "This action doesn't support the model that you provided. Try again with a supported text or chat model.";
+
+/// Message for a Converse call to Titan Text with a system prompt (wording not verified
+/// against real Bedrock; only the fact of refusal is).
+pub const NO_SYSTEM_MESSAGE: &str =
+    "This model doesn't support system messages. Try again without system messages.";
+
+/// Timestamp used for `createdAt` / `updatedAt` of inference profiles.
+pub const PROFILE_TIMESTAMP: &str = "2025-02-19T00:00:00Z";
+
+const CATALOGUE_JSON: &str = include_str!("../../data/foundation-models.json");
+
+/// Bedrock's message when a base model ID is used on demand but the model only supports
+/// inference profiles or provisioned throughput.
+pub fn on_demand_message(model_id: &str) -> String {
+    format!(
+        "Invocation of model ID {model_id} with on-demand throughput isn't supported. Retry your request with the ID or ARN of an inference profile that contains this model."
+    )
+}
+
+/// Token `i` of every generation (with its leading space, except for the first).
+pub fn token(i: usize) -> String {
+    let word = WORDS[i % WORDS.len()];
+    if i == 0 {
+        word.to_string()
+    } else {
+        format!(" {word}")
+    }
+}
+
+/// The text of the first `n` tokens.
+pub fn expected_text(n: usize) -> String {
+    (0..n).map(token).collect()
+}
+
+/// The text of a natural, uninterrupted generation.
+pub fn natural_text() -> String {
+    expected_text(NATURAL_TOKENS)
+}
+
+/// Counts whitespace-separated words: the fake's input-token count.
+pub fn count_words(text: &str) -> usize {
+    text.split_whitespace().count()
+}
+
+/// The foundation-model summaries of `data/foundation-models.json`.
+pub fn catalogue() -> Vec<Value> {
+    let v: Value = serde_json::from_str(CATALOGUE_JSON).expect("foundation-models.json parses");
+    v["modelSummaries"]
+        .as_array()
+        .cloned()
+        .expect("modelSummaries is an array")
+}
+
+/// The system-defined cross-region inference profiles the fake lists, in order.
+pub fn inference_profiles() -> Vec<Value> {
+    build_profiles(&catalogue())
+}
+
+/// What the fake does on a call. Set per model ID with [`FakeBedrock::set_behavior`].
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Behavior {
+    /// Answer normally.
+    #[default]
+    Normal,
+    /// Answer with this HTTP status, `x-amzn-errortype: <error_type>:http://internal...`
+    /// and body `{"message": message}`, before any body (also for streaming calls).
+    Error {
+        /// HTTP status code, e.g. 429.
+        status: u16,
+        /// Error shape name, e.g. "ThrottlingException".
+        error_type: String,
+        /// The `message` of the body.
+        message: String,
+    },
+    /// Streams: after `after_tokens` token frames, an event-stream frame with
+    /// `:message-type exception`, `:exception-type <exception_type>` (first letter lowered
+    /// to camelCase, as Bedrock sends e.g. `modelStreamErrorException`) and payload
+    /// `{"message": message}`; then the body ends. Unary calls answer with an HTTP error of
+    /// that type instead (status from Bedrock's table, 500 when unknown).
+    StreamException {
+        /// Token frames sent before the exception.
+        after_tokens: usize,
+        /// Exception name, e.g. "ModelStreamErrorException" or "throttlingException".
+        exception_type: String,
+        /// The `message` of the payload.
+        message: String,
+    },
+    /// Sleep this long before sending the response headers, then answer normally.
+    Latency(Duration),
+    /// Streams: sleep this long before every frame after the first. Unary calls unaffected.
+    TokenDelay(Duration),
+    /// Streams: send 200 and headers, then nothing, forever. Unary calls: never answer.
+    Stall,
+    /// Drop the connection mid-body: streams after `after_tokens` token frames; unary
+    /// calls after half of the JSON body.
+    ResetMidResponse {
+        /// Token frames sent before the reset (streams only).
+        after_tokens: usize,
+    },
+    /// Streams: after `after_tokens` token frames, send the next frame with a corrupted
+    /// message CRC, then end the body. Unary calls answer normally.
+    BadCrcFrame {
+        /// Token frames sent before the corrupt frame.
+        after_tokens: usize,
+    },
+    /// Unary: 200 with the first half of the JSON body. ConverseStream: the first
+    /// contentBlockDelta event carries truncated JSON (the SDK fails to unmarshal it).
+    /// InvokeModelWithResponseStream: the first token chunk's `bytes` decode to truncated
+    /// model JSON (the SDK passes it on; the caller's codec must fail).
+    TruncatedJson,
+    /// Unary: 200 with `{"unexpected":true}`. ConverseStream: one event of the unknown
+    /// type `unexpected` with that payload, then the body ends. InvokeModelWithResponseStream:
+    /// one chunk whose bytes are `{"unexpected":true}`, then the body ends.
+    UnexpectedBody,
+}
+
+/// One request as the fake received it.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    /// HTTP method, e.g. "POST".
+    pub method: String,
+    /// The path with every segment percent-decoded, e.g.
+    /// "/model/amazon.titan-text-express-v1/converse".
+    pub path: String,
+    /// Decoded query parameters in order.
+    pub query: Vec<(String, String)>,
+    /// The decoded model ID of runtime calls and GetFoundationModel / GetInferenceProfile.
+    pub model_id: Option<String>,
+    /// Request headers, names lowercased, repeated values joined with ", ".
+    pub headers: HashMap<String, String>,
+    /// The body as JSON, or `Value::Null` when empty or not JSON.
+    pub body: Value,
+    /// Whether an `authorization` header starting with "AWS4-HMAC-SHA256" was present.
+    pub signed: bool,
+    /// Which connection (accept order, from 1) carried the request.
+    pub connection: u64,
+}
+
+/// A running fake Bedrock. Dropping it stops the server and every connection.
+pub struct FakeBedrock {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeBedrock {
+    /// Binds 127.0.0.1:0 and starts serving.
+    pub async fn start() -> FakeBedrock {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let catalogue = catalogue();
+        let profiles = build_profiles(&catalogue);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            request_counter: AtomicU64::new(0),
+            connection_counter: AtomicU64::new(0),
+            streams_opened: AtomicUsize::new(0),
+            streams_closed: AtomicUsize::new(0),
+            catalogue,
+            profiles,
+        });
+        let task = tokio::spawn(accept_loop(listener, shared.clone()));
+        FakeBedrock { addr, shared, task }
+    }
+
+    /// "http://127.0.0.1:PORT".
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Scripts every later call for `model_id` (the ID as decoded from the path, e.g.
+    /// "amazon.titan-text-express-v1", "us.anthropic...", or a full ARN; for an ARN the ID
+    /// inside it is looked up too). [`FOUNDATION_MODELS_KEY`] and [`INFERENCE_PROFILES_KEY`]
+    /// script the control plane.
+    pub fn set_behavior(&self, model_id: &str, b: Behavior) {
+        let mut st = self.shared.state.lock().unwrap();
+        if b == Behavior::Normal {
+            st.behaviors.remove(model_id);
+        } else {
+            st.behaviors.insert(model_id.to_string(), b);
+        }
+    }
+
+    /// Resets every model to [`Behavior::Normal`].
+    pub fn clear_behaviors(&self) {
+        self.shared.state.lock().unwrap().behaviors.clear();
+    }
+
+    /// Every request received so far, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.state.lock().unwrap().requests.clone()
+    }
+
+    /// Forgets the recorded requests (counters of streams are kept).
+    pub fn clear_requests(&self) {
+        self.shared.state.lock().unwrap().requests.clear();
+    }
+
+    /// How many requests had a decoded path ending with `path_suffix`, e.g. "/converse",
+    /// "/converse-stream", "/invoke", "/foundation-models", "/inference-profiles".
+    pub fn count(&self, path_suffix: &str) -> usize {
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .filter(|r| r.path.ends_with(path_suffix))
+            .count()
+    }
+
+    /// Streaming response bodies currently alive (opened and not yet dropped by hyper).
+    pub fn streams_open(&self) -> usize {
+        self.streams_opened().saturating_sub(self.streams_closed())
+    }
+
+    /// Streaming response bodies created so far.
+    pub fn streams_opened(&self) -> usize {
+        self.shared.streams_opened.load(Ordering::SeqCst)
+    }
+
+    /// Streaming response bodies dropped so far.
+    pub fn streams_closed(&self) -> usize {
+        self.shared.streams_closed.load(Ordering::SeqCst)
+    }
+
+    /// Waits until no streaming body is open; false if `timeout` passed first.
+    pub async fn wait_streams_closed(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.streams_open() == 0 {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl Drop for FakeBedrock {
+    fn drop(&mut self) {
+        // Aborting the accept task drops its JoinSet, which aborts every connection task.
+        self.task.abort();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Server plumbing
+// ---------------------------------------------------------------------------------------
+
+type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+struct Shared {
+    state: Mutex<State>,
+    request_counter: AtomicU64,
+    connection_counter: AtomicU64,
+    streams_opened: AtomicUsize,
+    streams_closed: AtomicUsize,
+    catalogue: Vec<Value>,
+    profiles: Vec<Value>,
+}
+
+#[derive(Default)]
+struct State {
+    behaviors: HashMap<String, Behavior>,
+    requests: Vec<RecordedRequest>,
+}
+
+impl Shared {
+    fn behavior(&self, keys: &[&str]) -> Behavior {
+        let st = self.state.lock().unwrap();
+        keys.iter()
+            .find_map(|k| st.behaviors.get(*k).cloned())
+            .unwrap_or_default()
+    }
+
+    fn model(&self, id: &str) -> Option<&Value> {
+        self.catalogue.iter().find(|m| m["modelId"] == id)
+    }
+}
+
+async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let shared = shared.clone();
+                let conn_no = shared.connection_counter.fetch_add(1, Ordering::SeqCst) + 1;
+                connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let shared = shared.clone();
+                        async move { Ok::<_, Infallible>(handle(shared, conn_no, req).await) }
+                    });
+                    let mut builder = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    );
+                    builder.http1().timer(hyper_util::rt::TokioTimer::new());
+                    let _ = builder
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+/// A streaming body's frames; counts itself closed when hyper drops it.
+struct TrackedStream {
+    inner: Pin<Box<dyn futures::Stream<Item = Result<Frame<Bytes>, std::io::Error>> + Send>>,
+    shared: Option<Arc<Shared>>,
+}
+
+impl futures::Stream for TrackedStream {
+    type Item = Result<Frame<Bytes>, std::io::Error>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+impl Drop for TrackedStream {
+    fn drop(&mut self) {
+        if let Some(shared) = &self.shared {
+            shared.streams_closed.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// One step of a streamed body.
+enum Step {
+    Data(Bytes),
+    Reset,
+    StallForever,
+}
+
+fn stream_body(steps: Vec<Step>, delay: Option<Duration>, track: Option<Arc<Shared>>) -> Body {
+    if let Some(shared) = &track {
+        shared.streams_opened.fetch_add(1, Ordering::SeqCst);
+    }
+    let steps: VecDeque<Step> = steps.into();
+    let inner = futures::stream::unfold((steps, true), move |(mut steps, first)| async move {
+        let step = steps.pop_front()?;
+        if let (Some(d), false) = (delay, first) {
+            tokio::time::sleep(d).await;
+        }
+        match step {
+            Step::Data(b) => Some((Ok(Frame::data(b)), (steps, false))),
+            Step::Reset => Some((
+                {
+                    // Returning Pending first lets hyper flush what came before; a body
+                    // error aborts the connection without flushing buffered bytes.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "fake bedrock: scripted reset",
+                    ))
+                },
+                (VecDeque::new(), false),
+            )),
+            Step::StallForever => {
+                futures::future::pending::<()>().await;
+                None
+            }
+        }
+    });
+    StreamBody::new(TrackedStream {
+        inner: Box::pin(inner),
+        shared: track,
+    })
+    .boxed_unsync()
+}
+
+fn full_body(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed_unsync()
+}
+
+fn json_response(status: u16, v: &Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(full_body(serde_json::to_vec(v).unwrap()))
+        .unwrap()
+}
+
+fn error_response(status: u16, error_type: &str, message: &str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header(
+            "x-amzn-errortype",
+            format!("{error_type}{ERROR_TYPE_SUFFIX}"),
+        )
+        .body(full_body(
+            serde_json::to_vec(&json!({ "message": message })).unwrap(),
+        ))
+        .unwrap()
+}
+
+/// A failed request's response, boxed to keep `Result`s small.
+type Fail = Box<Response<Body>>;
+
+fn validation(message: &str) -> Fail {
+    Box::new(error_response(400, "ValidationException", message))
+}
+
+/// Bedrock's HTTP status for an error shape name (either case of the first letter).
+pub fn status_for(error_type: &str) -> u16 {
+    match pascal_case(error_type).as_str() {
+        "ValidationException" | "ServiceQuotaExceededException" => 400,
+        "AccessDeniedException" => 403,
+        "ResourceNotFoundException" => 404,
+        "ModelTimeoutException" => 408,
+        "ThrottlingException" | "ModelNotReadyException" => 429,
+        "ModelErrorException" | "ModelStreamErrorException" => 424,
+        "ServiceUnavailableException" => 503,
+        _ => 500,
+    }
+}
+
+fn pascal_case(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+fn camel_case(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
+    q.unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (percent_decode(k), percent_decode(v)),
+            None => (percent_decode(p), String::new()),
+        })
+        .collect()
+}
+
+fn query_get<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+#[derive(Clone, Debug)]
+enum Route {
+    ListFoundationModels,
+    GetFoundationModel(String),
+    ListInferenceProfiles,
+    GetInferenceProfile(String),
+    Converse(String),
+    ConverseStream(String),
+    Invoke(String),
+    InvokeStream(String),
+    Unknown,
+}
+
+impl Route {
+    fn parse(method: &Method, segs: &[String]) -> Route {
+        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        match (method.as_str(), segs.as_slice()) {
+            ("GET", ["foundation-models"]) => Route::ListFoundationModels,
+            ("GET", ["foundation-models", id]) => Route::GetFoundationModel(id.to_string()),
+            ("GET", ["inference-profiles"]) => Route::ListInferenceProfiles,
+            ("GET", ["inference-profiles", id]) => Route::GetInferenceProfile(id.to_string()),
+            ("POST", ["model", rest @ .., op]) if !rest.is_empty() => {
+                let id = rest.join("/");
+                match *op {
+                    "converse" => Route::Converse(id),
+                    "converse-stream" => Route::ConverseStream(id),
+                    "invoke" => Route::Invoke(id),
+                    "invoke-with-response-stream" => Route::InvokeStream(id),
+                    _ => Route::Unknown,
+                }
+            }
+            _ => Route::Unknown,
+        }
+    }
+
+    fn model_id(&self) -> Option<&str> {
+        match self {
+            Route::GetFoundationModel(id)
+            | Route::GetInferenceProfile(id)
+            | Route::Converse(id)
+            | Route::ConverseStream(id)
+            | Route::Invoke(id)
+            | Route::InvokeStream(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    fn is_stream(&self) -> bool {
+        matches!(self, Route::ConverseStream(_) | Route::InvokeStream(_))
+    }
+}
+
+async fn handle(shared: Arc<Shared>, conn_no: u64, req: Request<Incoming>) -> Response<Body> {
+    let started = Instant::now();
+    let req_no = shared.request_counter.fetch_add(1, Ordering::SeqCst) + 1;
+    let (parts, body) = req.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let segs: Vec<String> = parts
+        .uri
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect();
+    let query = parse_query(parts.uri.query());
+    let route = Route::parse(&parts.method, &segs);
+    let mut headers: HashMap<String, String> = HashMap::new();
+    for (name, value) in &parts.headers {
+        let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        headers
+            .entry(name.as_str().to_string())
+            .and_modify(|e| {
+                e.push_str(", ");
+                e.push_str(&v);
+            })
+            .or_insert(v);
+    }
+    let signed = headers
+        .get("authorization")
+        .is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256"));
+    let body_json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    shared.state.lock().unwrap().requests.push(RecordedRequest {
+        method: parts.method.to_string(),
+        path: format!("/{}", segs.join("/")),
+        query: query.clone(),
+        model_id: route.model_id().map(str::to_string),
+        headers,
+        body: body_json.clone(),
+        signed,
+        connection: conn_no,
+    });
+
+    let mut resp = dispatch(&shared, &route, &query, &body_json, started, req_no).await;
+    resp.headers_mut().insert(
+        "x-amzn-requestid",
+        format!("fake-req-{req_no}").parse().unwrap(),
+    );
+    resp
+}
+
+async fn dispatch(
+    shared: &Arc<Shared>,
+    route: &Route,
+    query: &[(String, String)],
+    body: &Value,
+    started: Instant,
+    req_no: u64,
+) -> Response<Body> {
+    // Which behaviour applies.
+    let behavior = match route {
+        Route::ListFoundationModels | Route::GetFoundationModel(_) => {
+            shared.behavior(&[FOUNDATION_MODELS_KEY])
+        }
+        Route::ListInferenceProfiles | Route::GetInferenceProfile(_) => {
+            shared.behavior(&[INFERENCE_PROFILES_KEY])
+        }
+        Route::Converse(id)
+        | Route::ConverseStream(id)
+        | Route::Invoke(id)
+        | Route::InvokeStream(id) => {
+            let inner = arn_resource_id(id).unwrap_or_default();
+            shared.behavior(&[id.as_str(), inner.as_str()])
+        }
+        Route::Unknown => Behavior::Normal,
+    };
+
+    // Behaviours that act before the request is even looked at.
+    match &behavior {
+        Behavior::Latency(d) => tokio::time::sleep(*d).await,
+        Behavior::Error {
+            status,
+            error_type,
+            message,
+        } => return error_response(*status, error_type, message),
+        Behavior::Stall if !route.is_stream() => {
+            futures::future::pending::<()>().await;
+        }
+        Behavior::StreamException {
+            exception_type,
+            message,
+            ..
+        } if !route.is_stream() => {
+            let t = pascal_case(exception_type);
+            return error_response(status_for(&t), &t, message);
+        }
+        _ => {}
+    }
+
+    let reply = match route {
+        Route::ListFoundationModels => Ok(list_foundation_models(shared, query)),
+        Route::GetFoundationModel(id) => get_foundation_model(shared, id),
+        Route::ListInferenceProfiles => list_inference_profiles(shared, query),
+        Route::GetInferenceProfile(id) => get_inference_profile(shared, id),
+        Route::Converse(id) => converse(shared, id, body, started, false),
+        Route::ConverseStream(id) => converse(shared, id, body, started, true),
+        Route::Invoke(id) => invoke(shared, id, body, started, false, req_no),
+        Route::InvokeStream(id) => invoke(shared, id, body, started, true, req_no),
+        Route::Unknown => Err(Box::new(error_response(
+            404,
+            "UnknownOperationException",
+            "fake bedrock: no such operation",
+        ))),
+    };
+    let reply = match reply {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    match reply {
+        Reply::Unary { value, headers } => unary_response(value, headers, &behavior),
+        Reply::Stream {
+            kind,
+            events,
+            headers,
+        } => stream_response(shared, kind, events, headers, &behavior),
+    }
+}
+
+enum Reply {
+    Unary {
+        value: Value,
+        headers: Vec<(&'static str, String)>,
+    },
+    Stream {
+        kind: StreamKind,
+        events: Vec<Ev>,
+        headers: Vec<(&'static str, String)>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StreamKind {
+    /// ConverseStream: each event's payload is the member's JSON.
+    Converse,
+    /// InvokeModelWithResponseStream: `chunk` events with `{"bytes": base64(model JSON)}`.
+    Invoke,
+}
+
+/// One event of a stream before encoding.
+struct Ev {
+    event_type: &'static str,
+    json: Value,
+    token: bool,
+}
+
+fn unary_response(
+    value: Value,
+    headers: Vec<(&'static str, String)>,
+    behavior: &Behavior,
+) -> Response<Body> {
+    let mut bytes = serde_json::to_vec(&value).unwrap();
+    let mut builder = Response::builder()
+        .status(200)
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        builder = builder.header(k, v);
+    }
+    let body = match behavior {
+        Behavior::TruncatedJson => {
+            bytes.truncate(bytes.len() / 2);
+            full_body(bytes)
+        }
+        Behavior::UnexpectedBody => full_body(br#"{"unexpected":true}"#.to_vec()),
+        Behavior::ResetMidResponse { .. } => {
+            let all = Bytes::from(bytes);
+            let first = all.slice(..all.len() / 2);
+            stream_body(vec![Step::Data(first), Step::Reset], None, None)
+        }
+        _ => full_body(bytes),
+    };
+    builder.body(body).unwrap()
+}
+
+fn event_frame(headers: Vec<(&str, &str)>, payload: Vec<u8>) -> Bytes {
+    use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+    let mut msg = Message::new(payload);
+    for (k, v) in headers {
+        msg = msg.add_header(Header::new(
+            k.to_string(),
+            HeaderValue::String(v.to_string().into()),
+        ));
+    }
+    let mut buf: Vec<u8> = Vec::new();
+    aws_smithy_eventstream::frame::write_message_to(&msg, &mut buf).expect("frame encodes");
+    Bytes::from(buf)
+}
+
+fn encode_event(kind: StreamKind, event_type: &str, model_json: &[u8]) -> Bytes {
+    let payload = match kind {
+        StreamKind::Converse => model_json.to_vec(),
+        StreamKind::Invoke => serde_json::to_vec(&json!({
+            "bytes": base64::engine::general_purpose::STANDARD.encode(model_json)
+        }))
+        .unwrap(),
+    };
+    event_frame(
+        vec![
+            (":message-type", "event"),
+            (":event-type", event_type),
+            (":content-type", "application/json"),
+        ],
+        payload,
+    )
+}
+
+fn exception_frame(exception_type: &str, message: &str) -> Bytes {
+    event_frame(
+        vec![
+            (":message-type", "exception"),
+            (":exception-type", &camel_case(exception_type)),
+            (":content-type", "application/json"),
+        ],
+        serde_json::to_vec(&json!({ "message": message })).unwrap(),
+    )
+}
+
+fn stream_response(
+    shared: &Arc<Shared>,
+    kind: StreamKind,
+    events: Vec<Ev>,
+    headers: Vec<(&'static str, String)>,
+    behavior: &Behavior,
+) -> Response<Body> {
+    let encode =
+        |ev: &Ev| encode_event(kind, ev.event_type, &serde_json::to_vec(&ev.json).unwrap());
+    // Index of the first event after `n` token events (or after the preamble for n = 0).
+    let position_after = |n: usize| -> usize {
+        let mut seen = 0;
+        for (i, ev) in events.iter().enumerate() {
+            if ev.token {
+                if seen == n {
+                    return i;
+                }
+                seen += 1;
+            }
+        }
+        // Fewer tokens than n: after the last token event.
+        events
+            .iter()
+            .rposition(|e| e.token)
+            .map(|i| i + 1)
+            .unwrap_or(events.len())
+    };
+    let mut delay = None;
+    let steps: Vec<Step> = match behavior {
+        Behavior::Stall => vec![Step::StallForever],
+        Behavior::StreamException {
+            after_tokens,
+            exception_type,
+            message,
+        } => {
+            let pos = position_after(*after_tokens);
+            let mut s: Vec<Step> = events[..pos]
+                .iter()
+                .map(|e| Step::Data(encode(e)))
+                .collect();
+            s.push(Step::Data(exception_frame(exception_type, message)));
+            s
+        }
+        Behavior::ResetMidResponse { after_tokens } => {
+            let pos = position_after(*after_tokens);
+            let mut s: Vec<Step> = events[..pos]
+                .iter()
+                .map(|e| Step::Data(encode(e)))
+                .collect();
+            s.push(Step::Reset);
+            s
+        }
+        Behavior::BadCrcFrame { after_tokens } => {
+            let pos = position_after(*after_tokens);
+            let mut s: Vec<Step> = events[..pos]
+                .iter()
+                .map(|e| Step::Data(encode(e)))
+                .collect();
+            let victim = events
+                .get(pos)
+                .or(events.last())
+                .map(&encode)
+                .unwrap_or_else(|| encode_event(kind, "chunk", b"{}"));
+            let mut bad = victim.to_vec();
+            let last = bad.len() - 1;
+            bad[last] ^= 0xff;
+            s.push(Step::Data(Bytes::from(bad)));
+            s
+        }
+        Behavior::TruncatedJson => {
+            let mut truncated_one = false;
+            events
+                .iter()
+                .map(|e| {
+                    if e.token && !truncated_one {
+                        truncated_one = true;
+                        let mut j = serde_json::to_vec(&e.json).unwrap();
+                        j.truncate(j.len() / 2);
+                        Step::Data(encode_event(kind, e.event_type, &j))
+                    } else {
+                        Step::Data(encode(e))
+                    }
+                })
+                .collect()
+        }
+        Behavior::UnexpectedBody => {
+            let event_type = match kind {
+                StreamKind::Converse => "unexpected",
+                StreamKind::Invoke => "chunk",
+            };
+            vec![Step::Data(encode_event(
+                kind,
+                event_type,
+                br#"{"unexpected":true}"#,
+            ))]
+        }
+        Behavior::TokenDelay(d) => {
+            delay = Some(*d);
+            events.iter().map(|e| Step::Data(encode(e))).collect()
+        }
+        _ => events.iter().map(|e| Step::Data(encode(e))).collect(),
+    };
+    let mut builder = Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/vnd.amazon.eventstream");
+    for (k, v) in headers {
+        builder = builder.header(k, v);
+    }
+    builder
+        .body(stream_body(steps, delay, Some(shared.clone())))
+        .unwrap()
+}
+
+// ---------------------------------------------------------------------------------------
+// Control plane
+// ---------------------------------------------------------------------------------------
+
+fn contains_str(v: &Value, needle: &str) -> bool {
+    v.as_array()
+        .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(needle)))
+}
+
+fn list_foundation_models(shared: &Shared, query: &[(String, String)]) -> Reply {
+    let provider = query_get(query, "byProvider");
+    let output = query_get(query, "byOutputModality");
+    let inference = query_get(query, "byInferenceType");
+    let customization = query_get(query, "byCustomizationType");
+    let summaries: Vec<Value> = shared
+        .catalogue
+        .iter()
+        .filter(|m| {
+            provider.is_none_or(|p| {
+                m["providerName"]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(p))
+            })
+        })
+        .filter(|m| output.is_none_or(|o| contains_str(&m["outputModalities"], o)))
+        .filter(|m| inference.is_none_or(|i| contains_str(&m["inferenceTypesSupported"], i)))
+        .filter(|m| customization.is_none_or(|c| contains_str(&m["customizationsSupported"], c)))
+        .cloned()
+        .collect();
+    Reply::Unary {
+        value: json!({ "modelSummaries": summaries }),
+        headers: vec![],
+    }
+}
+
+/// The resource part of an ARN ("foundation-model/x" → "x"), if `id` is an ARN.
+fn arn_resource_id(id: &str) -> Option<String> {
+    if !id.starts_with("arn:") {
+        return None;
+    }
+    let resource = id.splitn(6, ':').nth(5)?;
+    let (_, rest) = resource.split_once('/')?;
+    Some(rest.to_string())
+}
+
+fn get_foundation_model(shared: &Shared, id: &str) -> Result<Reply, Fail> {
+    let base = if id.starts_with("arn:") {
+        if id.contains(":foundation-model/") {
+            arn_resource_id(id).unwrap_or_default()
+        } else {
+            String::new()
+        }
+    } else {
+        id.to_string()
+    };
+    match shared.model(&base) {
+        Some(m) => Ok(Reply::Unary {
+            value: json!({ "modelDetails": m }),
+            headers: vec![],
+        }),
+        None => Err(Box::new(error_response(
+            404,
+            "ResourceNotFoundException",
+            "Could not resolve the foundation model from the provided model identifier.",
+        ))),
+    }
+}
+
+fn profile_regions(prefix: &str) -> [&'static str; 3] {
+    match prefix {
+        "us" => ["us-east-1", "us-east-2", "us-west-2"],
+        "eu" => ["eu-central-1", "eu-west-1", "eu-west-3"],
+        _ => ["ap-northeast-1", "ap-southeast-1", "ap-southeast-2"],
+    }
+}
+
+fn build_profiles(catalogue: &[Value]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for m in catalogue {
+        if !contains_str(&m["inferenceTypesSupported"], "INFERENCE_PROFILE") {
+            continue;
+        }
+        let model_id = m["modelId"].as_str().unwrap_or_default();
+        let provider = m["providerName"].as_str().unwrap_or_default();
+        let name = m["modelName"].as_str().unwrap_or(model_id);
+        for prefix in PROFILE_PREFIXES {
+            let regions = profile_regions(prefix);
+            let id = format!("{prefix}.{model_id}");
+            out.push(json!({
+                "inferenceProfileName": format!("{} {provider} {name}", prefix.to_uppercase()),
+                "description": format!(
+                    "Routes requests to {provider} {name} in {}, {} and {}.",
+                    regions[0], regions[1], regions[2]
+                ),
+                "createdAt": PROFILE_TIMESTAMP,
+                "updatedAt": PROFILE_TIMESTAMP,
+                "inferenceProfileArn": format!(
+                    "arn:aws:bedrock:us-east-1:{ACCOUNT_ID}:inference-profile/{id}"
+                ),
+                "models": regions.iter().map(|r| json!({
+                    "modelArn": format!("arn:aws:bedrock:{r}::foundation-model/{model_id}")
+                })).collect::<Vec<_>>(),
+                "inferenceProfileId": id,
+                "status": "ACTIVE",
+                "type": "SYSTEM_DEFINED",
+            }));
+        }
+    }
+    out
+}
+
+fn list_inference_profiles(shared: &Shared, query: &[(String, String)]) -> Result<Reply, Fail> {
+    let max = match query_get(query, "maxResults") {
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=1000).contains(&n) => n,
+            _ => {
+                return Err(validation(&format!(
+                    "1 validation error detected: Value '{s}' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 1000"
+                )))
+            }
+        },
+        None => 1000,
+    };
+    let start = match query_get(query, "nextToken") {
+        Some(t) => match t.parse::<usize>() {
+            Ok(n) => n,
+            Err(_) => return Err(validation("The provided pagination token is invalid.")),
+        },
+        None => 0,
+    };
+    let all: Vec<&Value> = shared
+        .profiles
+        .iter()
+        .filter(|p| query_get(query, "type").is_none_or(|t| p["type"] == t))
+        .collect();
+    let page: Vec<Value> = all
+        .iter()
+        .skip(start)
+        .take(max)
+        .map(|v| (*v).clone())
+        .collect();
+    let mut value = json!({ "inferenceProfileSummaries": page });
+    if start + max < all.len() {
+        value["nextToken"] = json!((start + max).to_string());
+    }
+    Ok(Reply::Unary {
+        value,
+        headers: vec![],
+    })
+}
+
+fn get_inference_profile(shared: &Shared, id: &str) -> Result<Reply, Fail> {
+    let pid = arn_resource_id(id).unwrap_or_else(|| id.to_string());
+    match shared
+        .profiles
+        .iter()
+        .find(|p| p["inferenceProfileId"] == pid.as_str())
+    {
+        Some(p) => Ok(Reply::Unary {
+            value: p.clone(),
+            headers: vec![],
+        }),
+        None => Err(Box::new(error_response(
+            404,
+            "ResourceNotFoundException",
+            &format!("Inference profile {id} not found."),
+        ))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Runtime
+// ---------------------------------------------------------------------------------------
+
+/// Resolves a runtime model ID (base ID, profile ID, or ARN of either) to its catalogue
+/// entry, or Bedrock's error.
+fn resolve<'a>(shared: &'a Shared, id: &str) -> Result<&'a Value, Fail> {
+    let invalid = || validation(INVALID_MODEL_MESSAGE);
+    let (id, via_profile) = if id.starts_with("arn:") {
+        let resource = id.splitn(6, ':').nth(5).unwrap_or_default();
+        match resource.split_once('/') {
+            Some(("foundation-model", base)) => (base.to_string(), false),
+            Some(("inference-profile", pid)) => (pid.to_string(), true),
+            _ => return Err(invalid()),
+        }
+    } else {
+        (id.to_string(), false)
+    };
+    let profile_base = PROFILE_PREFIXES
+        .iter()
+        .find_map(|p| id.strip_prefix(&format!("{p}.")));
+    match profile_base {
+        Some(base) => match shared.model(base) {
+            Some(m) if contains_str(&m["inferenceTypesSupported"], "INFERENCE_PROFILE") => Ok(m),
+            _ => Err(invalid()),
+        },
+        None if via_profile => Err(invalid()),
+        None => match shared.model(&id) {
+            Some(m) if contains_str(&m["inferenceTypesSupported"], "ON_DEMAND") => Ok(m),
+            Some(_) => Err(validation(&on_demand_message(&id))),
+            None => Err(invalid()),
+        },
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    EndTurn,
+    MaxTokens,
+    Sequence,
+}
+
+/// A planned generation.
+#[derive(Clone, Debug)]
+struct Generation {
+    /// The pieces streamed, concatenating to `text` (the last may be a partial token).
+    pieces: Vec<String>,
+    text: String,
+    output_tokens: usize,
+    stop: Stop,
+    stop_sequence: Option<String>,
+}
+
+fn generate(max_tokens: Option<u64>, stop_sequences: &[String]) -> Generation {
+    let limit = max_tokens.map_or(NATURAL_TOKENS, |m| (m as usize).min(NATURAL_TOKENS));
+    let tokens: Vec<String> = (0..limit).map(token).collect();
+    let mut text = String::new();
+    for (k, t) in tokens.iter().enumerate() {
+        text.push_str(t);
+        let hit = stop_sequences
+            .iter()
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| text.find(s.as_str()).map(|p| (p, s)))
+            .min_by_key(|(p, _)| *p);
+        if let Some((p, seq)) = hit {
+            let mut pieces = Vec::new();
+            let mut offset = 0;
+            for t in &tokens[..=k] {
+                let end = offset + t.len();
+                if offset < p {
+                    pieces.push(t[..(end.min(p) - offset)].to_string());
+                }
+                offset = end;
+            }
+            return Generation {
+                pieces,
+                text: text[..p].to_string(),
+                output_tokens: k + 1,
+                stop: Stop::Sequence,
+                stop_sequence: Some(seq.clone()),
+            };
+        }
+    }
+    Generation {
+        pieces: tokens.clone(),
+        text,
+        output_tokens: limit,
+        stop: if limit < NATURAL_TOKENS {
+            Stop::MaxTokens
+        } else {
+            Stop::EndTurn
+        },
+        stop_sequence: None,
+    }
+}
+
+fn string_list(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect(),
+        Value::String(s) => vec![s.clone()],
+        _ => vec![],
+    }
+}
+
+fn converse(
+    shared: &Arc<Shared>,
+    id: &str,
+    body: &Value,
+    started: Instant,
+    streaming: bool,
+) -> Result<Reply, Fail> {
+    let model = resolve(shared, id)?;
+    if !contains_str(&model["outputModalities"], "TEXT") {
+        return Err(validation(UNSUPPORTED_MODEL_MESSAGE));
+    }
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    if messages.first().and_then(|m| m["role"].as_str()) != Some("user") {
+        return Err(validation(FIRST_MESSAGE_USER_MESSAGE));
+    }
+    let system = body["system"].as_array().cloned().unwrap_or_default();
+    let base = model["modelId"].as_str().unwrap_or_default();
+    if family(base) == Some(Family::Titan) && !system.is_empty() {
+        return Err(validation(NO_SYSTEM_MESSAGE));
+    }
+    let mut input_tokens = 0;
+    for m in &messages {
+        for block in m["content"].as_array().into_iter().flatten() {
+            input_tokens += block["text"].as_str().map_or(0, count_words);
+        }
+    }
+    for block in &system {
+        input_tokens += block["text"].as_str().map_or(0, count_words);
+    }
+    let cfg = &body["inferenceConfig"];
+    let gen = generate(
+        cfg["maxTokens"].as_u64(),
+        &string_list(&cfg["stopSequences"]),
+    );
+    let stop_reason = match gen.stop {
+        Stop::EndTurn => "end_turn",
+        Stop::MaxTokens => "max_tokens",
+        Stop::Sequence => "stop_sequence",
+    };
+    let usage = json!({
+        "inputTokens": input_tokens,
+        "outputTokens": gen.output_tokens,
+        "totalTokens": input_tokens + gen.output_tokens,
+    });
+    let latency = started.elapsed().as_millis() as u64;
+    if !streaming {
+        return Ok(Reply::Unary {
+            value: json!({
+                "output": { "message": { "role": "assistant", "content": [ { "text": gen.text } ] } },
+                "stopReason": stop_reason,
+                "usage": usage,
+                "metrics": { "latencyMs": latency },
+            }),
+            headers: vec![],
+        });
+    }
+    let mut events = vec![Ev {
+        event_type: "messageStart",
+        json: json!({ "role": "assistant" }),
+        token: false,
+    }];
+    for piece in &gen.pieces {
+        events.push(Ev {
+            event_type: "contentBlockDelta",
+            json: json!({ "contentBlockIndex": 0, "delta": { "text": piece } }),
+            token: true,
+        });
+    }
+    events.push(Ev {
+        event_type: "contentBlockStop",
+        json: json!({ "contentBlockIndex": 0 }),
+        token: false,
+    });
+    events.push(Ev {
+        event_type: "messageStop",
+        json: json!({ "stopReason": stop_reason }),
+        token: false,
+    });
+    events.push(Ev {
+        event_type: "metadata",
+        json: json!({ "usage": usage, "metrics": { "latencyMs": latency } }),
+        token: false,
+    });
+    Ok(Reply::Stream {
+        kind: StreamKind::Converse,
+        events,
+        headers: vec![],
+    })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Family {
+    Titan,
+    Claude,
+    Llama,
+    Mistral,
+}
+
+fn family(base: &str) -> Option<Family> {
+    if base.starts_with("amazon.titan-text") || base.starts_with("amazon.titan-tg1") {
+        Some(Family::Titan)
+    } else if base.starts_with("anthropic.claude") {
+        Some(Family::Claude)
+    } else if base.starts_with("meta.llama") {
+        Some(Family::Llama)
+    } else if base.starts_with("mistral.") {
+        Some(Family::Mistral)
+    } else {
+        None
+    }
+}
+
+fn malformed_missing(key: &str) -> Fail {
+    validation(&format!(
+        "Malformed input request: #: required key [{key}] not found, please reformat your input and try again."
+    ))
+}
+
+fn claude_text_words(v: &Value) -> usize {
+    match v {
+        Value::String(s) => count_words(s),
+        Value::Array(blocks) => blocks
+            .iter()
+            .map(|b| b["text"].as_str().map_or(0, count_words))
+            .sum(),
+        _ => 0,
+    }
+}
+
+fn invoke(
+    shared: &Arc<Shared>,
+    id: &str,
+    body: &Value,
+    started: Instant,
+    streaming: bool,
+    req_no: u64,
+) -> Result<Reply, Fail> {
+    let model = resolve(shared, id)?;
+    let base = model["modelId"].as_str().unwrap_or_default().to_string();
+    let Some(fam) = family(&base) else {
+        return Err(validation(&format!(
+            "fake bedrock: no native request format implemented for model {base}"
+        )));
+    };
+    if !body.is_object() {
+        return Err(validation(
+            "Malformed input request, please reformat your input and try again.",
+        ));
+    }
+    let (input_tokens, gen) = match fam {
+        Family::Titan => {
+            let Some(text) = body["inputText"].as_str() else {
+                return Err(malformed_missing("inputText"));
+            };
+            let cfg = &body["textGenerationConfig"];
+            (
+                count_words(text),
+                generate(
+                    cfg["maxTokenCount"].as_u64(),
+                    &string_list(&cfg["stopSequences"]),
+                ),
+            )
+        }
+        Family::Claude => {
+            for key in ["anthropic_version", "max_tokens", "messages"] {
+                if body.get(key).is_none() {
+                    return Err(malformed_missing(key));
+                }
+            }
+            let mut n = claude_text_words(&body["system"]);
+            for m in body["messages"].as_array().into_iter().flatten() {
+                n += claude_text_words(&m["content"]);
+            }
+            (
+                n,
+                generate(
+                    body["max_tokens"].as_u64(),
+                    &string_list(&body["stop_sequences"]),
+                ),
+            )
+        }
+        Family::Llama => {
+            let Some(prompt) = body["prompt"].as_str() else {
+                return Err(malformed_missing("prompt"));
+            };
+            (
+                count_words(prompt),
+                generate(body["max_gen_len"].as_u64(), &[]),
+            )
+        }
+        Family::Mistral => {
+            let Some(prompt) = body["prompt"].as_str() else {
+                return Err(malformed_missing("prompt"));
+            };
+            (
+                count_words(prompt),
+                generate(body["max_tokens"].as_u64(), &string_list(&body["stop"])),
+            )
+        }
+    };
+    let latency = started.elapsed().as_millis() as u64;
+    let out = gen.output_tokens;
+    let titan_reason = match gen.stop {
+        Stop::EndTurn => "FINISH",
+        Stop::MaxTokens => "LENGTH",
+        Stop::Sequence => "STOP_CRITERIA_MET",
+    };
+    let claude_reason = match gen.stop {
+        Stop::EndTurn => "end_turn",
+        Stop::MaxTokens => "max_tokens",
+        Stop::Sequence => "stop_sequence",
+    };
+    let short_reason = match gen.stop {
+        Stop::MaxTokens => "length",
+        _ => "stop",
+    };
+    let msg_id = format!("msg_bdrk_fake{req_no:06}");
+
+    if !streaming {
+        let value = match fam {
+            Family::Titan => json!({
+                "inputTextTokenCount": input_tokens,
+                "results": [{
+                    "tokenCount": out,
+                    "outputText": gen.text,
+                    "completionReason": titan_reason,
+                }],
+            }),
+            Family::Claude => json!({
+                "id": msg_id,
+                "type": "message",
+                "role": "assistant",
+                "model": base,
+                "content": [{ "type": "text", "text": gen.text }],
+                "stop_reason": claude_reason,
+                "stop_sequence": gen.stop_sequence,
+                "usage": { "input_tokens": input_tokens, "output_tokens": out },
+            }),
+            Family::Llama => json!({
+                "generation": gen.text,
+                "prompt_token_count": input_tokens,
+                "generation_token_count": out,
+                "stop_reason": short_reason,
+            }),
+            Family::Mistral => json!({
+                "outputs": [{ "text": gen.text, "stop_reason": short_reason }],
+            }),
+        };
+        return Ok(Reply::Unary {
+            value,
+            headers: vec![
+                ("x-amzn-bedrock-input-token-count", input_tokens.to_string()),
+                ("x-amzn-bedrock-output-token-count", out.to_string()),
+                ("x-amzn-bedrock-invocation-latency", latency.to_string()),
+            ],
+        });
+    }
+
+    let metrics = json!({
+        "inputTokenCount": input_tokens,
+        "outputTokenCount": out,
+        "invocationLatency": latency,
+        "firstByteLatency": latency,
+    });
+    let chunk = |json: Value, token: bool| Ev {
+        event_type: "chunk",
+        json,
+        token,
+    };
+    let mut events = Vec::new();
+    match fam {
+        Family::Claude => {
+            events.push(chunk(
+                json!({
+                    "type": "message_start",
+                    "message": {
+                        "id": msg_id, "type": "message", "role": "assistant", "model": base,
+                        "content": [], "stop_reason": null, "stop_sequence": null,
+                        "usage": { "input_tokens": input_tokens, "output_tokens": 1 },
+                    },
+                }),
+                false,
+            ));
+            events.push(chunk(
+                json!({
+                    "type": "content_block_start", "index": 0,
+                    "content_block": { "type": "text", "text": "" },
+                }),
+                false,
+            ));
+            for p in &gen.pieces {
+                events.push(chunk(
+                    json!({
+                        "type": "content_block_delta", "index": 0,
+                        "delta": { "type": "text_delta", "text": p },
+                    }),
+                    true,
+                ));
+            }
+            events.push(chunk(
+                json!({ "type": "content_block_stop", "index": 0 }),
+                false,
+            ));
+            events.push(chunk(
+                json!({
+                    "type": "message_delta",
+                    "delta": { "stop_reason": claude_reason, "stop_sequence": gen.stop_sequence },
+                    "usage": { "output_tokens": out },
+                }),
+                false,
+            ));
+            events.push(chunk(
+                json!({ "type": "message_stop", "amazon-bedrock-invocationMetrics": metrics }),
+                false,
+            ));
+        }
+        Family::Titan | Family::Llama | Family::Mistral => {
+            // One chunk per piece; the last carries the stop reason and the metrics. With
+            // no pieces at all, one empty chunk carries them.
+            let pieces: Vec<(String, bool)> = if gen.pieces.is_empty() {
+                vec![(String::new(), false)]
+            } else {
+                gen.pieces.iter().map(|p| (p.clone(), true)).collect()
+            };
+            let n = pieces.len();
+            for (i, (p, is_token)) in pieces.into_iter().enumerate() {
+                let last = i + 1 == n;
+                let mut j = match fam {
+                    Family::Titan => json!({
+                        "outputText": p,
+                        "index": 0,
+                        "totalOutputTextTokenCount": if last { out } else { i + 1 },
+                        "completionReason": if last { Value::from(titan_reason) } else { Value::Null },
+                        "inputTextTokenCount": input_tokens,
+                    }),
+                    Family::Llama => json!({
+                        "generation": p,
+                        "prompt_token_count": input_tokens,
+                        "generation_token_count": if last { out } else { i + 1 },
+                        "stop_reason": if last { Value::from(short_reason) } else { Value::Null },
+                    }),
+                    _ => json!({
+                        "outputs": [{
+                            "text": p,
+                            "stop_reason": if last { Value::from(short_reason) } else { Value::Null },
+                        }],
+                    }),
+                };
+                if last {
+                    j["amazon-bedrock-invocationMetrics"] = metrics.clone();
+                }
+                events.push(chunk(j, is_token));
+            }
+        }
+    }
+    Ok(Reply::Stream {
+        kind: StreamKind::Invoke,
+        events,
+        headers: vec![(
+            "x-amzn-bedrock-content-type",
+            "application/json".to_string(),
+        )],
+    })
+}
