@@ -120,13 +120,25 @@ pub(crate) async fn generate(
         .await
         .map_err(|e| from_sdk("Converse", e, None))?;
     let request_id = out.request_id().unwrap_or_default().to_owned();
+    // The SDK accepts a 200 whose body lacks the message (it yields an
+    // "unknown" output); that is not an answer, so say so instead of
+    // returning empty text with a made-up stop reason.
     let text = match &out.output {
         Some(Output::Message(m)) => m
             .content
             .iter()
             .filter_map(|c| c.as_text().ok().map(String::as_str))
             .collect::<String>(),
-        _ => String::new(),
+        _ => {
+            return Err(GatewayError::new(
+                ErrorKind::Internal,
+                format!("Bedrock's Converse answer (request {request_id}) held no message"),
+            )
+            .with_upstream(crate::error::UpstreamError {
+                error_type: "MalformedResponse".into(),
+                request_id: Some(request_id),
+            }))
+        }
     };
     let raw = out.stop_reason.as_str().to_owned();
     Ok(Generation {
