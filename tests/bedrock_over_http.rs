@@ -11,10 +11,9 @@ use bedrock_gateway::pb::{
     text_generation_service_client::TextGenerationServiceClient, BedrockApi, GenerateRequest,
     GenerateStreamRequest, GenerationParameters, GetModelRequest, ListModelsRequest,
 };
+use common::GatewayProcess;
 use fake_bedrock::{Behavior, FakeBedrock};
 use futures::StreamExt;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 use tonic::Code;
@@ -26,83 +25,40 @@ const CLAUDE_37: &str = "anthropic.claude-3-7-sonnet-20250219-v1:0";
 const LLAMA: &str = "meta.llama3-8b-instruct-v1:0";
 const MISTRAL: &str = "mistral.mistral-7b-instruct-v0:2";
 
-/// The gateway binary as a child process; killed on drop.
-struct Gateway {
-    child: Child,
-    addr: String,
-}
+/// The gateway binary with `--backend bedrock`, pointed at the fake.
+struct Gateway;
 
 impl Gateway {
-    /// Starts the binary against `endpoint` with the given extra environment.
-    fn start(endpoint: &str, envs: &[(&str, &str)], args: &[&str]) -> Gateway {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_bedrock-gateway"));
-        command
-            .args(["--backend", "bedrock", "--listen", "127.0.0.1:0", "--log-format", "json"])
-            .args(["--readiness-interval", "200ms"])
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_ENDPOINT_URL", endpoint)
-            .env("AWS_REGION", "us-east-1")
-            // Nothing from this machine's AWS setup may leak into the test.
-            .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+    /// Starts the binary against `endpoint` (through AWS_ENDPOINT_URL unless
+    /// empty) with the given extra environment.
+    fn start(endpoint: &str, envs: &[(&str, &str)], args: &[&str]) -> GatewayProcess {
+        let mut all_args = vec!["--backend", "bedrock", "--readiness-interval", "200ms"];
         // One attempt unless a test asks for retries, so error cases are quick.
         if !args.contains(&"--bedrock-max-attempts") {
-            command.args(["--bedrock-max-attempts", "1"]);
+            all_args.extend(["--bedrock-max-attempts", "1"]);
         }
-        for (k, v) in envs {
-            command.env(k, v);
+        all_args.extend(args);
+        let mut all_envs = vec![
+            ("AWS_REGION", "us-east-1"),
+            // Nothing from this machine's AWS setup may leak into the test.
+            ("AWS_CONFIG_FILE", "/nonexistent/aws-config"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ];
+        if !endpoint.is_empty() {
+            all_envs.push(("AWS_ENDPOINT_URL", endpoint));
         }
-        let mut child = command.spawn().expect("gateway binary starts");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent {
-                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                        if v["message"] == "bedrock-gateway listening" {
-                            let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
-                            sent = true;
-                        }
-                    }
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the gateway logs its address within 20 s");
-        Gateway { child, addr }
+        all_envs.extend(envs);
+        GatewayProcess::start(&all_args, &all_envs)
     }
 
-    fn with_dummy_credentials(endpoint: &str, args: &[&str]) -> Gateway {
-        Gateway::start(
-            endpoint,
-            &[("AWS_ACCESS_KEY_ID", "AKIDTEST"), ("AWS_SECRET_ACCESS_KEY", "dummy-secret")],
-            args,
-        )
-    }
-
-    async fn client(&self) -> TextGenerationServiceClient<Channel> {
-        let channel = Channel::from_shared(format!("http://{}", self.addr))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        TextGenerationServiceClient::new(channel)
+    fn with_dummy_credentials(endpoint: &str, args: &[&str]) -> GatewayProcess {
+        Gateway::start(endpoint, DUMMY_CREDENTIALS, args)
     }
 }
 
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+const DUMMY_CREDENTIALS: &[(&str, &str)] =
+    &[("AWS_ACCESS_KEY_ID", "AKIDTEST"), ("AWS_SECRET_ACCESS_KEY", "dummy-secret")];
 
 fn generate(model: &str, api: BedrockApi, max_tokens: Option<u32>) -> GenerateRequest {
     GenerateRequest {
@@ -449,4 +405,23 @@ async fn missing_credentials_are_named_and_readiness_says_not_serving() {
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
     assert!(err.message().contains("credentials"), "{}", err.message());
     assert_eq!(fake.count("/converse"), 0, "nothing unsigned was sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_specific_endpoint_variables_reach_both_planes() {
+    let fake = FakeBedrock::start().await;
+    let url = fake.url();
+    let mut envs = DUMMY_CREDENTIALS.to_vec();
+    envs.push(("AWS_ENDPOINT_URL_BEDROCK", &url));
+    envs.push(("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &url));
+    let gw = Gateway::start("", &envs, &[]);
+    let mut client = gw.client().await;
+    let r = client
+        .generate(generate(TITAN, BedrockApi::Unspecified, Some(3)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.text, fake_bedrock::expected_text(3));
+    assert!(fake.count("/foundation-models") >= 1, "the control plane used AWS_ENDPOINT_URL_BEDROCK");
+    assert_eq!(fake.count("/converse"), 1, "the runtime used AWS_ENDPOINT_URL_BEDROCK_RUNTIME");
 }

@@ -304,3 +304,86 @@ pub async fn raw_grpc_call(
         elapsed: started.elapsed(),
     }
 }
+
+/// The `bedrock-gateway` binary as a child process, with a clean environment.
+/// Killed on drop unless [`GatewayProcess::terminate`] already stopped it.
+pub struct GatewayProcess {
+    pub child: std::process::Child,
+    pub addr: String,
+}
+
+impl GatewayProcess {
+    /// Starts the binary on 127.0.0.1:0 with JSON logs and waits for its
+    /// "listening" line to learn the address.
+    pub fn start(args: &[&str], envs: &[(&str, &str)]) -> GatewayProcess {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bedrock-gateway"));
+        command
+            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(envs.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("gateway binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Keep draining stderr for the process's life so it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !sent {
+                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                        if v["message"] == "bedrock-gateway listening" {
+                            let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
+                            sent = true;
+                        }
+                    }
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the gateway logs its address within 20 s");
+        GatewayProcess { child, addr }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn client(&self) -> TextGenerationServiceClient<Channel> {
+        let channel = Channel::from_shared(self.url()).unwrap().connect().await.unwrap();
+        TextGenerationServiceClient::new(channel)
+    }
+
+    /// Sends SIGTERM.
+    pub fn sigterm(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for the process to exit and returns its exit code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the gateway did not exit within {within:?}");
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
