@@ -3,6 +3,7 @@
 
 use clap::{Parser, ValueEnum};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// A gRPC gateway to Amazon Bedrock text generation.
@@ -57,6 +58,68 @@ pub struct Config {
     /// How often the backend's readiness is re-checked for the health service.
     #[arg(long, env = "BEDROCK_GATEWAY_READINESS_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
     pub readiness_interval: Duration,
+
+    /// Where to serve Prometheus metrics over HTTP at `/metrics`, e.g.
+    /// `0.0.0.0:9090`. Unset: no metrics endpoint.
+    #[arg(long, env = "BEDROCK_GATEWAY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// TLS: the server's certificate chain (PEM). With --tls-key, serves
+    /// TLS only; without both, plaintext (for meshes whose sidecar does TLS).
+    #[arg(long, env = "BEDROCK_GATEWAY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS: the server's private key (PEM).
+    #[arg(long, env = "BEDROCK_GATEWAY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// mTLS: require client certificates signed by this CA (PEM).
+    #[arg(long, env = "BEDROCK_GATEWAY_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// API keys file: one `name:key` per line (`#` comments). Callers send
+    /// `authorization: Bearer <key>`; the name appears in logs and metrics.
+    #[arg(long, env = "BEDROCK_GATEWAY_API_KEYS_FILE", conflicts_with = "api_keys")]
+    pub api_keys_file: Option<PathBuf>,
+
+    /// API keys inline, `name:key,name:key` (prefer the file; the value is
+    /// never printed).
+    #[arg(long, env = "BEDROCK_GATEWAY_API_KEYS", hide_env_values = true)]
+    pub api_keys: Option<String>,
+
+    /// Require an API key for health checks and reflection too (open by
+    /// default, since probes and load balancers carry no keys).
+    #[arg(long, env = "BEDROCK_GATEWAY_AUTH_PROTECT_HEALTH_AND_REFLECTION")]
+    pub auth_protect_health_and_reflection: bool,
+
+    /// Most generations in flight at once in this replica; past it, calls
+    /// fail at once with RESOURCE_EXHAUSTED. A stream counts for its whole
+    /// life. 0: no limit.
+    #[arg(long, env = "BEDROCK_GATEWAY_MAX_CONCURRENT_GENERATIONS", default_value_t = 1024)]
+    pub max_concurrent_generations: usize,
+
+    /// Requests per minute per API key in this replica (a token bucket
+    /// holding one minute's worth). 0: no limit.
+    #[arg(long, env = "BEDROCK_GATEWAY_RATE_LIMIT_REQUESTS_PER_MINUTE", default_value_t = 0)]
+    pub rate_limit_requests_per_minute: u64,
+
+    /// Tokens (input + output, charged from each response's usage) per minute
+    /// per API key in this replica. A key over budget is refused before
+    /// Bedrock is called. 0: no limit.
+    #[arg(long, env = "BEDROCK_GATEWAY_RATE_LIMIT_TOKENS_PER_MINUTE", default_value_t = 0)]
+    pub rate_limit_tokens_per_minute: u64,
+
+    /// HTTP/2 keepalive ping interval (`0s`: none).
+    #[arg(long, env = "BEDROCK_GATEWAY_HTTP2_KEEPALIVE_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub http2_keepalive_interval: Duration,
+
+    /// How long a keepalive ping may go unanswered before the connection closes.
+    #[arg(long, env = "BEDROCK_GATEWAY_HTTP2_KEEPALIVE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub http2_keepalive_timeout: Duration,
+
+    /// Log prompt and completion text. Off by default: prompts are user data.
+    #[arg(long, env = "BEDROCK_GATEWAY_LOG_PROMPTS")]
+    pub log_prompts: bool,
 
     /// Log format: `pretty` for people, `json` for log pipelines.
     #[arg(long, env = "BEDROCK_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]

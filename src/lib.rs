@@ -9,6 +9,10 @@
 //! ```
 //!
 //! - [`config`] — command-line flags and their `BEDROCK_GATEWAY_*` variables.
+//! - [`edge`] — the first layer of every call: deadline, request ID, trace context, API keys.
+//! - [`auth`] — hashed API keys and constant-time lookup.
+//! - [`limits`] — admission: the concurrency limit and per-key GCRA rate limits.
+//! - [`metrics`] — Prometheus metrics and their `/metrics` endpoint.
 //! - [`server`] — `run(listener, backend, config, shutdown)`: health, reflection, drain.
 //! - [`grpc`] — the `TextGenerationService` handlers, deadlines, streaming relay.
 //! - [`validation`] — protobuf requests into [`domain`] requests, or field violations.
@@ -19,12 +23,16 @@
 //! - [`pb`] — the generated protobuf code and descriptor set, behind one door.
 //! - [`telemetry`] — logging.
 
+pub mod auth;
 pub mod backend;
 pub mod catalogue;
 pub mod config;
 pub mod domain;
+pub mod edge;
 pub mod error;
 pub mod grpc;
+pub mod limits;
+pub mod metrics;
 pub mod pb;
 pub mod server;
 pub mod telemetry;

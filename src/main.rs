@@ -6,7 +6,12 @@ use bedrock_gateway::backend::simulated::{SimulatedBackend, SimulatedConfig};
 use bedrock_gateway::backend::Backend;
 use bedrock_gateway::config::{BackendKind, Config};
 use bedrock_gateway::server::{self, ServerConfig};
+use bedrock_gateway::auth::ApiKeys;
+use bedrock_gateway::edge::AuthPolicy;
+use bedrock_gateway::limits::LimitsConfig;
+use bedrock_gateway::metrics::Metrics;
 use bedrock_gateway::validation::Limits;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use clap::Parser;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -49,6 +54,33 @@ async fn main() -> ExitCode {
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(%addr, backend = backend.name(), "bedrock-gateway listening");
 
+    let tls = match tls_config(&config) {
+        Ok(tls) => tls,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let keys = match api_keys(&config) {
+        Ok(keys) => keys,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(keys) = &keys {
+        tracing::info!(keys = ?keys, "API keys required");
+    }
+    let metrics_listener = match config.metrics_listen {
+        None => None,
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::error!(metrics_listen = %addr, error = %e, "cannot bind the metrics port");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     let server_config = ServerConfig {
         limits: Limits {
             max_input_bytes: config.max_input_bytes,
@@ -56,6 +88,22 @@ async fn main() -> ExitCode {
         max_message_bytes: config.max_message_bytes,
         drain_timeout: config.drain_timeout,
         readiness_interval: config.readiness_interval,
+        tls,
+        auth: AuthPolicy {
+            keys,
+            protect_health_and_reflection: config.auth_protect_health_and_reflection,
+        },
+        rate_limits: LimitsConfig {
+            max_concurrent_generations: config.max_concurrent_generations,
+            requests_per_minute: config.rate_limit_requests_per_minute,
+            tokens_per_minute: config.rate_limit_tokens_per_minute,
+        },
+        http2_keepalive_interval: (!config.http2_keepalive_interval.is_zero())
+            .then_some(config.http2_keepalive_interval),
+        http2_keepalive_timeout: config.http2_keepalive_timeout,
+        metrics_listener,
+        metrics: Arc::new(Metrics::new()),
+        log_prompts: config.log_prompts,
     };
     match server::run(listener, backend, server_config, shutdown_signal()).await {
         Ok(()) => {
@@ -66,6 +114,38 @@ async fn main() -> ExitCode {
             tracing::error!(error = %e, "server failed");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Reads the TLS files named by the flags, if any.
+fn tls_config(config: &Config) -> Result<Option<ServerTlsConfig>, String> {
+    let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
+        return Ok(None);
+    };
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path).map_err(|e| format!("cannot read the TLS {what} {}: {e}", path.display()))
+    };
+    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(
+        read(cert, "certificate")?,
+        read(key, "key")?,
+    ));
+    if let Some(ca) = &config.tls_client_ca {
+        tls = tls.client_ca_root(Certificate::from_pem(read(ca, "client CA")?));
+    }
+    tracing::info!(mtls = config.tls_client_ca.is_some(), "serving TLS");
+    Ok(Some(tls))
+}
+
+/// Loads the API keys from the file or the variable, if either is set.
+fn api_keys(config: &Config) -> Result<Option<Arc<ApiKeys>>, String> {
+    if let Some(path) = &config.api_keys_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the API keys file {}: {e}", path.display()))?;
+        return ApiKeys::parse(&text, &path.display().to_string()).map(|k| Some(Arc::new(k)));
+    }
+    match &config.api_keys {
+        Some(inline) => ApiKeys::parse(inline, "BEDROCK_GATEWAY_API_KEYS").map(|k| Some(Arc::new(k))),
+        None => Ok(None),
     }
 }
 

@@ -5,7 +5,10 @@
 //! tests bind `127.0.0.1:0` and run exactly what production runs.
 
 use crate::backend::Backend;
-use crate::grpc::{deadline, GatewayService};
+use crate::edge::{AuthPolicy, EdgeLayer};
+use crate::grpc::{GatewayService, ServiceSettings};
+use crate::limits::{Admission, LimitsConfig};
+use crate::metrics::Metrics;
 use crate::pb::{self, text_generation_service_server::TextGenerationServiceServer};
 use crate::validation::Limits;
 use std::future::Future;
@@ -13,12 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::transport::{Server, ServerTlsConfig};
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
 
 /// Settings for [`run`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ServerConfig {
     /// Request validation limits.
     pub limits: Limits,
@@ -28,6 +31,23 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     /// How often backend readiness is re-checked.
     pub readiness_interval: Duration,
+    /// TLS (and mTLS when it names a client CA); `None` serves plaintext, for
+    /// meshes whose sidecar terminates TLS.
+    pub tls: Option<ServerTlsConfig>,
+    /// API keys and what they protect.
+    pub auth: AuthPolicy,
+    /// Concurrency and per-key rate limits.
+    pub rate_limits: LimitsConfig,
+    /// HTTP/2 keepalive ping interval; `None` sends no pings.
+    pub http2_keepalive_interval: Option<Duration>,
+    /// How long to wait for a keepalive ping's answer before closing.
+    pub http2_keepalive_timeout: Duration,
+    /// Where to serve Prometheus `/metrics`; `None` serves no metrics.
+    pub metrics_listener: Option<TcpListener>,
+    /// The metrics registry (tests read it directly).
+    pub metrics: Arc<Metrics>,
+    /// Log prompt and completion text.
+    pub log_prompts: bool,
 }
 
 impl Default for ServerConfig {
@@ -37,8 +57,27 @@ impl Default for ServerConfig {
             max_message_bytes: 4 * 1024 * 1024,
             drain_timeout: Duration::from_secs(25),
             readiness_interval: Duration::from_secs(10),
+            tls: None,
+            auth: AuthPolicy::default(),
+            rate_limits: LimitsConfig::default(),
+            http2_keepalive_interval: Some(Duration::from_secs(30)),
+            http2_keepalive_timeout: Duration::from_secs(10),
+            metrics_listener: None,
+            metrics: Arc::new(Metrics::new()),
+            log_prompts: false,
         }
     }
+}
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The TLS configuration was refused.
+    #[error("TLS configuration: {0}")]
+    Tls(tonic::transport::Error),
+    /// Serving failed.
+    #[error("serving: {0}")]
+    Transport(#[from] tonic::transport::Error),
 }
 
 /// Serves until `shutdown` completes, then drains.
@@ -52,11 +91,23 @@ pub async fn run(
     backend: Arc<dyn Backend>,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), tonic::transport::Error> {
+) -> Result<(), ServeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
+    let key_names: Vec<Arc<str>> = config
+        .auth
+        .keys
+        .as_ref()
+        .map(|k| k.names().cloned().collect())
+        .unwrap_or_default();
+    let admission = Arc::new(Admission::new(config.rate_limits, &key_names));
     let service = TextGenerationServiceServer::new(GatewayService::new(
         backend.clone(),
-        config.limits,
+        ServiceSettings {
+            limits: config.limits,
+            admission,
+            metrics: config.metrics.clone(),
+            log_prompts: config.log_prompts,
+        },
     ))
     .max_decoding_message_size(config.max_message_bytes);
 
@@ -102,10 +153,26 @@ pub async fn run(
         }
     };
 
-    let serve = Server::builder()
-        // Record the caller's deadline before anything else runs (see
-        // grpc::deadline for why tonic's own timeout is not enough).
-        .layer(tower::util::MapRequestLayer::new(deadline::record))
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(metrics_listener) = config.metrics_listener {
+        if let Ok(addr) = metrics_listener.local_addr() {
+            tracing::info!(%addr, "metrics at http://{addr}/metrics");
+        }
+        tokio::spawn(crate::metrics::serve(metrics_listener, config.metrics.clone(), async {
+            let _ = metrics_stopped.await;
+        }));
+    }
+
+    let mut builder = Server::builder()
+        .http2_keepalive_interval(config.http2_keepalive_interval)
+        .http2_keepalive_timeout(Some(config.http2_keepalive_timeout));
+    if let Some(tls) = config.tls {
+        builder = builder.tls_config(tls).map_err(ServeError::Tls)?;
+    }
+    let serve = builder
+        // The edge runs first for every call: deadline, request ID, trace
+        // context and authentication, before any decoding (see edge.rs).
+        .layer(EdgeLayer::new(config.auth))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -117,7 +184,7 @@ pub async fn run(
         tokio::time::sleep(config.drain_timeout).await;
     };
     let result = tokio::select! {
-        result = serve => result,
+        result = serve => result.map_err(ServeError::from),
         () = drain_deadline => {
             tracing::warn!(
                 drain_timeout = ?config.drain_timeout,
@@ -127,6 +194,7 @@ pub async fn run(
         }
     };
     probe.abort();
+    let _ = stop_metrics.send(());
     result
 }
 

@@ -41,18 +41,17 @@ pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     })
 }
 
-/// Records the [`Deadline`] of an HTTP request, if it has one.
-pub fn record<B>(mut request: http::Request<B>) -> http::Request<B> {
-    let timeout = request
-        .headers()
+/// The [`Deadline`] of a call, if its headers carry `grpc-timeout`. Called
+/// when the request arrives, at the moment tonic starts its own timer.
+pub fn from_headers(headers: &http::HeaderMap) -> Option<Deadline> {
+    let requested = headers
         .get("grpc-timeout")
         .and_then(|v| v.to_str().ok())
-        .and_then(parse_grpc_timeout);
-    if let Some(requested) = timeout {
-        let at = Instant::now() + requested.saturating_sub(SAFETY_MARGIN);
-        request.extensions_mut().insert(Deadline { at, requested });
-    }
-    request
+        .and_then(parse_grpc_timeout)?;
+    Some(Deadline {
+        at: Instant::now() + requested.saturating_sub(SAFETY_MARGIN),
+        requested,
+    })
 }
 
 #[cfg(test)]

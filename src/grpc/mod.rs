@@ -1,35 +1,54 @@
-//! The tonic service: protobuf in, validation, one backend call, protobuf out.
+//! The tonic service: protobuf in, validation, admission, one backend call,
+//! protobuf out.
 //!
 //! This is the only module (with `validation` and `server`) that knows
-//! protobuf types. Each handler validates first, so nothing invalid reaches a
-//! backend, then bounds the backend call by the caller's deadline.
+//! protobuf types. Each generation handler, in order: validates (nothing
+//! invalid reaches a backend or spends rate budget), admits (concurrency and
+//! per-key rates, failing fast), calls the backend bounded by the caller's
+//! deadline, then charges tokens and records metrics.
 
 mod convert;
 pub mod deadline;
 
-use crate::backend::{Backend, GenerationStream};
-use crate::domain::StreamEvent;
-use crate::error::{ErrorKind, GatewayError};
+use crate::backend::{Backend, EventStream, GenerationStream};
+use crate::domain::{Completion, StreamEvent};
+use crate::edge::CallContext;
+use crate::error::{code_name, ErrorKind, GatewayError};
+use crate::limits::{Admission, Permit};
+use crate::metrics::{Metrics, StreamGuard};
 use crate::pb::{self, text_generation_service_server::TextGenerationService};
 use crate::validation::{self, Limits};
 use deadline::Deadline;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tonic::metadata::{MetadataMap, MetadataValue};
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
 /// Response header naming the backend that answered ("simulated", "bedrock").
 pub const BACKEND_HEADER: &str = "x-bedrock-gateway-backend";
 /// Response header carrying the backend's request ID.
-pub const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
+pub const UPSTREAM_REQUEST_ID_HEADER: &str = "x-amzn-requestid";
+
+/// Everything a handler needs besides the backend.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    /// Validation limits.
+    pub limits: Limits,
+    /// Concurrency and rate limits.
+    pub admission: Arc<Admission>,
+    /// Where metrics go.
+    pub metrics: Arc<Metrics>,
+    /// Log prompt and completion text (off unless explicitly enabled).
+    pub log_prompts: bool,
+}
 
 /// The `TextGenerationService` implementation.
 #[derive(Clone)]
 pub struct GatewayService {
     backend: Arc<dyn Backend>,
-    limits: Limits,
+    settings: ServiceSettings,
     backend_header: MetadataValue<tonic::metadata::Ascii>,
 }
 
@@ -37,27 +56,68 @@ impl std::fmt::Debug for GatewayService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GatewayService")
             .field("backend", &self.backend.name())
-            .field("limits", &self.limits)
+            .field("settings", &self.settings)
             .finish()
+    }
+}
+
+/// The per-call facts handlers use, from the edge layer's [`CallContext`].
+struct Call {
+    rpc: &'static str,
+    started: Instant,
+    deadline: Option<Deadline>,
+    key: Arc<str>,
+    request_id: Arc<str>,
+}
+
+impl Call {
+    fn of<T>(rpc: &'static str, request: &Request<T>) -> Call {
+        let ctx = request.extensions().get::<CallContext>();
+        Call {
+            rpc,
+            started: Instant::now(),
+            deadline: ctx.and_then(|c| c.deadline),
+            key: ctx.map_or_else(|| Arc::from(crate::auth::ANONYMOUS), |c| c.key.clone()),
+            request_id: ctx.map_or_else(|| Arc::from(""), |c| c.request_id.clone()),
+        }
     }
 }
 
 impl GatewayService {
     /// A service over `backend`.
-    pub fn new(backend: Arc<dyn Backend>, limits: Limits) -> Self {
+    pub fn new(backend: Arc<dyn Backend>, settings: ServiceSettings) -> Self {
         let backend_header = MetadataValue::from_static(backend.name());
         GatewayService {
             backend,
-            limits,
+            settings,
             backend_header,
         }
     }
 
-    fn headers(&self, metadata: &mut MetadataMap, request_id: &str) {
+    fn headers(&self, metadata: &mut MetadataMap, upstream_request_id: &str) {
         metadata.insert(BACKEND_HEADER, self.backend_header.clone());
-        if let Ok(v) = MetadataValue::try_from(request_id) {
-            metadata.insert(REQUEST_ID_HEADER, v);
+        if let Ok(v) = MetadataValue::try_from(upstream_request_id) {
+            metadata.insert(UPSTREAM_REQUEST_ID_HEADER, v);
         }
+    }
+
+    fn admit(&self, call: &Call, model: &str) -> Result<Permit, Status> {
+        self.settings.admission.admit(&call.key).map_err(|(why, e)| {
+            self.settings.metrics.limit_refused(&call.key, why.label());
+            finish(&self.settings.metrics, call, model, Err(&e));
+            e.into_status()
+        })
+    }
+
+    fn account(&self, call: &Call, model: &str, completion: &Completion) {
+        let usage = completion.usage;
+        let total = usage
+            .total_tokens
+            .max(usage.input_tokens.saturating_add(usage.output_tokens));
+        self.settings.admission.charge_tokens(&call.key, total);
+        self.settings
+            .metrics
+            .tokens(model, &call.key, usage.input_tokens, usage.output_tokens);
     }
 }
 
@@ -84,19 +144,36 @@ async fn within<T>(
     }
 }
 
-/// Logs the outcome of one call. Prompt and completion text are never logged.
-fn log_outcome(rpc: &'static str, model: &str, started: Instant, result: Result<(), &GatewayError>) {
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+/// Logs and counts the end of a call. Prompt and completion text are never
+/// logged here.
+fn finish(metrics: &Metrics, call: &Call, model: &str, result: Result<(), &GatewayError>) {
+    let latency = call.started.elapsed();
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    let rpc = call.rpc;
+    let key = &*call.key;
+    let request_id = &*call.request_id;
     match result {
-        Ok(()) => tracing::info!(rpc, model, latency_ms, code = "OK", "call finished"),
-        Err(e) => tracing::warn!(
-            rpc,
-            model,
-            latency_ms,
-            code = crate::error::code_name(GatewayError::code_of(e.kind())),
-            error = %e,
-            "call failed"
-        ),
+        Ok(()) => {
+            metrics.call(rpc, model, Code::Ok, latency);
+            tracing::info!(rpc, model, key, request_id, latency_ms, code = "OK", "call finished");
+        }
+        Err(e) => {
+            let code = GatewayError::code_of(e.kind());
+            metrics.call(rpc, model, code, latency);
+            if let Some(up) = e.upstream() {
+                metrics.upstream_error(&up.error_type);
+            }
+            tracing::warn!(
+                rpc,
+                model,
+                key,
+                request_id,
+                latency_ms,
+                code = code_name(code),
+                error = %e,
+                "call failed"
+            );
+        }
     }
 }
 
@@ -106,17 +183,30 @@ impl TextGenerationService for GatewayService {
         &self,
         request: Request<pb::GenerateRequest>,
     ) -> Result<Response<pb::GenerateResponse>, Status> {
-        let started = Instant::now();
-        let deadline = request.extensions().get::<Deadline>().copied();
-        let request = validation::generate_request(request.into_inner(), &self.limits)?;
+        let call = Call::of("Generate", &request);
+        let request = match validation::generate_request(request.into_inner(), &self.settings.limits) {
+            Ok(r) => r,
+            Err(e) => {
+                finish(&self.settings.metrics, &call, "", Err(&e));
+                return Err(e.into_status());
+            }
+        };
         let model = request.model_id.clone();
-        let result = within(deadline, self.backend.generate(request)).await;
-        log_outcome("Generate", &model, started, result.as_ref().map(|_| ()));
+        let _permit = self.admit(&call, &model)?;
+        if self.settings.log_prompts {
+            tracing::info!(prompt = request.last_user_text(), "prompt (--log-prompts)");
+        }
+        let result = within(call.deadline, self.backend.generate(request)).await;
+        finish(&self.settings.metrics, &call, &model, result.as_ref().map(|_| ()));
         let generation = result?;
-        let request_id = generation.completion.request_id.clone();
+        self.account(&call, &model, &generation.completion);
+        if self.settings.log_prompts {
+            tracing::info!(completion = %generation.text, "completion (--log-prompts)");
+        }
+        let upstream_id = generation.completion.request_id.clone();
         let mut response =
             Response::new(convert::generate_response(generation, self.backend.name()));
-        self.headers(response.metadata_mut(), &request_id);
+        self.headers(response.metadata_mut(), &upstream_id);
         Ok(response)
     }
 
@@ -126,26 +216,39 @@ impl TextGenerationService for GatewayService {
         &self,
         request: Request<pb::GenerateStreamRequest>,
     ) -> Result<Response<Self::GenerateStreamStream>, Status> {
-        let started = Instant::now();
-        let deadline = request.extensions().get::<Deadline>().copied();
-        let request = validation::generate_stream_request(request.into_inner(), &self.limits)?;
+        let call = Call::of("GenerateStream", &request);
+        let request =
+            match validation::generate_stream_request(request.into_inner(), &self.settings.limits) {
+                Ok(r) => r,
+                Err(e) => {
+                    finish(&self.settings.metrics, &call, "", Err(&e));
+                    return Err(e.into_status());
+                }
+            };
         let model = request.model_id.clone();
-        let result = within(deadline, self.backend.generate_stream(request)).await;
+        let permit = self.admit(&call, &model)?;
+        if self.settings.log_prompts {
+            tracing::info!(prompt = request.last_user_text(), "prompt (--log-prompts)");
+        }
+        let in_flight = self.settings.metrics.stream_opened();
+        let result = within(call.deadline, self.backend.generate_stream(request)).await;
         let GenerationStream { request_id, events } = match result {
             Ok(s) => s,
             Err(e) => {
-                log_outcome("GenerateStream", &model, started, Err(&e));
-                return Err(e.into());
+                finish(&self.settings.metrics, &call, &model, Err(&e));
+                return Err(e.into_status());
             }
         };
         let relay = Relay {
             events,
-            deadline,
-            started,
-            first_token: None,
-            backend: self.backend.name(),
+            service: self.clone(),
+            call,
             model,
+            first_token: None,
+            text: self.settings.log_prompts.then(String::new),
             done: false,
+            _permit: permit,
+            _in_flight: in_flight,
         };
         let stream = futures::stream::unfold(relay, Relay::next).boxed();
         let mut response = Response::new(stream);
@@ -157,11 +260,12 @@ impl TextGenerationService for GatewayService {
         &self,
         request: Request<pb::ListModelsRequest>,
     ) -> Result<Response<pb::ListModelsResponse>, Status> {
-        let deadline = request.extensions().get::<Deadline>().copied();
+        let call = Call::of("ListModels", &request);
         let filter = validation::list_models_request(request.into_inner());
-        let models = within(deadline, self.backend.list_models(&filter)).await?;
+        let result = within(call.deadline, self.backend.list_models(&filter)).await;
+        finish(&self.settings.metrics, &call, "", result.as_ref().map(|_| ()));
         Ok(Response::new(pb::ListModelsResponse {
-            models: models.into_iter().map(convert::model).collect(),
+            models: result?.into_iter().map(convert::model).collect(),
         }))
     }
 
@@ -169,25 +273,49 @@ impl TextGenerationService for GatewayService {
         &self,
         request: Request<pb::GetModelRequest>,
     ) -> Result<Response<pb::GetModelResponse>, Status> {
-        let deadline = request.extensions().get::<Deadline>().copied();
-        let model_id = validation::get_model_request(request.into_inner())?;
-        let model = within(deadline, self.backend.get_model(&model_id)).await?;
+        let call = Call::of("GetModel", &request);
+        let result = match validation::get_model_request(request.into_inner()) {
+            Ok(model_id) => within(call.deadline, self.backend.get_model(&model_id)).await,
+            Err(e) => Err(e),
+        };
+        finish(&self.settings.metrics, &call, "", result.as_ref().map(|_| ()));
         Ok(Response::new(pb::GetModelResponse {
-            model: Some(convert::model(model)),
+            model: Some(convert::model(result?)),
         }))
     }
 }
 
 /// Relays backend events to the client. When the client goes away, tonic
-/// drops this relay, which drops `events`, which stops the backend at once.
+/// drops this relay, which drops `events` (stopping the backend at once), the
+/// concurrency permit and the in-flight gauge guard.
 struct Relay {
-    events: crate::backend::EventStream,
-    deadline: Option<Deadline>,
-    started: Instant,
-    first_token: Option<std::time::Duration>,
-    backend: &'static str,
+    events: EventStream,
+    service: GatewayService,
+    call: Call,
     model: String,
+    first_token: Option<Duration>,
+    /// The completion text, kept only with --log-prompts.
+    text: Option<String>,
     done: bool,
+    _permit: Permit,
+    _in_flight: StreamGuard,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if !self.done {
+            // The client went away (or the server closed) mid-stream.
+            let metrics = &self.service.settings.metrics;
+            metrics.call(self.call.rpc, &self.model, Code::Cancelled, self.call.started.elapsed());
+            tracing::info!(
+                rpc = self.call.rpc,
+                model = %self.model,
+                key = &*self.call.key,
+                request_id = &*self.call.request_id,
+                "stream cancelled by the client; backend stream dropped"
+            );
+        }
+    }
 }
 
 impl Relay {
@@ -195,26 +323,38 @@ impl Relay {
         if self.done {
             return None;
         }
-        let next = match self.deadline {
+        let next = match self.call.deadline {
             None => self.events.next().await,
             Some(d) => match tokio::time::timeout_at(d.at, self.events.next()).await {
                 Ok(next) => next,
                 Err(_) => Some(Err(deadline_exceeded(&d, "while the stream was open"))),
             },
         };
+        let metrics = &self.service.settings.metrics;
         let item = match next {
             Some(Ok(StreamEvent::Delta(text))) => {
-                self.first_token.get_or_insert_with(|| self.started.elapsed());
+                if self.first_token.is_none() {
+                    let after = self.call.started.elapsed();
+                    self.first_token = Some(after);
+                    metrics.first_token(&self.model, after);
+                }
+                if let Some(all) = &mut self.text {
+                    all.push_str(&text);
+                }
                 Ok(convert::delta(text))
             }
             Some(Ok(StreamEvent::Complete(c))) => {
                 self.done = true;
-                log_outcome("GenerateStream", &self.model, self.started, Ok(()));
-                Ok(convert::complete(c, self.backend, self.first_token))
+                finish(metrics, &self.call, &self.model, Ok(()));
+                self.service.account(&self.call, &self.model, &c);
+                if let Some(all) = &self.text {
+                    tracing::info!(completion = %all, "completion (--log-prompts)");
+                }
+                Ok(convert::complete(c, self.service.backend.name(), self.first_token))
             }
             Some(Err(e)) => {
                 self.done = true;
-                log_outcome("GenerateStream", &self.model, self.started, Err(&e));
+                finish(metrics, &self.call, &self.model, Err(&e));
                 Err(e.into_status())
             }
             None => {
@@ -225,7 +365,7 @@ impl Relay {
                     ErrorKind::Internal,
                     "the backend ended the stream without a completion event",
                 );
-                log_outcome("GenerateStream", &self.model, self.started, Err(&e));
+                finish(metrics, &self.call, &self.model, Err(&e));
                 Err(e.into_status())
             }
         };

@@ -22,7 +22,7 @@ use tonic::transport::Channel;
 pub struct TestServer {
     pub addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
-    pub handle: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+    pub handle: tokio::task::JoinHandle<Result<(), bedrock_gateway::server::ServeError>>,
 }
 
 impl TestServer {

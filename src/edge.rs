@@ -1,0 +1,253 @@
+//! The first thing every call meets: a tower layer in front of all services.
+//!
+//! In one pass over the request headers it:
+//! - records the caller's deadline from `grpc-timeout` (see `grpc::deadline`
+//!   for why tonic's own enforcement is not enough);
+//! - takes the caller's `x-request-id` or makes one, and returns it;
+//! - continues the caller's W3C `traceparent` (or starts a trace) and returns
+//!   the gateway's own span in `traceparent`;
+//! - authenticates `authorization: Bearer <key>` when API keys are configured,
+//!   answering UNAUTHENTICATED itself, before any decoding.
+//!
+//! What it learned goes into the request's extensions as a [`CallContext`],
+//! and every log line of the call carries the request ID, trace ID and key
+//! name through a tracing span.
+
+use crate::auth::{self, ApiKeys};
+use crate::grpc::deadline::{self, Deadline};
+use futures::future::BoxFuture;
+use http::{HeaderValue, Request, Response};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tracing::Instrument;
+
+/// Response header carrying the call's request ID.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// The W3C trace-context header.
+pub const TRACEPARENT_HEADER: &str = "traceparent";
+
+/// What the edge learned about a call.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    /// The caller's `x-request-id`, or one the gateway made.
+    pub request_id: Arc<str>,
+    /// The W3C trace ID (32 hex digits).
+    pub trace_id: Arc<str>,
+    /// The name of the API key used, or `anonymous`.
+    pub key: Arc<str>,
+    /// The caller's deadline, if it sent one.
+    pub deadline: Option<Deadline>,
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, Default)]
+pub struct AuthPolicy {
+    /// The keys; `None` turns authentication off.
+    pub keys: Option<Arc<ApiKeys>>,
+    /// Also require a key for health and reflection (open by default, since
+    /// probes and load balancers carry no keys).
+    pub protect_health_and_reflection: bool,
+}
+
+/// The layer.
+#[derive(Debug, Clone)]
+pub struct EdgeLayer {
+    policy: Arc<AuthPolicy>,
+    anonymous: Arc<str>,
+}
+
+impl EdgeLayer {
+    /// A layer enforcing `policy`.
+    pub fn new(policy: AuthPolicy) -> Self {
+        EdgeLayer {
+            policy: Arc::new(policy),
+            anonymous: Arc::from(auth::ANONYMOUS),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for EdgeLayer {
+    type Service = Edge<S>;
+    fn layer(&self, inner: S) -> Edge<S> {
+        Edge {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service the layer wraps around the router.
+#[derive(Debug, Clone)]
+pub struct Edge<S> {
+    inner: S,
+    layer: EdgeLayer,
+}
+
+/// A W3C trace context: the trace continues, the span is the gateway's.
+struct Trace {
+    trace_id: String,
+    span_id: String,
+    flags: String,
+}
+
+impl Trace {
+    fn from_header(value: Option<&HeaderValue>) -> Trace {
+        let parsed = value.and_then(|v| v.to_str().ok()).and_then(|v| {
+            let mut parts = v.trim().split('-');
+            let (version, trace, parent, flags) =
+                (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+            let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+            let valid = hex(version, 2)
+                && version != "ff"
+                && hex(trace, 32)
+                && trace.bytes().any(|b| b != b'0')
+                && hex(parent, 16)
+                && hex(flags, 2);
+            valid.then(|| (trace.to_ascii_lowercase(), flags.to_owned()))
+        });
+        let (trace_id, flags) = parsed.unwrap_or_else(|| {
+            (format!("{:032x}", fastrand::u128(1..)), "01".to_owned())
+        });
+        Trace {
+            trace_id,
+            span_id: format!("{:016x}", fastrand::u64(1..)),
+            flags,
+        }
+    }
+
+    fn header(&self) -> String {
+        format!("00-{}-{}-{}", self.trace_id, self.span_id, self.flags)
+    }
+}
+
+fn request_id(value: Option<&HeaderValue>) -> String {
+    value
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+fn is_gateway_rpc(path: &str) -> bool {
+    path.starts_with("/bedrock.gateway.v1.")
+}
+
+impl<S, B> tower::Service<Request<B>> for Edge<S>
+where
+    S: tower::Service<Request<B>, Response = Response<tonic::body::Body>> + Send,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let deadline = deadline::from_headers(req.headers());
+        let headers = req.headers();
+        let request_id = request_id(headers.get(REQUEST_ID_HEADER));
+        let trace = Trace::from_header(headers.get(TRACEPARENT_HEADER));
+        let path = req.uri().path().to_owned();
+        let policy = &self.layer.policy;
+
+        let key = match &policy.keys {
+            Some(keys) if is_gateway_rpc(&path) || policy.protect_health_and_reflection => {
+                let presented = headers
+                    .get(http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(auth::bearer);
+                match presented {
+                    None => Err("missing `authorization: Bearer <api key>` metadata"),
+                    Some(k) => keys
+                        .identify(k)
+                        .ok_or("the API key in `authorization` is not valid"),
+                }
+            }
+            _ => Ok(self.layer.anonymous.clone()),
+        };
+
+        let span = tracing::info_span!(
+            "call",
+            path = %path,
+            request_id = %request_id,
+            trace_id = %trace.trace_id,
+            key = tracing::field::Empty,
+        );
+        let response_headers = (
+            HeaderValue::from_str(&request_id).ok(),
+            HeaderValue::from_str(&trace.header()).ok(),
+        );
+        let with_headers = move |mut response: Response<tonic::body::Body>| {
+            let h = response.headers_mut();
+            if let Some(v) = response_headers.0.clone() {
+                h.insert(REQUEST_ID_HEADER, v);
+            }
+            if let Some(v) = response_headers.1.clone() {
+                h.insert(TRACEPARENT_HEADER, v);
+            }
+            response
+        };
+
+        match key {
+            Err(why) => {
+                span.in_scope(|| tracing::warn!(reason = why, "unauthenticated call refused"));
+                let response = tonic::Status::unauthenticated(why).into_http();
+                Box::pin(std::future::ready(Ok(with_headers(response))))
+            }
+            Ok(key) => {
+                span.record("key", &*key);
+                req.extensions_mut().insert(CallContext {
+                    request_id: Arc::from(request_id),
+                    trace_id: Arc::from(trace.trace_id),
+                    key,
+                    deadline,
+                });
+                let future = self.inner.call(req);
+                Box::pin(async move { future.await.map(with_headers) }.instrument(span))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_valid_traceparent_continues_its_trace_with_a_new_span() {
+        let incoming = HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        let t = Trace::from_header(Some(&incoming));
+        assert_eq!(t.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_ne!(t.span_id, "00f067aa0ba902b7");
+        assert!(t.header().starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+        assert!(t.header().ends_with("-01"));
+    }
+
+    #[test]
+    fn an_invalid_traceparent_starts_a_new_trace() {
+        for bad in [
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "zz-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f35-00f067aa0ba902b7-01",
+            "garbage",
+        ] {
+            let t = Trace::from_header(Some(&HeaderValue::from_static(bad)));
+            assert_eq!(t.trace_id.len(), 32, "{bad}");
+            assert_ne!(t.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        }
+    }
+
+    #[test]
+    fn request_ids_are_kept_or_made() {
+        assert_eq!(request_id(Some(&HeaderValue::from_static("abc-123"))), "abc-123");
+        assert_eq!(request_id(None).len(), 36);
+        let long = "x".repeat(200);
+        assert_eq!(request_id(Some(&HeaderValue::from_str(&long).unwrap())).len(), 36);
+    }
+}

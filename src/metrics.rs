@@ -1,0 +1,256 @@
+//! Prometheus metrics, served as text at `/metrics` on their own HTTP port.
+//!
+//! One [`Metrics`] per server (not a process-global recorder), so tests that
+//! run several servers in one process each read their own numbers.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Labels of a finished call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    rpc: &'static str,
+    model: String,
+    code: &'static str,
+}
+
+/// Labels of an RPC's latency.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RpcLabels {
+    rpc: &'static str,
+}
+
+/// Labels of a model's time to first token.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelLabels {
+    model: String,
+}
+
+/// Labels of token counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    model: String,
+    key: String,
+}
+
+/// Labels of upstream errors.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    error_type: String,
+}
+
+/// Labels of refusals by the gateway's own limits.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabels {
+    key: String,
+    limit: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms to ~65 s: gateway overhead at the bottom, long generations at the top.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 18))
+}
+
+/// The gateway's metrics.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<CallLabels, Counter>,
+    latency: Family<RpcLabels, Histogram, fn() -> Histogram>,
+    time_to_first_token: Family<ModelLabels, Histogram, fn() -> Histogram>,
+    input_tokens: Family<TokenLabels, Counter>,
+    output_tokens: Family<TokenLabels, Counter>,
+    streams_in_flight: Gauge,
+    upstream_errors: Family<UpstreamLabels, Counter>,
+    limit_refusals: Family<LimitLabels, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("bedrock_gateway");
+        let requests = Family::<CallLabels, Counter>::default();
+        let latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let time_to_first_token = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let input_tokens = Family::<TokenLabels, Counter>::default();
+        let output_tokens = Family::<TokenLabels, Counter>::default();
+        let streams_in_flight = Gauge::default();
+        let upstream_errors = Family::<UpstreamLabels, Counter>::default();
+        let limit_refusals = Family::<LimitLabels, Counter>::default();
+        registry.register("requests", "Finished calls by RPC, model and gRPC status code", requests.clone());
+        registry.register("request_duration_seconds", "Call latency by RPC, to the last message", latency.clone());
+        registry.register(
+            "time_to_first_token_seconds",
+            "GenerateStream: time from the call to its first text delta, by model",
+            time_to_first_token.clone(),
+        );
+        registry.register("input_tokens", "Input tokens by model and API key", input_tokens.clone());
+        registry.register("output_tokens", "Output tokens by model and API key", output_tokens.clone());
+        registry.register("streams_in_flight", "GenerateStream calls open now", streams_in_flight.clone());
+        registry.register(
+            "upstream_errors",
+            "Errors from Bedrock by error type (ThrottlingException, ...)",
+            upstream_errors.clone(),
+        );
+        registry.register(
+            "limit_refusals",
+            "Calls refused by the gateway's own limits, by key and limit (concurrency, requests, tokens)",
+            limit_refusals.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            time_to_first_token,
+            input_tokens,
+            output_tokens,
+            streams_in_flight,
+            upstream_errors,
+            limit_refusals,
+        }
+    }
+
+    /// Records a finished call.
+    pub fn call(&self, rpc: &'static str, model: &str, code: tonic::Code, latency: Duration) {
+        self.requests
+            .get_or_create(&CallLabels {
+                rpc,
+                model: model.to_owned(),
+                code: crate::error::code_name(code),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RpcLabels { rpc })
+            .observe(latency.as_secs_f64());
+    }
+
+    /// Records a stream's time to first token.
+    pub fn first_token(&self, model: &str, after: Duration) {
+        self.time_to_first_token
+            .get_or_create(&ModelLabels {
+                model: model.to_owned(),
+            })
+            .observe(after.as_secs_f64());
+    }
+
+    /// Counts tokens used.
+    pub fn tokens(&self, model: &str, key: &str, input: u32, output: u32) {
+        let labels = TokenLabels {
+            model: model.to_owned(),
+            key: key.to_owned(),
+        };
+        self.input_tokens.get_or_create(&labels).inc_by(u64::from(input));
+        self.output_tokens.get_or_create(&labels).inc_by(u64::from(output));
+    }
+
+    /// Counts an upstream error.
+    pub fn upstream_error(&self, error_type: &str) {
+        self.upstream_errors
+            .get_or_create(&UpstreamLabels {
+                error_type: error_type.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a refusal by a gateway limit (`concurrency`, `requests`, `tokens`).
+    pub fn limit_refused(&self, key: &str, limit: &'static str) {
+        self.limit_refusals
+            .get_or_create(&LimitLabels {
+                key: key.to_owned(),
+                limit,
+            })
+            .inc();
+    }
+
+    /// Marks a stream open until the returned guard drops.
+    pub fn stream_opened(self: &Arc<Self>) -> StreamGuard {
+        self.streams_in_flight.inc();
+        StreamGuard(self.clone())
+    }
+
+    /// The metrics in Prometheus' text format.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(8192);
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+/// Keeps the in-flight stream gauge up while alive.
+#[derive(Debug)]
+pub struct StreamGuard(Arc<Metrics>);
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.0.streams_in_flight.dec();
+    }
+}
+
+/// Serves `GET /metrics` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics listener accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return,
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let metrics = metrics.clone();
+                async move {
+                    let response = if req.uri().path() == "/metrics" {
+                        hyper::Response::builder()
+                            .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                            .body(Full::new(Bytes::from(metrics.render())))
+                    } else {
+                        hyper::Response::builder()
+                            .status(404)
+                            .body(Full::new(Bytes::from_static(b"metrics are at /metrics\n")))
+                    };
+                    Ok::<_, hyper::http::Error>(response.expect("static response parts are valid"))
+                }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await
+            {
+                tracing::debug!(error = %e, "metrics connection ended with an error");
+            }
+        });
+    }
+}
