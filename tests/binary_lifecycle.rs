@@ -60,3 +60,41 @@ fn help_explains_every_flag_and_its_variable() {
     assert!(help.contains("BEDROCK_GATEWAY_LISTEN"));
     assert!(help.contains("[default: 127.0.0.1:50051]"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompts_and_completions_stay_out_of_logs_unless_asked() {
+    use bedrock_gateway::pb::GenerateRequest;
+    const SECRET: &str = "zebra-unicorn-4711";
+    let request = || GenerateRequest {
+        model_id: "amazon.titan-text-express-v1".into(),
+        prompt: format!("Write a poem about {SECRET}"),
+        ..Default::default()
+    };
+    for (log_prompts, expect_logged) in [(false, false), (true, true)] {
+        let mut args = vec!["--backend", "simulated", "--log-level", "debug"];
+        if log_prompts {
+            args.push("--log-prompts");
+        }
+        let gw = GatewayProcess::start(&args, &[]);
+        let mut client = gw.client().await;
+        let text = client.generate(request()).await.unwrap().into_inner().text;
+        assert!(text.contains(SECRET), "the topic is echoed in the completion");
+        let mut stream = client
+            .generate_stream(GenerateStreamRequest {
+                model_id: "amazon.titan-text-express-v1".into(),
+                prompt: format!("Write a poem about {SECRET}"),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        while let Some(m) = stream.next().await {
+            m.unwrap();
+        }
+        // Give the log thread a moment to read the last lines.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let logs = gw.log_text();
+        assert!(logs.contains("call finished"), "the calls were logged:\n{logs}");
+        assert_eq!(logs.contains(SECRET), expect_logged, "--log-prompts={log_prompts}:\n{logs}");
+    }
+}

@@ -310,6 +310,8 @@ pub async fn raw_grpc_call(
 pub struct GatewayProcess {
     pub child: std::process::Child,
     pub addr: String,
+    /// Every line the process wrote to stderr (its logs), as they arrive.
+    pub logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl GatewayProcess {
@@ -330,10 +332,13 @@ impl GatewayProcess {
         let mut child = command.spawn().expect("gateway binary starts");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
         // Keep draining stderr for the process's life so it never blocks on a full pipe.
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line.clone());
                 if !sent {
                     if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
                         if v["message"] == "bedrock-gateway listening" {
@@ -347,7 +352,12 @@ impl GatewayProcess {
         let addr = rx
             .recv_timeout(Duration::from_secs(20))
             .expect("the gateway logs its address within 20 s");
-        GatewayProcess { child, addr }
+        GatewayProcess { child, addr, logs }
+    }
+
+    /// All log lines so far, joined.
+    pub fn log_text(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
     }
 
     pub fn url(&self) -> String {
