@@ -137,10 +137,15 @@ pub struct Config {
     #[arg(long, env = "BEDROCK_GATEWAY_SIMULATED_LATENCY", default_value = "0ms", value_parser = humantime::parse_duration)]
     pub simulated_latency: Duration,
 
-    /// Simulated backend: probability in [0, 1] that a call fails with
-    /// ServiceUnavailableException (UNAVAILABLE), for testing retries.
+    /// Simulated backend: probability in [0, 1] that a call of any RPC fails
+    /// with --simulated-failure-kind, for testing callers' error handling.
     #[arg(long, env = "BEDROCK_GATEWAY_SIMULATED_FAILURE_RATE", default_value_t = 0.0, value_parser = probability)]
     pub simulated_failure_rate: f64,
+
+    /// Simulated backend: the Bedrock error type --simulated-failure-rate
+    /// injects, e.g. ThrottlingException (default ServiceUnavailableException).
+    #[arg(long, env = "BEDROCK_GATEWAY_SIMULATED_FAILURE_KIND", value_parser = known_error_type)]
+    pub simulated_failure_kind: Option<String>,
 }
 
 /// The backend to serve from.
@@ -159,6 +164,15 @@ pub enum LogFormat {
     Pretty,
     /// One JSON object per line.
     Json,
+}
+
+fn known_error_type(s: &str) -> Result<String, String> {
+    match crate::backend::bedrock::errors::kind_of(s) {
+        Some(_) => Ok(s.to_owned()),
+        None => Err(format!(
+            "must be a Bedrock error type from the README's table, e.g. ThrottlingException; got {s}"
+        )),
+    }
 }
 
 fn probability(s: &str) -> Result<f64, String> {

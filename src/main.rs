@@ -31,6 +31,7 @@ async fn main() -> ExitCode {
                 token_delay: config.simulated_token_delay,
                 first_token_latency: config.simulated_latency,
                 failure_rate: config.simulated_failure_rate,
+                failure_kind: config.simulated_failure_kind.clone(),
             }))
         }
         BackendKind::Bedrock => Arc::new(

@@ -281,3 +281,33 @@ async fn injected_failures_reach_the_client_with_their_code() {
     assert_eq!(status.code(), Code::Internal);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_wide_failure_injection_reaches_every_rpc() {
+    let backend = SimulatedBackend::new(SimulatedConfig {
+        failure_rate: 1.0,
+        failure_kind: Some("ThrottlingException".into()),
+        ..Default::default()
+    });
+    let server = TestServer::start(Arc::new(backend), quick_config()).await;
+    let mut client = server.client().await;
+    let check = |r: Result<(), tonic::Status>, rpc: &str| {
+        let status = r.expect_err(rpc);
+        assert_eq!(status.code(), Code::ResourceExhausted, "{rpc}: {status:?}");
+        assert!(status.message().contains("ThrottlingException"), "{rpc}");
+    };
+    check(client.generate(poem_request(deterministic())).await.map(|_| ()), "Generate");
+    check(
+        client.generate_stream(as_stream(poem_request(deterministic()))).await.map(|_| ()),
+        "GenerateStream",
+    );
+    check(client.list_models(ListModelsRequest::default()).await.map(|_| ()), "ListModels");
+    check(
+        client
+            .get_model(GetModelRequest { model_id: "amazon.titan-text-express-v1".into() })
+            .await
+            .map(|_| ()),
+        "GetModel",
+    );
+    server.stop().await;
+}

@@ -42,8 +42,11 @@ pub struct SimulatedConfig {
     pub token_delay: Duration,
     /// Delay before the first token (and before a unary answer).
     pub first_token_latency: Duration,
-    /// Probability in [0, 1] that a call fails with ServiceUnavailableException.
+    /// Probability in [0, 1] that a call, of any RPC, fails with `failure_kind`.
     pub failure_rate: f64,
+    /// The Bedrock error type injected by `failure_rate`; `None` means
+    /// ServiceUnavailableException.
+    pub failure_kind: Option<String>,
 }
 
 /// Per-request instructions, read from
@@ -166,13 +169,10 @@ impl SimulatedBackend {
             ));
         }
         let request_id = uuid::Uuid::new_v4().to_string();
-        let injected = directives.fail_with.clone().or_else(|| {
-            (self.config.failure_rate > 0.0 && fastrand::f64() < self.config.failure_rate)
-                .then(|| "ServiceUnavailableException".to_owned())
-        });
-        let failure = injected.map(|t| {
-            errors::from_bedrock(&t, "simulated failure", Some(request_id.clone()))
-        });
+        let failure = match &directives.fail_with {
+            Some(t) => Some(errors::from_bedrock(t, "simulated failure", Some(request_id.clone()))),
+            None => self.random_failure(&request_id),
+        };
 
         let text = compose(request);
         let (tokens, stop_reason) = cut(&text, request);
@@ -195,6 +195,25 @@ impl SimulatedBackend {
             invoked_model_id: request.model_id.clone(),
             request_id,
         })
+    }
+}
+
+impl SimulatedBackend {
+    /// The server-wide injected failure, drawn with `failure_rate`.
+    fn random_failure(&self, request_id: &str) -> Option<GatewayError> {
+        if self.config.failure_rate <= 0.0 || fastrand::f64() >= self.config.failure_rate {
+            return None;
+        }
+        let kind = self
+            .config
+            .failure_kind
+            .as_deref()
+            .unwrap_or("ServiceUnavailableException");
+        Some(errors::from_bedrock(
+            kind,
+            "simulated failure (--simulated-failure-rate)",
+            Some(request_id.to_owned()),
+        ))
     }
 }
 
@@ -299,10 +318,16 @@ impl Backend for SimulatedBackend {
     }
 
     async fn list_models(&self, filter: &ModelFilter) -> Result<Vec<ModelInfo>, GatewayError> {
+        if let Some(e) = self.random_failure(&uuid::Uuid::new_v4().to_string()) {
+            return Err(e);
+        }
         Ok(self.catalogue.filtered(filter))
     }
 
     async fn get_model(&self, model_id: &str) -> Result<ModelInfo, GatewayError> {
+        if let Some(e) = self.random_failure(&uuid::Uuid::new_v4().to_string()) {
+            return Err(e);
+        }
         self.catalogue
             .get(model_id)
             .cloned()
