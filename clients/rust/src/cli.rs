@@ -8,6 +8,7 @@
 //! rules that the server owns.
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The gateway address used when neither `--addr` nor `BEDROCK_CLIENT_ADDR` is set.
@@ -20,7 +21,8 @@ pub const DEFAULT_MODEL: &str = "amazon.titan-text-express-v1";
 #[derive(Debug, Parser)]
 #[command(name = "bedrock-client", version, about, propagate_version = true)]
 pub struct Cli {
-    /// The gateway's address, as http://HOST:PORT.
+    /// The gateway's address: http://HOST:PORT for plaintext, or
+    /// https://HOST:PORT for TLS (which needs --ca-cert; see below).
     #[arg(
         long,
         global = true,
@@ -36,9 +38,158 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
 
+    /// TLS and API key settings.
+    #[command(flatten)]
+    pub security: SecurityArgs,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How the client proves who it is and checks who it talks to. These flags
+/// are global, so they may come before or after the subcommand.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "TLS and authentication")]
+pub struct SecurityArgs {
+    /// TLS: the CA certificate (PEM) to trust for the gateway's certificate.
+    /// Required for https:// addresses: this build has no built-in trust roots.
+    #[arg(
+        long,
+        global = true,
+        env = "BEDROCK_CLIENT_CA_CERT",
+        value_name = "PATH"
+    )]
+    pub ca_cert: Option<PathBuf>,
+
+    /// mTLS: the client certificate chain (PEM) to present; needs --client-key.
+    #[arg(
+        long,
+        global = true,
+        env = "BEDROCK_CLIENT_CLIENT_CERT",
+        value_name = "PATH",
+        requires = "client_key"
+    )]
+    pub client_cert: Option<PathBuf>,
+
+    /// mTLS: the private key (PEM) of --client-cert.
+    #[arg(
+        long,
+        global = true,
+        env = "BEDROCK_CLIENT_CLIENT_KEY",
+        value_name = "PATH",
+        requires = "client_cert"
+    )]
+    pub client_key: Option<PathBuf>,
+
+    /// TLS: the name to send as SNI and to verify the gateway's certificate
+    /// against, instead of the host in --addr (e.g. when connecting by IP).
+    #[arg(
+        long,
+        global = true,
+        env = "BEDROCK_CLIENT_TLS_SERVER_NAME",
+        value_name = "NAME"
+    )]
+    pub tls_server_name: Option<String>,
+
+    /// An API key, sent as `authorization: Bearer KEY` on every call (health
+    /// included). Prefer the environment variable: a flag shows in `ps`.
+    #[arg(
+        long,
+        global = true,
+        env = "BEDROCK_CLIENT_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub api_key: Option<ApiKey>,
+}
+
+/// An API key. Its Debug output is redacted, so printing the parsed command
+/// line never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// The key itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+// Parsing never fails, so clap never echoes a key in an error message; the
+// key is checked by [`Cli::check`], whose messages leave it out.
+impl From<String> for ApiKey {
+    fn from(key: String) -> Self {
+        ApiKey(key)
+    }
+}
+
+impl Cli {
+    /// Whether the address asks for TLS.
+    pub fn is_tls(&self) -> bool {
+        self.addr
+            .get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+    }
+
+    /// The checks clap cannot express: TLS flags only with https://, a CA
+    /// for https:// when there are no built-in roots, and a usable API key.
+    /// The message is a usage error; it never contains the key.
+    pub fn check(&self) -> Result<(), String> {
+        let s = &self.security;
+        if let Some(key) = &s.api_key {
+            let key = key.expose();
+            if key.is_empty() {
+                return Err("the API key (--api-key or BEDROCK_CLIENT_API_KEY) is empty".into());
+            }
+            if !key.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err("the API key (--api-key or BEDROCK_CLIENT_API_KEY) must be \
+                            printable ASCII without spaces"
+                    .into());
+            }
+        }
+        if self.is_tls() {
+            if s.ca_cert.is_none() && !crate::tls::built_in_roots_available() {
+                return Err(format!(
+                    "the https:// address {} needs --ca-cert PATH (or BEDROCK_CLIENT_CA_CERT): \
+                     this build of bedrock-client has no built-in trust roots (tonic is \
+                     compiled without tls-native-roots or tls-webpki-roots), so name the CA \
+                     that signed the gateway's certificate",
+                    self.addr
+                ));
+            }
+        } else {
+            let given = [
+                (s.ca_cert.is_some(), "--ca-cert (BEDROCK_CLIENT_CA_CERT)"),
+                (
+                    s.client_cert.is_some(),
+                    "--client-cert (BEDROCK_CLIENT_CLIENT_CERT)",
+                ),
+                (
+                    s.client_key.is_some(),
+                    "--client-key (BEDROCK_CLIENT_CLIENT_KEY)",
+                ),
+                (
+                    s.tls_server_name.is_some(),
+                    "--tls-server-name (BEDROCK_CLIENT_TLS_SERVER_NAME)",
+                ),
+            ];
+            if let Some((_, flag)) = given.iter().find(|(set, _)| *set) {
+                return Err(format!(
+                    "{flag} is a TLS setting, but {} is a plaintext address; \
+                     use https:// to connect with TLS",
+                    self.addr
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The subcommands.
@@ -332,6 +483,56 @@ mod tests {
         );
         assert!(parse_timeout("0s").is_err());
         assert!(parse_timeout("soon").is_err());
+    }
+
+    #[test]
+    fn tls_flags_need_an_https_address_and_https_needs_a_ca() {
+        let check = |args: &[&str]| {
+            Cli::try_parse_from(["c"].iter().chain(args).chain(&["health"]))
+                .map_err(|e| e.to_string())
+                .and_then(|cli| cli.check())
+        };
+        assert!(check(&[]).is_ok());
+        let https = ["--addr", "https://127.0.0.1:1"];
+        assert!(check(&[&https[..], &["--ca-cert", "ca.pem"]].concat()).is_ok());
+        assert!(check(&["--addr", "HTTPS://127.0.0.1:1", "--ca-cert", "ca.pem"]).is_ok());
+        if !crate::tls::built_in_roots_available() {
+            let err = check(&https).unwrap_err();
+            assert!(err.contains("needs --ca-cert"), "{err}");
+        }
+        for flag in ["--ca-cert", "--tls-server-name"] {
+            let err = check(&[flag, "x"]).unwrap_err();
+            assert!(err.starts_with(flag) && err.contains("plaintext"), "{err}");
+        }
+        let identity = ["--client-cert", "c.pem", "--client-key", "k.pem"];
+        let err = check(&identity).unwrap_err();
+        assert!(err.starts_with("--client-cert"), "{err}");
+        assert!(check(&[&https[..], &["--ca-cert", "ca.pem"], &identity].concat()).is_ok());
+        assert!(check(
+            &[
+                &https[..],
+                &["--ca-cert", "ca.pem", "--client-key", "k.pem"]
+            ]
+            .concat()
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn api_keys_are_checked_and_never_shown() {
+        let parse = |key: &str| Cli::try_parse_from(["c", "--api-key", key, "health"]).unwrap();
+        let cli = parse("0123456789abcdef");
+        assert!(cli.check().is_ok());
+        assert_eq!(
+            cli.security.api_key.as_ref().map(ApiKey::expose),
+            Some("0123456789abcdef")
+        );
+        assert!(!format!("{cli:?}").contains("0123456789abcdef"));
+        for bad in ["", "with space", "tab\there", "caf\u{e9}"] {
+            let err = parse(bad).check().unwrap_err();
+            assert!(err.starts_with("the API key"), "{err}");
+            assert!(bad.is_empty() || !err.contains(bad), "{err}");
+        }
     }
 
     #[test]

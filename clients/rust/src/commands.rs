@@ -4,11 +4,12 @@
 use crate::cli::{Cli, Command, GenerateArgs, HealthArgs, ModelArgs, ModelsArgs, StreamArgs};
 use crate::error::Error;
 use crate::pb::{self, text_generation_service_client::TextGenerationServiceClient};
-use crate::{render, request};
+use crate::{error, render, request, tls};
 use std::future::Future;
 use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
+use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -50,39 +51,110 @@ pub fn main(cli: Cli) -> ExitCode {
 
 /// Connects to `cli.addr` and runs the subcommand.
 pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
-    let channel = connect(&cli.addr, cli.timeout).await?;
+    // main.rs reports these as usage errors first; checked again for callers
+    // of the library that skip it.
+    cli.check().map_err(Error::Config)?;
+    let call = CallOptions::new(&cli)?;
+    let channel = connect(&cli).await?;
     let timeout = cli.timeout;
+    let hint = transport_hint(&cli);
     match cli.command {
-        Command::Generate(args) => within(timeout, generate(channel, timeout, args)).await,
-        Command::Stream(args) => within(timeout, stream(channel, timeout, args)).await,
-        Command::Models(args) => within(timeout, models(channel, timeout, args)).await,
-        Command::Model(args) => within(timeout, model(channel, timeout, args)).await,
-        Command::Health(args) => within(timeout, health(channel, timeout, args)).await,
+        Command::Generate(args) => within(timeout, generate(channel, call, args)).await,
+        Command::Stream(args) => within(timeout, stream(channel, call, args)).await,
+        Command::Models(args) => within(timeout, models(channel, call, args)).await,
+        Command::Model(args) => within(timeout, model(channel, call, args)).await,
+        Command::Health(args) => within(timeout, health(channel, call, args)).await,
+    }
+    .map_err(|e| e.with_transport_hint(hint))
+}
+
+/// What most likely broke a connection that opened but then failed, given
+/// how the client connected. The transport's own words (a closed connection,
+/// a broken pipe) rarely say.
+fn transport_hint(cli: &Cli) -> &'static str {
+    if !cli.is_tls() {
+        "the connection failed below gRPC; if the gateway serves TLS, \
+         use an https:// address (with --ca-cert)"
+    } else if cli.security.client_cert.is_none() {
+        "the connection failed below gRPC; if the gateway requires client \
+         certificates (mTLS), pass --client-cert and --client-key"
+    } else {
+        "the connection failed below gRPC; check that the gateway trusts the CA \
+         that signed --client-cert, and that --client-key is its key"
     }
 }
 
-/// Opens the connection eagerly, so an unreachable gateway is reported as
-/// such rather than as the first call's UNAVAILABLE.
-async fn connect(addr: &str, timeout: Option<Duration>) -> Result<Channel, Error> {
+/// Opens the connection eagerly (for https://, including the TLS
+/// handshake), so an unreachable gateway or a certificate it refuses is
+/// reported as such rather than as the first call's UNAVAILABLE.
+async fn connect(cli: &Cli) -> Result<Channel, Error> {
+    let addr = &cli.addr;
     let failed = |source| Error::Connect {
         addr: addr.to_owned(),
         source,
     };
-    Endpoint::from_shared(addr.to_owned())
+    let connect_timeout = cli.timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    let mut endpoint = Endpoint::from_shared(addr.to_owned())
         .map_err(failed)?
-        .connect_timeout(timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
-        .connect()
-        .await
-        .map_err(failed)
+        .connect_timeout(connect_timeout);
+    if cli.is_tls() {
+        let tls = tls::client_config(&cli.security, connect_timeout)?;
+        // Building the TLS connector parses the certificates and the key.
+        endpoint = endpoint.tls_config(tls).map_err(|e| {
+            Error::Config(format!(
+                "the TLS settings were refused: {}",
+                error::chain(&e)
+            ))
+        })?;
+    }
+    endpoint.connect().await.map_err(failed)
 }
 
-/// A request carrying the deadline, which tonic sends as `grpc-timeout`.
-fn with_deadline<T>(message: T, timeout: Option<Duration>) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    if let Some(d) = timeout {
-        request.set_timeout(d);
+/// What every call carries besides its message: the deadline and the API key.
+#[derive(Debug, Clone)]
+struct CallOptions {
+    timeout: Option<Duration>,
+    authorization: Option<MetadataValue<Ascii>>,
+}
+
+impl CallOptions {
+    fn new(cli: &Cli) -> Result<Self, Error> {
+        let authorization = match &cli.security.api_key {
+            None => None,
+            Some(key) => {
+                let mut value = MetadataValue::try_from(format!("Bearer {}", key.expose()))
+                    .map_err(|_| {
+                        Error::Config(
+                            "the API key cannot be sent as gRPC metadata; \
+                             use printable ASCII without spaces"
+                                .to_owned(),
+                        )
+                    })?;
+                // Kept out of HPACK's dynamic table and printed as "Sensitive".
+                value.set_sensitive(true);
+                Some(value)
+            }
+        };
+        Ok(CallOptions {
+            timeout: cli.timeout,
+            authorization,
+        })
     }
-    request
+
+    /// A request carrying the deadline, which tonic sends as `grpc-timeout`,
+    /// and `authorization: Bearer KEY` when there is a key.
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(d) = self.timeout {
+            request.set_timeout(d);
+        }
+        if let Some(value) = &self.authorization {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        request
+    }
 }
 
 /// Runs `call`, giving up [`CLIENT_DEADLINE_GRACE`] after the deadline.
@@ -106,12 +178,12 @@ fn print_json(out: &mut impl Write, value: &render::Json) -> io::Result<()> {
 
 async fn generate(
     channel: Channel,
-    timeout: Option<Duration>,
+    call: CallOptions,
     args: GenerateArgs,
 ) -> Result<ExitCode, Error> {
     let message = request::generate_request(&args.request);
     let response = TextGenerationServiceClient::new(channel)
-        .generate(with_deadline(message, timeout))
+        .generate(call.request(message))
         .await?
         .into_inner();
     let mut out = io::stdout().lock();
@@ -124,15 +196,11 @@ async fn generate(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn stream(
-    channel: Channel,
-    timeout: Option<Duration>,
-    args: StreamArgs,
-) -> Result<ExitCode, Error> {
+async fn stream(channel: Channel, call: CallOptions, args: StreamArgs) -> Result<ExitCode, Error> {
     use pb::generate_stream_response::Event;
     let message = request::generate_stream_request(&args.request);
     let mut events = TextGenerationServiceClient::new(channel)
-        .generate_stream(with_deadline(message, timeout))
+        .generate_stream(call.request(message))
         .await?
         .into_inner();
     let mut out = io::stdout().lock();
@@ -182,14 +250,10 @@ async fn stream(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn models(
-    channel: Channel,
-    timeout: Option<Duration>,
-    args: ModelsArgs,
-) -> Result<ExitCode, Error> {
+async fn models(channel: Channel, call: CallOptions, args: ModelsArgs) -> Result<ExitCode, Error> {
     let message = request::list_models_request(&args);
     let response = TextGenerationServiceClient::new(channel)
-        .list_models(with_deadline(message, timeout))
+        .list_models(call.request(message))
         .await?
         .into_inner();
     let mut out = io::stdout().lock();
@@ -205,14 +269,10 @@ async fn models(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn model(
-    channel: Channel,
-    timeout: Option<Duration>,
-    args: ModelArgs,
-) -> Result<ExitCode, Error> {
+async fn model(channel: Channel, call: CallOptions, args: ModelArgs) -> Result<ExitCode, Error> {
     let message = pb::GetModelRequest { model_id: args.id };
     let response = TextGenerationServiceClient::new(channel)
-        .get_model(with_deadline(message, timeout))
+        .get_model(call.request(message))
         .await?
         .into_inner();
     let mut out = io::stdout().lock();
@@ -228,16 +288,12 @@ async fn model(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn health(
-    channel: Channel,
-    timeout: Option<Duration>,
-    args: HealthArgs,
-) -> Result<ExitCode, Error> {
+async fn health(channel: Channel, call: CallOptions, args: HealthArgs) -> Result<ExitCode, Error> {
     let message = HealthCheckRequest {
         service: args.service,
     };
     let response = HealthClient::new(channel)
-        .check(with_deadline(message, timeout))
+        .check(call.request(message))
         .await?
         .into_inner();
     let status = ServingStatus::try_from(response.status);

@@ -21,8 +21,21 @@ pub enum Error {
         /// Why it failed.
         source: tonic::transport::Error,
     },
+    /// The connection could not be set up from the flags (e.g. a TLS file
+    /// that cannot be read); the message says which flag and why.
+    Config(String),
     /// The call failed with a gRPC status.
     Status(tonic::Status),
+    /// The call failed in the client's own transport, with no status from
+    /// the gateway: the connection broke after it was opened, as it does when
+    /// a TLS gateway refuses a client certificate (TLS 1.3 checks it after the
+    /// client's side of the handshake is done) or is spoken to in plaintext.
+    Transport {
+        /// The status the client's transport made.
+        status: tonic::Status,
+        /// The likely cause for this kind of connection.
+        hint: &'static str,
+    },
     /// The call outlived `--timeout` plus a grace period without the gateway
     /// answering DEADLINE_EXCEEDED itself (for example, a hung connection).
     ClientDeadline(Duration),
@@ -60,13 +73,29 @@ impl Error {
         matches!(self, Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
     }
 
+    /// Attaches `hint` to a status that the client's transport made (one
+    /// with a source error) rather than one the gateway sent; every other
+    /// error is returned as it was.
+    pub fn with_transport_hint(self, hint: &'static str) -> Error {
+        match self {
+            Error::Status(status) if std::error::Error::source(&status).is_some() => {
+                Error::Transport { status, hint }
+            }
+            other => other,
+        }
+    }
+
     /// The lines to print on stderr, without a trailing newline.
     pub fn report(&self) -> String {
         match self {
             Error::Connect { addr, source } => {
                 format!("error: cannot connect to {addr}: {}", chain(source))
             }
+            Error::Config(message) => format!("error: {message}"),
             Error::Status(status) => status_report(status),
+            Error::Transport { status, hint } => {
+                format!("{}\n  hint: {hint}", status_report(status))
+            }
             Error::ClientDeadline(d) => format!(
                 "error: DEADLINE_EXCEEDED: no answer within the --timeout of {} \
                  (given up by the client)",
@@ -82,7 +111,7 @@ impl Error {
 
 /// An error and its sources joined with ": ", skipping a source whose text
 /// the previous one already shows (transport errors often repeat themselves).
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

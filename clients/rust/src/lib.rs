@@ -6,6 +6,7 @@
 //! - [`cli`] — the clap types: global flags and one subcommand per RPC.
 //! - [`request`] — command-line values into protobuf requests.
 //! - [`commands`] — connecting, calling and choosing an exit code.
+//! - [`tls`] — the TLS configuration for https:// addresses.
 //! - [`render`] — responses into text, tables and hand-written JSON.
 //! - [`error`] — the client's error type and how errors are printed.
 //! - [`pb`] — the generated client stubs and messages.
@@ -15,6 +16,7 @@ pub mod commands;
 pub mod error;
 pub mod render;
 pub mod request;
+pub mod tls;
 
 /// The generated protobuf messages and the `TextGenerationService` client.
 #[allow(missing_docs, unreachable_pub, clippy::all)]

@@ -1,0 +1,235 @@
+import datetime
+
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ROLE_UNSPECIFIED: _ClassVar[Role]
+    ROLE_USER: _ClassVar[Role]
+    ROLE_ASSISTANT: _ClassVar[Role]
+
+class BedrockApi(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BEDROCK_API_UNSPECIFIED: _ClassVar[BedrockApi]
+    BEDROCK_API_CONVERSE: _ClassVar[BedrockApi]
+    BEDROCK_API_INVOKE_MODEL: _ClassVar[BedrockApi]
+
+class StopReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STOP_REASON_UNSPECIFIED: _ClassVar[StopReason]
+    STOP_REASON_END_TURN: _ClassVar[StopReason]
+    STOP_REASON_MAX_TOKENS: _ClassVar[StopReason]
+    STOP_REASON_STOP_SEQUENCE: _ClassVar[StopReason]
+    STOP_REASON_CONTENT_FILTERED: _ClassVar[StopReason]
+    STOP_REASON_GUARDRAIL_INTERVENED: _ClassVar[StopReason]
+    STOP_REASON_TOOL_USE: _ClassVar[StopReason]
+    STOP_REASON_MALFORMED_MODEL_OUTPUT: _ClassVar[StopReason]
+    STOP_REASON_MALFORMED_TOOL_USE: _ClassVar[StopReason]
+    STOP_REASON_MODEL_CONTEXT_WINDOW_EXCEEDED: _ClassVar[StopReason]
+    STOP_REASON_OTHER: _ClassVar[StopReason]
+ROLE_UNSPECIFIED: Role
+ROLE_USER: Role
+ROLE_ASSISTANT: Role
+BEDROCK_API_UNSPECIFIED: BedrockApi
+BEDROCK_API_CONVERSE: BedrockApi
+BEDROCK_API_INVOKE_MODEL: BedrockApi
+STOP_REASON_UNSPECIFIED: StopReason
+STOP_REASON_END_TURN: StopReason
+STOP_REASON_MAX_TOKENS: StopReason
+STOP_REASON_STOP_SEQUENCE: StopReason
+STOP_REASON_CONTENT_FILTERED: StopReason
+STOP_REASON_GUARDRAIL_INTERVENED: StopReason
+STOP_REASON_TOOL_USE: StopReason
+STOP_REASON_MALFORMED_MODEL_OUTPUT: StopReason
+STOP_REASON_MALFORMED_TOOL_USE: StopReason
+STOP_REASON_MODEL_CONTEXT_WINDOW_EXCEEDED: StopReason
+STOP_REASON_OTHER: StopReason
+
+class GenerateRequest(_message.Message):
+    __slots__ = ("model_id", "prompt", "messages", "system", "parameters", "additional_model_request_fields", "api")
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    ADDITIONAL_MODEL_REQUEST_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    API_FIELD_NUMBER: _ClassVar[int]
+    model_id: str
+    prompt: str
+    messages: _containers.RepeatedCompositeFieldContainer[Message]
+    system: str
+    parameters: GenerationParameters
+    additional_model_request_fields: _struct_pb2.Struct
+    api: BedrockApi
+    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., system: _Optional[str] = ..., parameters: _Optional[_Union[GenerationParameters, _Mapping]] = ..., additional_model_request_fields: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., api: _Optional[_Union[BedrockApi, str]] = ...) -> None: ...
+
+class GenerateStreamRequest(_message.Message):
+    __slots__ = ("model_id", "prompt", "messages", "system", "parameters", "additional_model_request_fields", "api")
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    ADDITIONAL_MODEL_REQUEST_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    API_FIELD_NUMBER: _ClassVar[int]
+    model_id: str
+    prompt: str
+    messages: _containers.RepeatedCompositeFieldContainer[Message]
+    system: str
+    parameters: GenerationParameters
+    additional_model_request_fields: _struct_pb2.Struct
+    api: BedrockApi
+    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., system: _Optional[str] = ..., parameters: _Optional[_Union[GenerationParameters, _Mapping]] = ..., additional_model_request_fields: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., api: _Optional[_Union[BedrockApi, str]] = ...) -> None: ...
+
+class Message(_message.Message):
+    __slots__ = ("role", "content")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    role: Role
+    content: str
+    def __init__(self, role: _Optional[_Union[Role, str]] = ..., content: _Optional[str] = ...) -> None: ...
+
+class GenerationParameters(_message.Message):
+    __slots__ = ("temperature", "top_p", "max_tokens", "stop_sequences")
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    TOP_P_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    STOP_SEQUENCES_FIELD_NUMBER: _ClassVar[int]
+    temperature: float
+    top_p: float
+    max_tokens: int
+    stop_sequences: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., max_tokens: _Optional[int] = ..., stop_sequences: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GenerateResponse(_message.Message):
+    __slots__ = ("text", "stop_reason", "usage", "invoked_model_id", "backend_latency", "request_id", "backend", "raw_stop_reason")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    STOP_REASON_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    INVOKED_MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    RAW_STOP_REASON_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    stop_reason: StopReason
+    usage: Usage
+    invoked_model_id: str
+    backend_latency: _duration_pb2.Duration
+    request_id: str
+    backend: str
+    raw_stop_reason: str
+    def __init__(self, text: _Optional[str] = ..., stop_reason: _Optional[_Union[StopReason, str]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., invoked_model_id: _Optional[str] = ..., backend_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., request_id: _Optional[str] = ..., backend: _Optional[str] = ..., raw_stop_reason: _Optional[str] = ...) -> None: ...
+
+class GenerateStreamResponse(_message.Message):
+    __slots__ = ("delta", "complete")
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    delta: TextDelta
+    complete: GenerationComplete
+    def __init__(self, delta: _Optional[_Union[TextDelta, _Mapping]] = ..., complete: _Optional[_Union[GenerationComplete, _Mapping]] = ...) -> None: ...
+
+class TextDelta(_message.Message):
+    __slots__ = ("text",)
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    def __init__(self, text: _Optional[str] = ...) -> None: ...
+
+class GenerationComplete(_message.Message):
+    __slots__ = ("stop_reason", "usage", "invoked_model_id", "backend_latency", "request_id", "backend", "raw_stop_reason", "time_to_first_token")
+    STOP_REASON_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    INVOKED_MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    RAW_STOP_REASON_FIELD_NUMBER: _ClassVar[int]
+    TIME_TO_FIRST_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    stop_reason: StopReason
+    usage: Usage
+    invoked_model_id: str
+    backend_latency: _duration_pb2.Duration
+    request_id: str
+    backend: str
+    raw_stop_reason: str
+    time_to_first_token: _duration_pb2.Duration
+    def __init__(self, stop_reason: _Optional[_Union[StopReason, str]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., invoked_model_id: _Optional[str] = ..., backend_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., request_id: _Optional[str] = ..., backend: _Optional[str] = ..., raw_stop_reason: _Optional[str] = ..., time_to_first_token: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class Usage(_message.Message):
+    __slots__ = ("input_tokens", "output_tokens", "total_tokens", "cache_read_input_tokens", "cache_write_input_tokens")
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_READ_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_WRITE_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cache_read_input_tokens: int
+    cache_write_input_tokens: int
+    def __init__(self, input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cache_read_input_tokens: _Optional[int] = ..., cache_write_input_tokens: _Optional[int] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ("provider", "output_modality", "inference_type", "response_streaming_supported", "customization_type")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_MODALITY_FIELD_NUMBER: _ClassVar[int]
+    INFERENCE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_STREAMING_SUPPORTED_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMIZATION_TYPE_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    output_modality: str
+    inference_type: str
+    response_streaming_supported: bool
+    customization_type: str
+    def __init__(self, provider: _Optional[str] = ..., output_modality: _Optional[str] = ..., inference_type: _Optional[str] = ..., response_streaming_supported: _Optional[bool] = ..., customization_type: _Optional[str] = ...) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelSummary]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelSummary, _Mapping]]] = ...) -> None: ...
+
+class GetModelRequest(_message.Message):
+    __slots__ = ("model_id",)
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    model_id: str
+    def __init__(self, model_id: _Optional[str] = ...) -> None: ...
+
+class GetModelResponse(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: ModelSummary
+    def __init__(self, model: _Optional[_Union[ModelSummary, _Mapping]] = ...) -> None: ...
+
+class ModelSummary(_message.Message):
+    __slots__ = ("model_id", "model_arn", "model_name", "provider_name", "input_modalities", "output_modalities", "response_streaming_supported", "customizations_supported", "inference_types_supported", "lifecycle_status")
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ARN_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_NAME_FIELD_NUMBER: _ClassVar[int]
+    INPUT_MODALITIES_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_MODALITIES_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_STREAMING_SUPPORTED_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMIZATIONS_SUPPORTED_FIELD_NUMBER: _ClassVar[int]
+    INFERENCE_TYPES_SUPPORTED_FIELD_NUMBER: _ClassVar[int]
+    LIFECYCLE_STATUS_FIELD_NUMBER: _ClassVar[int]
+    model_id: str
+    model_arn: str
+    model_name: str
+    provider_name: str
+    input_modalities: _containers.RepeatedScalarFieldContainer[str]
+    output_modalities: _containers.RepeatedScalarFieldContainer[str]
+    response_streaming_supported: bool
+    customizations_supported: _containers.RepeatedScalarFieldContainer[str]
+    inference_types_supported: _containers.RepeatedScalarFieldContainer[str]
+    lifecycle_status: str
+    def __init__(self, model_id: _Optional[str] = ..., model_arn: _Optional[str] = ..., model_name: _Optional[str] = ..., provider_name: _Optional[str] = ..., input_modalities: _Optional[_Iterable[str]] = ..., output_modalities: _Optional[_Iterable[str]] = ..., response_streaming_supported: _Optional[bool] = ..., customizations_supported: _Optional[_Iterable[str]] = ..., inference_types_supported: _Optional[_Iterable[str]] = ..., lifecycle_status: _Optional[str] = ...) -> None: ...
