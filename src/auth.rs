@@ -35,11 +35,17 @@ impl ApiKeys {
     /// came from, for error messages (which never include a key).
     pub fn parse(text: &str, source: &str) -> Result<Self, String> {
         let mut entries: Vec<([u8; 32], Arc<str>)> = Vec::new();
-        for (i, entry) in text
-            .split(['\n', ','])
+        // Comments are whole lines, removed before commas split entries, so a
+        // comment may contain commas.
+        let entries_text = text
+            .lines()
             .map(str::trim)
+            .filter(|line| !line.starts_with('#'));
+        for (i, entry) in entries_text
+            .flat_map(|line| line.split(','))
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
             .enumerate()
-            .filter(|(_, e)| !e.is_empty() && !e.starts_with('#'))
         {
             let (name, key) = entry.split_once(':').ok_or_else(|| {
                 format!("{source}: entry {} is not `name:key`", i + 1)
@@ -97,7 +103,7 @@ mod tests {
     #[test]
     fn keys_are_found_by_value_and_named() {
         let keys = ApiKeys::parse(
-            "# team keys\nbilling:0123456789abcdef0123\n\nsearch: fedcba9876543210fedc ",
+            "# team keys, one per line\nbilling:0123456789abcdef0123\n\nsearch: fedcba9876543210fedc ",
             "test",
         )
         .unwrap();

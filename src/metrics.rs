@@ -206,10 +206,18 @@ impl Drop for StreamGuard {
     }
 }
 
-/// Serves `GET /metrics` on `listener` until `shutdown` completes.
+/// Serves, until `shutdown` completes, on `listener`:
+/// - `GET /metrics`: Prometheus text;
+/// - `GET /healthz`: 200 while the process serves (liveness);
+/// - `GET /readyz`: 200 when ready, 503 otherwise (readiness; NOT ready from
+///   the start of a shutdown).
+///
+/// The probes are plain HTTP, for deployments whose gRPC port speaks TLS,
+/// which the kubelet's gRPC probes cannot.
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
+    ready: tokio::sync::watch::Receiver<bool>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     use http_body_util::Full;
@@ -228,18 +236,26 @@ pub async fn serve(
             () = &mut shutdown => return,
         };
         let metrics = metrics.clone();
+        let ready = ready.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                 let metrics = metrics.clone();
+                let ready = *ready.borrow();
                 async move {
-                    let response = if req.uri().path() == "/metrics" {
+                    let text = |status: u16, body: &'static str| {
                         hyper::Response::builder()
+                            .status(status)
+                            .header("content-type", "text/plain; charset=utf-8")
+                            .body(Full::new(Bytes::from_static(body.as_bytes())))
+                    };
+                    let response = match req.uri().path() {
+                        "/metrics" => hyper::Response::builder()
                             .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
-                            .body(Full::new(Bytes::from(metrics.render())))
-                    } else {
-                        hyper::Response::builder()
-                            .status(404)
-                            .body(Full::new(Bytes::from_static(b"metrics are at /metrics\n")))
+                            .body(Full::new(Bytes::from(metrics.render()))),
+                        "/healthz" => text(200, "ok\n"),
+                        "/readyz" if ready => text(200, "ready\n"),
+                        "/readyz" => text(503, "not ready\n"),
+                        _ => text(404, "see /metrics, /healthz and /readyz\n"),
                     };
                     Ok::<_, hyper::http::Error>(response.expect("static response parts are valid"))
                 }

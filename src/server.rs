@@ -127,28 +127,35 @@ pub async fn run(
 
     // Liveness ("") is SERVING while the process runs; readiness (the service
     // name) follows the backend, checked now and then every interval.
-    let ready = backend.ready().await;
-    set_readiness(&health, ready).await;
+    // The same readiness is published for the plaintext HTTP probes on the
+    // metrics port (for TLS deployments, where the kubelet's gRPC probes
+    // cannot connect).
+    let readiness = Readiness {
+        health: health.clone(),
+        http: Arc::new(tokio::sync::watch::channel(false).0),
+    };
+    readiness.set(backend.ready().await).await;
     let (stop_probe, probe_stopped) = tokio::sync::watch::channel(false);
     let probe = tokio::spawn(probe_readiness(
         backend.clone(),
-        health.clone(),
+        readiness.clone(),
         config.readiness_interval,
         probe_stopped,
     ));
 
     let drain_started = Arc::new(tokio::sync::Notify::new());
     let signal = {
-        let health = health.clone();
+        let readiness = readiness.clone();
         let drain_started = drain_started.clone();
         async move {
             shutdown.await;
             tracing::info!("shutting down: health NOT_SERVING, refusing new calls, draining");
             let _ = stop_probe.send(true);
-            health
-                .set_service_status(pb::SERVICE_NAME, ServingStatus::NotServing)
+            readiness.set(false).await;
+            readiness
+                .health
+                .set_service_status("", ServingStatus::NotServing)
                 .await;
-            health.set_service_status("", ServingStatus::NotServing).await;
             drain_started.notify_one();
         }
     };
@@ -158,9 +165,14 @@ pub async fn run(
         if let Ok(addr) = metrics_listener.local_addr() {
             tracing::info!(%addr, "metrics at http://{addr}/metrics");
         }
-        tokio::spawn(crate::metrics::serve(metrics_listener, config.metrics.clone(), async {
-            let _ = metrics_stopped.await;
-        }));
+        tokio::spawn(crate::metrics::serve(
+            metrics_listener,
+            config.metrics.clone(),
+            readiness.http.subscribe(),
+            async {
+                let _ = metrics_stopped.await;
+            },
+        ));
     }
 
     let mut builder = Server::builder()
@@ -198,18 +210,29 @@ pub async fn run(
     result
 }
 
-async fn set_readiness(health: &HealthReporter, ready: bool) {
-    let status = if ready {
-        ServingStatus::Serving
-    } else {
-        ServingStatus::NotServing
-    };
-    health.set_service_status(pb::SERVICE_NAME, status).await;
+/// Readiness, published to the gRPC health service (the service's name) and
+/// to the HTTP `/readyz` probe.
+#[derive(Clone)]
+struct Readiness {
+    health: HealthReporter,
+    http: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Readiness {
+    async fn set(&self, ready: bool) {
+        let status = if ready {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        self.health.set_service_status(pb::SERVICE_NAME, status).await;
+        self.http.send_replace(ready);
+    }
 }
 
 async fn probe_readiness(
     backend: Arc<dyn Backend>,
-    health: HealthReporter,
+    readiness: Readiness,
     interval: Duration,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -228,6 +251,6 @@ async fn probe_readiness(
             tracing::info!(ready, backend = backend.name(), "backend readiness");
             was_ready = Some(ready);
         }
-        set_readiness(&health, ready).await;
+        readiness.set(ready).await;
     }
 }

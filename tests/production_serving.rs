@@ -440,19 +440,71 @@ async fn metrics_count_calls_tokens_streams_and_refusals() {
     server.stop().await;
 }
 
-/// GETs /metrics over plain HTTP/1.0.
-async fn scrape(addr: std::net::SocketAddr) -> String {
+/// GETs `path` over plain HTTP/1.0: (status code, whole response).
+async fn http_get(addr: std::net::SocketAddr, path: &'static str) -> (u16, String) {
     tokio::task::spawn_blocking(move || {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: test\r\n\r\n").unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
-        assert!(out.starts_with("HTTP/1.0 200") || out.starts_with("HTTP/1.1 200"), "{out}");
-        out
+        let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        (status, out)
     })
     .await
     .unwrap()
+}
+
+/// GETs /metrics.
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    let (status, out) = http_get(addr, "/metrics").await;
+    assert_eq!(status, 200, "{out}");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_probes_on_the_metrics_port_follow_readiness_and_shutdown() {
+    let mut backend = MockBackend::new(&["a"; 40]);
+    backend.token_delay = Duration::from_millis(50);
+    backend.ready.store(false, std::sync::atomic::Ordering::SeqCst);
+    let backend = Arc::new(backend);
+    let metrics_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = metrics_listener.local_addr().unwrap();
+    let config = ServerConfig { metrics_listener: Some(metrics_listener), ..quick_config() };
+    let mut server = TestServer::start(backend.clone(), config).await;
+    assert_eq!(http_get(addr, "/healthz").await.0, 200);
+    assert_eq!(http_get(addr, "/readyz").await.0, 503, "the backend is not ready");
+    backend.ready.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut became_ready = false;
+    for _ in 0..100 {
+        if http_get(addr, "/readyz").await.0 == 200 {
+            became_ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(became_ready, "readiness follows the backend");
+    assert_eq!(http_get(addr, "/nope").await.0, 404);
+
+    // A stream in flight (about 2 s of tokens) keeps the server draining
+    // after the signal, and the probes answering.
+    let mut client = server.client().await;
+    let mut stream = client.generate_stream(stream_request()).await.unwrap().into_inner();
+    stream.next().await.unwrap().unwrap();
+    let reader = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
+    server.begin_shutdown();
+    let mut not_ready = false;
+    for _ in 0..100 {
+        if http_get(addr, "/readyz").await.0 == 503 {
+            not_ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(not_ready, "/readyz turns 503 as soon as shutdown begins");
+    assert_eq!(http_get(addr, "/healthz").await.0, 200, "still alive while draining");
+    reader.await.unwrap();
+    server.stop().await;
 }
 
 /// Sums the samples of `name` whose labels contain every fragment.

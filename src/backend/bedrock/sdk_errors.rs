@@ -6,7 +6,7 @@
 //! message that says what went wrong and where.
 
 use super::errors;
-use crate::error::{ErrorKind, GatewayError};
+use crate::error::{ErrorKind, GatewayError, UpstreamError};
 use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_smithy_runtime_api::client::result::SdkError;
 
@@ -22,7 +22,22 @@ where
     R: std::fmt::Debug,
 {
     let detail = DisplayErrorContext(&err).to_string();
+    let broken_connection = connection_broke(&err);
     match err {
+        SdkError::ServiceError(service) if service.err().code().is_none() => {
+            // No error type: not one of Bedrock's errors but an answer the SDK
+            // could not deserialize (e.g. a 200 whose JSON is cut short).
+            let request_id =
+                request_id.or_else(|| aws_sdk_bedrockruntime::operation::RequestId::request_id(service.err().meta()).map(str::to_owned));
+            GatewayError::new(
+                ErrorKind::Internal,
+                format!("Bedrock's {operation} response could not be read: {detail}"),
+            )
+            .with_upstream(UpstreamError {
+                error_type: "MalformedResponse".into(),
+                request_id,
+            })
+        }
         SdkError::ServiceError(service) => {
             let e = service.err();
             let error_type = e.code().unwrap_or("UnknownError").to_owned();
@@ -45,6 +60,12 @@ where
             format!("cannot reach Bedrock for {operation}: {detail}"),
         )
         .with_retry_after(errors::RETRY_AFTER),
+        // The connection dropped mid-answer: transient, like a refused connection.
+        SdkError::ResponseError(_) if broken_connection => GatewayError::new(
+            ErrorKind::Unavailable,
+            format!("the connection to Bedrock broke during the {operation} response: {detail}"),
+        )
+        .with_retry_after(errors::RETRY_AFTER),
         SdkError::ResponseError(_) => GatewayError::new(
             ErrorKind::Internal,
             format!("Bedrock's {operation} response could not be read: {detail}"),
@@ -62,6 +83,19 @@ where
             format!("Bedrock {operation} failed in the AWS SDK: {detail}"),
         ),
     }
+}
+
+/// Whether an I/O error (a reset, an unexpected EOF) caused `err`, as opposed
+/// to bytes that arrived but could not be understood.
+fn connection_broke(err: &dyn std::error::Error) -> bool {
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        if e.is::<std::io::Error>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 fn mentions_credentials(detail: &str) -> bool {
