@@ -17,6 +17,32 @@ pub const UPSTREAM_DOMAIN: &str = "bedrock.amazonaws.com";
 /// The ErrorInfo domain of errors the gateway raised on its own.
 pub const GATEWAY_DOMAIN: &str = "bedrock-gateway";
 
+/// A status travels in HTTP/2 trailers, which clients cap (tonic and hyper at
+/// 16 KiB, grpc-java at 8 KiB): past the cap the caller gets a protocol
+/// error instead of the status. Requests can make errors long (thousands of
+/// violations, values echoed back), so a status is bounded: the message to
+/// this many bytes (up to 3 KiB once percent-encoded)...
+pub const MAX_STATUS_MESSAGE_BYTES: usize = 1024;
+/// ...and the BadRequest violations to this many bytes of fields and
+/// descriptions, each cut to [`MAX_VIOLATION_PART_BYTES`]; the message still
+/// counts every violation.
+pub const MAX_VIOLATION_DETAIL_BYTES: usize = 2048;
+/// The most bytes of one violation's field or description, or of a resource name.
+pub const MAX_VIOLATION_PART_BYTES: usize = 256;
+
+/// `s` cut to at most `max` bytes on a character boundary, marked when cut.
+fn bounded(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    const MARK: &str = "…";
+    let mut end = max.saturating_sub(MARK.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{MARK}", &s[..end])
+}
+
 /// What went wrong, in the terms a caller acts on. Each kind maps to exactly
 /// one gRPC code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,15 +204,28 @@ impl GatewayError {
     pub fn into_status(self) -> Status {
         let e = *self.0;
         let code = Self::code_of(e.kind);
+        let message = bounded(&e.message, MAX_STATUS_MESSAGE_BYTES);
         let mut details = ErrorDetails::new();
+        let mut detail_bytes = 0;
         for v in &e.violations {
-            details.add_bad_request_violation(v.field.clone(), v.description.clone());
+            let field = bounded(&v.field, MAX_VIOLATION_PART_BYTES);
+            let description = bounded(&v.description, MAX_VIOLATION_PART_BYTES);
+            detail_bytes += field.len() + description.len();
+            if detail_bytes > MAX_VIOLATION_DETAIL_BYTES {
+                break;
+            }
+            details.add_bad_request_violation(field, description);
         }
         if let Some(after) = e.retry_after {
             details.set_retry_info(Some(after));
         }
         if let Some((resource_type, name)) = &e.resource {
-            details.set_resource_info(resource_type.clone(), name.clone(), "", e.message.clone());
+            details.set_resource_info(
+                resource_type.clone(),
+                bounded(name, MAX_VIOLATION_PART_BYTES),
+                "",
+                bounded(&e.message, MAX_VIOLATION_PART_BYTES),
+            );
         }
         let mut metadata = MetadataMap::new();
         match &e.upstream {
@@ -208,7 +247,7 @@ impl GatewayError {
                 );
             }
         }
-        Status::with_error_details_and_metadata(code, e.message, details, metadata)
+        Status::with_error_details_and_metadata(code, message, details, metadata)
     }
 }
 

@@ -189,7 +189,7 @@ pub async fn run(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+        .serve_with_incoming_shutdown(incoming(listener), signal);
 
     let drain_deadline = async {
         drain_started.notified().await;
@@ -208,6 +208,23 @@ pub async fn run(
     probe.abort();
     let _ = stop_metrics.send(());
     result
+}
+
+/// Accepted connections with TCP_NODELAY set, as tonic's own listener would
+/// set them: without it, Nagle's algorithm holds each small write (a token
+/// delta, the trailers of a deadline) until the previous one is acknowledged,
+/// which a client's delayed ACK can put off by 40 ms.
+fn incoming(
+    listener: TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use futures::StreamExt;
+    TcpListenerStream::new(listener).map(|accepted| {
+        accepted.inspect(|stream| {
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        })
+    })
 }
 
 /// Readiness, published to the gRPC health service (the service's name) and

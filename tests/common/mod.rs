@@ -397,3 +397,139 @@ impl Drop for GatewayProcess {
         let _ = self.child.wait();
     }
 }
+
+/// What [`raw_grpc_request`] saw.
+#[derive(Debug)]
+pub struct RawResponse {
+    /// The HTTP status of the response headers.
+    pub http_status: u16,
+    /// The response headers (a trailers-only answer carries grpc-status here).
+    pub headers: http::HeaderMap,
+    pub grpc_status: Option<String>,
+    pub grpc_message: Option<String>,
+    pub data_frames: usize,
+    pub elapsed: Duration,
+}
+
+/// Like [`raw_grpc_call`], with any request headers at all (binary values included,
+/// which tonic's client would refuse to send), and the response headers returned.
+pub async fn raw_grpc_request(
+    addr: SocketAddr,
+    path: &str,
+    message: &impl prost::Message,
+    headers: &[(&str, &[u8])],
+) -> RawResponse {
+    use http_body_util::BodyExt;
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let payload = message.encode_to_vec();
+    let mut frame = Vec::with_capacity(5 + payload.len());
+    frame.push(0);
+    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&payload);
+    let mut request = http::Request::post(format!("http://{addr}{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers");
+    for (name, value) in headers {
+        request = request.header(*name, http::HeaderValue::from_bytes(value).unwrap());
+    }
+    let request = request
+        .body(http_body_util::Full::new(bytes::Bytes::from(frame)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let response = sender.send_request(request).await.unwrap();
+    let text = |name: &str, map: &http::HeaderMap| {
+        map.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    let http_status = response.status().as_u16();
+    let response_headers = response.headers().clone();
+    let mut grpc_status = text("grpc-status", &response_headers);
+    let mut grpc_message = text("grpc-message", &response_headers);
+    let mut body = response.into_body();
+    let mut data_frames = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.unwrap();
+        if frame.is_data() {
+            data_frames += 1;
+        } else if let Some(trailers) = frame.trailers_ref() {
+            grpc_status = grpc_status.or(text("grpc-status", trailers));
+            grpc_message = grpc_message.or(text("grpc-message", trailers));
+        }
+    }
+    RawResponse {
+        http_status,
+        headers: response_headers,
+        grpc_status,
+        grpc_message,
+        data_frames,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Counts every panic in this test process (any thread, server tasks included)
+/// from the first call on, still printing each one as the default hook does.
+/// Tests read the count before and after their work: a gateway that panics
+/// while handling a fault fails the test even if tokio kept serving.
+pub fn panic_count() -> usize {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    static PANICS: AtomicUsize = AtomicUsize::new(0);
+    INSTALL.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.fetch_add(1, Ordering::SeqCst);
+            default(info);
+        }));
+    });
+    PANICS.load(Ordering::SeqCst)
+}
+
+/// An AWS SDK configuration pointing both Bedrock planes at `endpoint` (a fake
+/// on 127.0.0.1, or a closed port) with dummy static credentials, `max_attempts`
+/// attempts per call and a 1 s connect timeout.
+pub async fn sdk_config_for(endpoint: &str, max_attempts: u32) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_bedrockruntime::config::Credentials::new(
+            "AKIDTEST", "dummy-secret", None, None, "test",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(max_attempts))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// The real Bedrock backend (real SDK, real HTTP) in this process, against `endpoint`.
+pub async fn bedrock_backend(
+    endpoint: &str,
+    max_attempts: u32,
+) -> bedrock_gateway::backend::bedrock::BedrockBackend {
+    let sdk = sdk_config_for(endpoint, max_attempts).await;
+    bedrock_gateway::backend::bedrock::BedrockBackend::from_sdk_config(
+        &sdk,
+        &bedrock_gateway::backend::bedrock::BedrockConfig {
+            max_attempts,
+            ..Default::default()
+        },
+    )
+}
+
+/// The current value of a metric line without labels (e.g.
+/// `bedrock_gateway_streams_in_flight`) in Prometheus text.
+pub fn metric_value(rendered: &str, name: &str) -> Option<f64> {
+    rendered.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?;
+        rest.strip_prefix(' ')?.trim().parse().ok()
+    })
+}

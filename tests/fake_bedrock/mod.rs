@@ -177,6 +177,11 @@ pub enum Behavior {
     /// type `unexpected` with that payload, then the body ends. InvokeModelWithResponseStream:
     /// one chunk whose bytes are `{"unexpected":true}`, then the body ends.
     UnexpectedBody,
+    /// 200 whose body is exactly these byte chunks, in order, then the end of the body.
+    /// Streams get `content-type: application/vnd.amazon.eventstream` (build well-formed
+    /// frames with [`event_message`], or send anything at all); unary calls get
+    /// `application/json`.
+    RawBody(Vec<Vec<u8>>),
 }
 
 /// One request as the fake received it.
@@ -211,9 +216,15 @@ pub struct FakeBedrock {
 impl FakeBedrock {
     /// Binds 127.0.0.1:0 and starts serving.
     pub async fn start() -> FakeBedrock {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Self::start_on("127.0.0.1:0".parse().unwrap()).await
+    }
+
+    /// Binds `addr` (e.g. a port that was refusing connections a moment ago) and starts
+    /// serving.
+    pub async fn start_on(addr: SocketAddr) -> FakeBedrock {
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .expect("bind 127.0.0.1:0");
+            .expect("bind the fake's address");
         let addr = listener.local_addr().expect("local addr");
         let catalogue = catalogue();
         let profiles = build_profiles(&catalogue);
@@ -223,6 +234,9 @@ impl FakeBedrock {
             connection_counter: AtomicU64::new(0),
             streams_opened: AtomicUsize::new(0),
             streams_closed: AtomicUsize::new(0),
+            exchanges_started: AtomicUsize::new(0),
+            exchanges_ended: AtomicUsize::new(0),
+            connections_closed: AtomicUsize::new(0),
             catalogue,
             profiles,
         });
@@ -309,6 +323,39 @@ impl FakeBedrock {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+
+    /// HTTP exchanges (request handlers, before any streamed body) still running: a
+    /// stalled or slow unary answer counts until its handler returns or its connection
+    /// is dropped.
+    pub fn exchanges_open(&self) -> usize {
+        let started = self.shared.exchanges_started.load(Ordering::SeqCst);
+        started.saturating_sub(self.shared.exchanges_ended.load(Ordering::SeqCst))
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections_accepted(&self) -> usize {
+        self.shared.connection_counter.load(Ordering::SeqCst) as usize
+    }
+
+    /// TCP connections closed so far (by either side).
+    pub fn connections_closed(&self) -> usize {
+        self.shared.connections_closed.load(Ordering::SeqCst)
+    }
+
+    /// Waits until no handler is running and no streamed body is open; false if
+    /// `timeout` passed first.
+    pub async fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.streams_open() == 0 && self.exchanges_open() == 0 {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }
 
 impl Drop for FakeBedrock {
@@ -330,8 +377,22 @@ struct Shared {
     connection_counter: AtomicU64,
     streams_opened: AtomicUsize,
     streams_closed: AtomicUsize,
+    /// Request handlers started and finished (or dropped with their connection).
+    exchanges_started: AtomicUsize,
+    exchanges_ended: AtomicUsize,
+    /// TCP connections accepted and closed.
+    connections_closed: AtomicUsize,
     catalogue: Vec<Value>,
     profiles: Vec<Value>,
+}
+
+/// Counts a handler or a connection as ended when dropped, however it ends.
+struct EndCounter<'a>(&'a AtomicUsize);
+
+impl Drop for EndCounter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 #[derive(Default)]
@@ -363,6 +424,8 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
                 let shared = shared.clone();
                 let conn_no = shared.connection_counter.fetch_add(1, Ordering::SeqCst) + 1;
                 connections.spawn(async move {
+                    let counted = shared.clone();
+                    let _closed = EndCounter(&counted.connections_closed);
                     let service = hyper::service::service_fn(move |req| {
                         let shared = shared.clone();
                         async move { Ok::<_, Infallible>(handle(shared, conn_no, req).await) }
@@ -598,6 +661,9 @@ impl Route {
 }
 
 async fn handle(shared: Arc<Shared>, conn_no: u64, req: Request<Incoming>) -> Response<Body> {
+    shared.exchanges_started.fetch_add(1, Ordering::SeqCst);
+    let counted = shared.clone();
+    let _ended = EndCounter(&counted.exchanges_ended);
     let started = Instant::now();
     let req_no = shared.request_counter.fetch_add(1, Ordering::SeqCst) + 1;
     let (parts, body) = req.into_parts();
@@ -771,6 +837,7 @@ fn unary_response(
             full_body(bytes)
         }
         Behavior::UnexpectedBody => full_body(br#"{"unexpected":true}"#.to_vec()),
+        Behavior::RawBody(chunks) => full_body(chunks.concat()),
         Behavior::ResetMidResponse { .. } => {
             let all = Bytes::from(bytes);
             let first = all.slice(..all.len() / 2);
@@ -779,6 +846,13 @@ fn unary_response(
         _ => full_body(bytes),
     };
     builder.body(body).unwrap()
+}
+
+/// One well-formed AWS event-stream message (valid prelude and message CRCs) with string
+/// headers, e.g. `[(":message-type", "event"), (":event-type", "chunk")]`, for
+/// [`Behavior::RawBody`].
+pub fn event_message(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {
+    event_frame(headers.to_vec(), payload.to_vec()).to_vec()
 }
 
 fn event_frame(headers: Vec<(&str, &str)>, payload: Vec<u8>) -> Bytes {
@@ -920,6 +994,10 @@ fn stream_response(
                 br#"{"unexpected":true}"#,
             ))]
         }
+        Behavior::RawBody(chunks) => chunks
+            .iter()
+            .map(|c| Step::Data(Bytes::from(c.clone())))
+            .collect(),
         Behavior::TokenDelay(d) => {
             delay = Some(*d);
             events.iter().map(|e| Step::Data(encode(e))).collect()

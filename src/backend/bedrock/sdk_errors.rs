@@ -24,28 +24,27 @@ where
     let detail = DisplayErrorContext(&err).to_string();
     let broken_connection = connection_broke(&err);
     match err {
-        SdkError::ServiceError(service) if service.err().code().is_none() => {
-            // No error type: not one of Bedrock's errors but an answer the SDK
-            // could not deserialize (e.g. a 200 whose JSON is cut short).
-            let request_id =
-                request_id.or_else(|| aws_sdk_bedrockruntime::operation::RequestId::request_id(service.err().meta()).map(str::to_owned));
-            GatewayError::new(
-                ErrorKind::Internal,
-                format!("Bedrock's {operation} response could not be read: {detail}"),
-            )
-            .with_upstream(UpstreamError {
-                error_type: "MalformedResponse".into(),
-                request_id,
-            })
-        }
         SdkError::ServiceError(service) => {
             let e = service.err();
-            let error_type = e.code().unwrap_or("UnknownError").to_owned();
-            let message = e.message().unwrap_or_default().to_owned();
             let request_id = request_id.or_else(|| {
                 aws_sdk_bedrockruntime::operation::RequestId::request_id(e.meta()).map(str::to_owned)
             });
-            errors::from_bedrock(&error_type, &message, request_id)
+            match error_type(e) {
+                Some(error_type) => {
+                    let message = e.message().unwrap_or_default().to_owned();
+                    errors::from_bedrock(&error_type, &message, request_id)
+                }
+                // Not one of Bedrock's errors but an answer the SDK could not
+                // deserialize (e.g. a 200 whose JSON is cut short).
+                None => GatewayError::new(
+                    ErrorKind::Internal,
+                    format!("Bedrock's {operation} response could not be read: {detail}"),
+                )
+                .with_upstream(UpstreamError {
+                    error_type: "MalformedResponse".into(),
+                    request_id,
+                }),
+            }
         }
         SdkError::TimeoutError(_) => GatewayError::new(
             ErrorKind::DeadlineExceeded,
@@ -83,6 +82,19 @@ where
             format!("Bedrock {operation} failed in the AWS SDK: {detail}"),
         ),
     }
+}
+
+/// Bedrock's error type: the `x-amzn-errortype` the SDK read or, for an
+/// exception inside an event stream (which the SDK hands over as its typed
+/// error without that metadata), the modelled type's name, which its Display
+/// starts with ("ThrottlingException: ...").
+fn error_type<E: ProvideErrorMetadata + std::fmt::Display>(e: &E) -> Option<String> {
+    if let Some(code) = e.code() {
+        return Some(code.to_owned());
+    }
+    let shown = e.to_string();
+    let name = shown.split(':').next().unwrap_or_default().trim();
+    errors::kind_of(name).map(|_| name.to_owned())
 }
 
 /// Whether an I/O error (a reset, an unexpected EOF) caused `err`, as opposed
