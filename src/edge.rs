@@ -172,7 +172,11 @@ where
             _ => Ok(self.layer.anonymous.clone()),
         };
 
-        let span = tracing::info_span!(
+        // A debug-level span: at the default `info` level it is disabled and
+        // costs nothing (with JSON logs an enabled span's fields are
+        // serialized and re-parsed for every event). The per-call log line
+        // carries the request ID, key and trace ID itself.
+        let span = tracing::debug_span!(
             "call",
             path = %path,
             request_id = %request_id,

@@ -19,7 +19,7 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    bedrock_gateway::telemetry::init(config.log_format, &config.log_level);
+    let _log_flush = bedrock_gateway::telemetry::init(config.log_format, &config.log_level);
 
     let backend: Arc<dyn Backend> = match config.backend {
         BackendKind::Simulated => {
