@@ -258,50 +258,12 @@ pub async fn raw_grpc_call(
     message: &impl prost::Message,
     grpc_timeout: &str,
 ) -> RawOutcome {
-    use http_body_util::BodyExt;
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
-    let payload = message.encode_to_vec();
-    let mut frame = Vec::with_capacity(5 + payload.len());
-    frame.push(0);
-    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    frame.extend_from_slice(&payload);
-    let request = http::Request::post(format!("http://{addr}{path}"))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .header("grpc-timeout", grpc_timeout)
-        .body(http_body_util::Full::new(bytes::Bytes::from(frame)))
-        .unwrap();
-    let started = std::time::Instant::now();
-    let response = sender.send_request(request).await.unwrap();
-    let header = |name: &str, map: &http::HeaderMap| {
-        map.get(name).map(|v| v.to_str().unwrap().to_owned())
-    };
-    // A status in the headers is a trailers-only answer.
-    let mut grpc_status = header("grpc-status", response.headers());
-    let mut grpc_message = header("grpc-message", response.headers());
-    let mut body = response.into_body();
-    let mut data_frames = 0;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.unwrap();
-        if frame.is_data() {
-            data_frames += 1;
-        } else if let Some(trailers) = frame.trailers_ref() {
-            grpc_status = grpc_status.or(header("grpc-status", trailers));
-            grpc_message = grpc_message.or(header("grpc-message", trailers));
-        }
-    }
+    let r = raw_grpc_request(addr, path, message, &[("grpc-timeout", grpc_timeout.as_bytes())]).await;
     RawOutcome {
-        grpc_status,
-        grpc_message,
-        data_frames,
-        elapsed: started.elapsed(),
+        grpc_status: r.grpc_status,
+        grpc_message: r.grpc_message,
+        data_frames: r.data_frames,
+        elapsed: r.elapsed,
     }
 }
 
