@@ -1188,7 +1188,9 @@ async fn bedrock_at(
         &run.bench.clone(),
         &["fake-bedrock", "--latency", &latency_flag, "--model", MODEL],
         &[],
-        run.args.pinning().then(|| run.args.fake_cpu.unwrap_or(run.args.server_cpu)),
+        run.args
+            .pinning()
+            .then(|| run.args.fake_cpu.unwrap_or(run.args.server_cpu)),
     )?;
     let endpoint = format!("http://{}", fake.addr);
     let envs = [
@@ -1387,7 +1389,11 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), String> {
         "| CPUs | {} online; {} |",
         online_cpus(),
         match run.args.client_pin() {
-            Some(c) => format!("load generator (and fake Bedrock, h2load) pinned to CPU {c}, servers under test to CPU {} (`taskset -c`)", run.args.server_cpu),
+            Some(c) => format!(
+                "load generator and h2load pinned to CPU {c}, servers under test to CPU {}, fake Bedrock to CPU {} (`taskset -c`)",
+                run.args.server_cpu,
+                run.args.fake_cpu.unwrap_or(run.args.server_cpu)
+            ),
             None => "not pinned".into(),
         }
     );
