@@ -9,14 +9,17 @@
 //! - authenticates `authorization: Bearer <key>` when API keys are configured,
 //!   answering UNAUTHENTICATED itself, before any decoding.
 //!
-//! What it learned goes into the request's extensions as a [`CallContext`],
-//! and every log line of the call carries the request ID, trace ID and key
-//! name through a tracing span.
+//! What it learned goes into the request's extensions as a [`CallContext`];
+//! the handlers put the request ID, trace ID and key name on the call's log
+//! line. At debug level a tracing span also puts them on every line of the
+//! call.
 
 use crate::auth::{self, ApiKeys};
+use crate::ids::{self, TraceId};
 use crate::grpc::deadline::{self, Deadline};
 use futures::future::BoxFuture;
 use http::{HeaderValue, Request, Response};
+use std::io::Write as _;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tracing::Instrument;
@@ -31,8 +34,8 @@ pub const TRACEPARENT_HEADER: &str = "traceparent";
 pub struct CallContext {
     /// The caller's `x-request-id`, or one the gateway made.
     pub request_id: Arc<str>,
-    /// The W3C trace ID (32 hex digits).
-    pub trace_id: Arc<str>,
+    /// The W3C trace ID, the caller's or a new one.
+    pub trace_id: TraceId,
     /// The name of the API key used, or `anonymous`.
     pub key: Arc<str>,
     /// The caller's deadline, if it sent one.
@@ -85,9 +88,9 @@ pub struct Edge<S> {
 
 /// A W3C trace context: the trace continues, the span is the gateway's.
 struct Trace {
-    trace_id: String,
-    span_id: String,
-    flags: String,
+    trace_id: TraceId,
+    span_id: u64,
+    flags: u8,
 }
 
 impl Trace {
@@ -100,23 +103,30 @@ impl Trace {
             let valid = hex(version, 2)
                 && version != "ff"
                 && hex(trace, 32)
-                && trace.bytes().any(|b| b != b'0')
                 && hex(parent, 16)
                 && hex(flags, 2);
-            valid.then(|| (trace.to_ascii_lowercase(), flags.to_owned()))
+            if !valid {
+                return None;
+            }
+            let trace = u128::from_str_radix(trace, 16).ok().filter(|&t| t != 0)?;
+            Some((TraceId(trace), u8::from_str_radix(flags, 16).ok()?))
         });
-        let (trace_id, flags) = parsed.unwrap_or_else(|| {
-            (format!("{:032x}", fastrand::u128(1..)), "01".to_owned())
-        });
+        let (trace_id, flags) = parsed.unwrap_or_else(|| (TraceId::random(), 0x01));
         Trace {
             trace_id,
-            span_id: format!("{:016x}", fastrand::u64(1..)),
+            span_id: ids::span_id(),
             flags,
         }
     }
 
-    fn header(&self) -> String {
-        format!("00-{}-{}-{}", self.trace_id, self.span_id, self.flags)
+    /// The `traceparent` value naming the gateway's span.
+    fn header(&self) -> HeaderValue {
+        let mut buf = [0u8; 55];
+        let mut w = &mut buf[..];
+        // 55 bytes exactly: "00-" + 32 + "-" + 16 + "-" + 2.
+        write!(w, "00-{}-{:016x}-{:02x}", self.trace_id, self.span_id, self.flags)
+            .expect("a traceparent is 55 bytes");
+        HeaderValue::from_bytes(&buf).expect("a traceparent is ASCII hex and dashes")
     }
 }
 
@@ -126,7 +136,7 @@ fn request_id(value: Option<&HeaderValue>) -> String {
         .map(str::trim)
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+        .unwrap_or_else(ids::request_id)
 }
 
 fn is_gateway_rpc(path: &str) -> bool {
@@ -153,11 +163,10 @@ where
         let headers = req.headers();
         let request_id = request_id(headers.get(REQUEST_ID_HEADER));
         let trace = Trace::from_header(headers.get(TRACEPARENT_HEADER));
-        let path = req.uri().path().to_owned();
         let policy = &self.layer.policy;
 
         let key = match &policy.keys {
-            Some(keys) if is_gateway_rpc(&path) || policy.protect_health_and_reflection => {
+            Some(keys) if is_gateway_rpc(req.uri().path()) || policy.protect_health_and_reflection => {
                 let presented = headers
                     .get(http::header::AUTHORIZATION)
                     .and_then(|v| v.to_str().ok())
@@ -178,23 +187,19 @@ where
         // carries the request ID, key and trace ID itself.
         let span = tracing::debug_span!(
             "call",
-            path = %path,
+            path = req.uri().path(),
             request_id = %request_id,
             trace_id = %trace.trace_id,
             key = tracing::field::Empty,
         );
-        let response_headers = (
-            HeaderValue::from_str(&request_id).ok(),
-            HeaderValue::from_str(&trace.header()).ok(),
-        );
+        let request_id_header = HeaderValue::from_str(&request_id).ok();
+        let traceparent_header = trace.header();
         let with_headers = move |mut response: Response<tonic::body::Body>| {
             let h = response.headers_mut();
-            if let Some(v) = response_headers.0.clone() {
+            if let Some(v) = request_id_header {
                 h.insert(REQUEST_ID_HEADER, v);
             }
-            if let Some(v) = response_headers.1.clone() {
-                h.insert(TRACEPARENT_HEADER, v);
-            }
+            h.insert(TRACEPARENT_HEADER, traceparent_header);
             response
         };
 
@@ -208,7 +213,7 @@ where
                 span.record("key", &*key);
                 req.extensions_mut().insert(CallContext {
                     request_id: Arc::from(request_id),
-                    trace_id: Arc::from(trace.trace_id),
+                    trace_id: trace.trace_id,
                     key,
                     deadline,
                 });
@@ -227,10 +232,14 @@ mod tests {
     fn a_valid_traceparent_continues_its_trace_with_a_new_span() {
         let incoming = HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
         let t = Trace::from_header(Some(&incoming));
-        assert_eq!(t.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert_ne!(t.span_id, "00f067aa0ba902b7");
-        assert!(t.header().starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
-        assert!(t.header().ends_with("-01"));
+        assert_eq!(t.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_ne!(t.span_id, 0x00f0_67aa_0ba9_02b7);
+        let header = t.header();
+        let header = header.to_str().unwrap();
+        assert_eq!(header.len(), 55);
+        assert!(header.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{header}");
+        assert!(header.ends_with("-01"), "{header}");
+        assert_ne!(&header[36..52], "00f067aa0ba902b7");
     }
 
     #[test]
@@ -242,8 +251,9 @@ mod tests {
             "garbage",
         ] {
             let t = Trace::from_header(Some(&HeaderValue::from_static(bad)));
-            assert_eq!(t.trace_id.len(), 32, "{bad}");
-            assert_ne!(t.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+            assert_ne!(t.trace_id.0, 0, "{bad}");
+            assert_ne!(t.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+            assert_eq!(t.flags, 0x01, "{bad}");
         }
     }
 

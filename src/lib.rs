@@ -11,6 +11,7 @@
 //! - [`config`] — command-line flags and their `BEDROCK_GATEWAY_*` variables.
 //! - [`edge`] — the first layer of every call: deadline, request ID, trace context, API keys.
 //! - [`auth`] — hashed API keys and constant-time lookup.
+//! - [`ids`] — request, trace and span IDs, without a system call each.
 //! - [`limits`] — admission: the concurrency limit and per-key GCRA rate limits.
 //! - [`metrics`] — Prometheus metrics and their `/metrics` endpoint.
 //! - [`server`] — `run(listener, backend, config, shutdown)`: health, reflection, drain.
@@ -31,6 +32,7 @@ pub mod domain;
 pub mod edge;
 pub mod error;
 pub mod grpc;
+pub mod ids;
 pub mod limits;
 pub mod metrics;
 pub mod pb;

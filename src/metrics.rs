@@ -14,11 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
+// Model and key labels are `Arc<str>`s shared with the call, so recording a
+// call copies no strings.
+
 /// Labels of a finished call.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
     rpc: &'static str,
-    model: String,
+    model: Arc<str>,
     code: &'static str,
 }
 
@@ -31,14 +34,14 @@ struct RpcLabels {
 /// Labels of a model's time to first token.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModelLabels {
-    model: String,
+    model: Arc<str>,
 }
 
 /// Labels of token counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TokenLabels {
-    model: String,
-    key: String,
+    model: Arc<str>,
+    key: Arc<str>,
 }
 
 /// Labels of upstream errors.
@@ -50,7 +53,7 @@ struct UpstreamLabels {
 /// Labels of refusals by the gateway's own limits.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LimitLabels {
-    key: String,
+    key: Arc<str>,
     limit: &'static str,
 }
 
@@ -130,11 +133,11 @@ impl Metrics {
     }
 
     /// Records a finished call.
-    pub fn call(&self, rpc: &'static str, model: &str, code: tonic::Code, latency: Duration) {
+    pub fn call(&self, rpc: &'static str, model: &Arc<str>, code: tonic::Code, latency: Duration) {
         self.requests
             .get_or_create(&CallLabels {
                 rpc,
-                model: model.to_owned(),
+                model: model.clone(),
                 code: crate::error::code_name(code),
             })
             .inc();
@@ -144,19 +147,19 @@ impl Metrics {
     }
 
     /// Records a stream's time to first token.
-    pub fn first_token(&self, model: &str, after: Duration) {
+    pub fn first_token(&self, model: &Arc<str>, after: Duration) {
         self.time_to_first_token
             .get_or_create(&ModelLabels {
-                model: model.to_owned(),
+                model: model.clone(),
             })
             .observe(after.as_secs_f64());
     }
 
     /// Counts tokens used.
-    pub fn tokens(&self, model: &str, key: &str, input: u32, output: u32) {
+    pub fn tokens(&self, model: &Arc<str>, key: &Arc<str>, input: u32, output: u32) {
         let labels = TokenLabels {
-            model: model.to_owned(),
-            key: key.to_owned(),
+            model: model.clone(),
+            key: key.clone(),
         };
         self.input_tokens.get_or_create(&labels).inc_by(u64::from(input));
         self.output_tokens.get_or_create(&labels).inc_by(u64::from(output));
@@ -172,10 +175,10 @@ impl Metrics {
     }
 
     /// Counts a refusal by a gateway limit (`concurrency`, `requests`, `tokens`).
-    pub fn limit_refused(&self, key: &str, limit: &'static str) {
+    pub fn limit_refused(&self, key: &Arc<str>, limit: &'static str) {
         self.limit_refusals
             .get_or_create(&LimitLabels {
-                key: key.to_owned(),
+                key: key.clone(),
                 limit,
             })
             .inc();

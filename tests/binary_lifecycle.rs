@@ -98,3 +98,45 @@ async fn prompts_and_completions_stay_out_of_logs_unless_asked() {
         assert_eq!(logs.contains(SECRET), expect_logged, "--log-prompts={log_prompts}:\n{logs}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_call_logs_one_json_line_with_its_request_and_trace_ids() {
+    use bedrock_gateway::pb::GenerateRequest;
+    // JSON logs (GatewayProcess's default) at the default level: the
+    // per-call span is off, so the line itself must carry the IDs an
+    // operator searches by.
+    let gw = GatewayProcess::start(&["--backend", "simulated"], &[]);
+    let mut client = gw.client().await;
+    let mut request = tonic::Request::new(GenerateRequest {
+        model_id: "amazon.titan-text-express-v1".into(),
+        prompt: "Write a poem about sky".into(),
+        ..Default::default()
+    });
+    request.metadata_mut().insert("x-request-id", "log-line-check-1".parse().unwrap());
+    request.metadata_mut().insert(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap(),
+    );
+    client.generate(request).await.unwrap();
+    // Bounded wait for the log thread to write the line.
+    let mut line = None;
+    for _ in 0..50 {
+        line = gw
+            .log_text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["request_id"] == "log-line-check-1");
+        if line.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let line = line.unwrap_or_else(|| panic!("no log line for the call:\n{}", gw.log_text()));
+    assert_eq!(line["message"], "call finished", "{line}");
+    assert_eq!(line["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736", "{line}");
+    assert_eq!(line["rpc"], "Generate", "{line}");
+    assert_eq!(line["model"], "amazon.titan-text-express-v1", "{line}");
+    assert_eq!(line["key"], "anonymous", "{line}");
+    assert_eq!(line["code"], "OK", "{line}");
+    assert!(line["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{line}");
+}

@@ -73,15 +73,18 @@ impl Gateway {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("the gateway binary starts");
+        // Owned by a Gateway at once, so a failed start still kills and reaps it.
+        let mut gateway = Gateway { child, addr: String::new(), log };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let text = std::fs::read_to_string(&gateway.log).unwrap_or_default();
             let addr = text.lines().find_map(|l| {
                 let v: serde_json::Value = serde_json::from_str(l).ok()?;
                 (v["message"] == "bedrock-gateway listening").then(|| v["addr"].as_str().unwrap_or_default().to_owned())
             });
             if let Some(addr) = addr {
-                return Gateway { child, addr, log };
+                gateway.addr = addr;
+                return gateway;
             }
             assert!(Instant::now() < deadline, "the gateway did not log its address:\n{text}");
             std::thread::sleep(Duration::from_millis(20));

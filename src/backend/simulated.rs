@@ -22,6 +22,7 @@ use crate::domain::{
     Usage,
 };
 use crate::error::GatewayError;
+use crate::ids;
 use futures::StreamExt;
 use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
@@ -168,14 +169,20 @@ impl SimulatedBackend {
                 ),
             ));
         }
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = ids::request_id();
         let failure = match &directives.fail_with {
             Some(t) => Some(errors::from_bedrock(t, "simulated failure", Some(request_id.clone()))),
             None => self.random_failure(&request_id),
         };
 
-        let text = compose(request);
-        let (tokens, stop_reason) = cut(&text, request);
+        let limit = request
+            .parameters
+            .max_tokens
+            .map_or(DEFAULT_MAX_TOKENS, |n| n.get()) as usize;
+        // A stop sequence can match anywhere, so only without one may the
+        // composer stop early, as soon as `max_tokens` is sure to cut.
+        let compose_until = request.parameters.stop_sequences.is_empty().then_some(limit);
+        let (text, token_count, stop_reason) = cut(compose(request, compose_until), request, limit);
         let input_tokens = request
             .messages
             .iter()
@@ -185,7 +192,8 @@ impl SimulatedBackend {
             .sum::<u32>()
             .max(1);
         Ok(Plan {
-            tokens,
+            text,
+            token_count,
             stop_reason,
             input_tokens,
             failure,
@@ -219,7 +227,10 @@ impl SimulatedBackend {
 
 /// A decided answer.
 struct Plan {
-    tokens: Vec<String>,
+    /// The answer, already cut by stop sequences and `max_tokens`.
+    text: String,
+    /// How many tokens (see [`token_spans`]) `text` holds.
+    token_count: usize,
     stop_reason: StopReason,
     input_tokens: u32,
     failure: Option<GatewayError>,
@@ -263,9 +274,10 @@ impl Backend for SimulatedBackend {
         if let Some(err) = plan.failure.clone() {
             return Err(err);
         }
+        let completion = plan.completion(plan.token_count, started);
         Ok(Generation {
-            text: plan.tokens.concat(),
-            completion: plan.completion(plan.tokens.len(), started),
+            text: plan.text,
+            completion,
         })
     }
 
@@ -284,9 +296,10 @@ impl Backend for SimulatedBackend {
             }
         }
         let request_id = plan.request_id.clone();
-        // State: the plan and how many tokens have gone out. Sleeping inside
-        // the stream means dropping it (a client cancel) stops it at once.
-        let stream = futures::stream::unfold((plan, 0usize, false), move |(plan, sent, done)| async move {
+        // State: the plan, how many tokens have gone out and where the next
+        // one starts in the text. Sleeping inside the stream means dropping it
+        // (a client cancel) stops it at once.
+        let stream = futures::stream::unfold((plan, 0usize, 0usize, false), move |(plan, sent, at, done)| async move {
             if done {
                 return None;
             }
@@ -297,17 +310,18 @@ impl Backend for SimulatedBackend {
             if let (Some(after), Some(err)) = (plan.fail_after_tokens, &plan.failure) {
                 if sent >= after as usize {
                     let err = err.clone();
-                    return Some((Err(err), (plan, sent, true)));
+                    return Some((Err(err), (plan, sent, at, true)));
                 }
             }
-            match plan.tokens.get(sent) {
+            let token = token_spans(&plan.text[at..]).next().map(str::to_owned);
+            match token {
                 Some(token) => {
-                    let event = StreamEvent::Delta(token.clone());
-                    Some((Ok(event), (plan, sent + 1, false)))
+                    let next = at + token.len();
+                    Some((Ok(StreamEvent::Delta(token)), (plan, sent + 1, next, false)))
                 }
                 None => {
                     let event = StreamEvent::Complete(plan.completion(sent, started));
-                    Some((Ok(event), (plan, sent, true)))
+                    Some((Ok(event), (plan, sent, at, true)))
                 }
             }
         });
@@ -318,14 +332,14 @@ impl Backend for SimulatedBackend {
     }
 
     async fn list_models(&self, filter: &ModelFilter) -> Result<Vec<ModelInfo>, GatewayError> {
-        if let Some(e) = self.random_failure(&uuid::Uuid::new_v4().to_string()) {
+        if let Some(e) = self.random_failure(&ids::request_id()) {
             return Err(e);
         }
         Ok(self.catalogue.filtered(filter))
     }
 
     async fn get_model(&self, model_id: &str) -> Result<ModelInfo, GatewayError> {
-        if let Some(e) = self.random_failure(&uuid::Uuid::new_v4().to_string()) {
+        if let Some(e) = self.random_failure(&ids::request_id()) {
             return Err(e);
         }
         self.catalogue
@@ -353,29 +367,34 @@ fn token_spans(text: &str) -> impl Iterator<Item = &str> + '_ {
     })
 }
 
-/// Applies stop sequences and `max_tokens` to the composed text, in the order
-/// a model meets them, and returns the tokens to send.
-fn cut(text: &str, request: &GenerationRequest) -> (Vec<String>, StopReason) {
+/// Applies stop sequences and then `limit` (the `max_tokens`) to the composed
+/// text, in the order a model meets them. Returns the text to send, its token
+/// count and why it stops.
+fn cut(mut text: String, request: &GenerationRequest, limit: usize) -> (String, usize, StopReason) {
     let stop_at = request
         .parameters
         .stop_sequences
         .iter()
         .filter_map(|s| text.find(s.as_str()))
         .min();
-    let (kept, mut reason) = match stop_at {
-        Some(at) => (&text[..at], StopReason::StopSequence),
-        None => (text, StopReason::EndTurn),
+    let mut reason = match stop_at {
+        Some(at) => {
+            text.truncate(at);
+            StopReason::StopSequence
+        }
+        None => StopReason::EndTurn,
     };
-    let limit = request
-        .parameters
-        .max_tokens
-        .map_or(DEFAULT_MAX_TOKENS, |n| n.get()) as usize;
-    let mut tokens: Vec<String> = token_spans(kept).map(str::to_owned).collect();
-    if tokens.len() > limit {
-        tokens.truncate(limit);
-        reason = StopReason::MaxTokens;
+    let (mut count, mut end) = (0, 0);
+    for token in token_spans(&text) {
+        if count == limit {
+            reason = StopReason::MaxTokens;
+            break;
+        }
+        count += 1;
+        end += token.len();
     }
-    (tokens, reason)
+    text.truncate(end);
+    (text, count, reason)
 }
 
 /// The composer's random source: seeded from the request at temperature 0.
@@ -471,8 +490,13 @@ fn topic(text: &str) -> String {
         .unwrap_or_else(|| "sky".to_owned())
 }
 
-/// The whole text the "model" would write if nothing cut it short.
-fn compose(request: &GenerationRequest) -> String {
+/// The text the "model" writes, one piece (a poem line or a prose sentence) at
+/// a time. With `until` set it stops once the text holds more than that many
+/// tokens, since the rest would be cut anyway: every piece starts with
+/// whitespace, so tokens never straddle pieces, and the random draws of the
+/// pieces written are the same as in a full composition, so the text is
+/// exactly the full text's prefix and temperature-0 answers do not change.
+fn compose(request: &GenerationRequest, until: Option<usize>) -> String {
     let mut rng = rng_for(request);
     let top_p = request.parameters.top_p.unwrap_or(1.0);
     let prompt = request.last_user_text();
@@ -481,27 +505,38 @@ fn compose(request: &GenerationRequest) -> String {
     let poem = ["poem", "verse", "haiku", "sonnet", "song", "rhyme"]
         .iter()
         .any(|w| lower.contains(w));
+    // Three stanzas of four lines, or six sentences of prose.
+    let (pieces, bank) = if poem { (12, POEM_LINES) } else { (6, PROSE_SENTENCES) };
     let mut out = String::with_capacity(512);
-    if poem {
-        for stanza in 0..3 {
-            out.push('\n');
-            if stanza > 0 {
-                out.push('\n');
+    let mut tokens = 0;
+    for i in 0..pieces {
+        let lead = match (poem, i) {
+            (_, 0) => "\n",
+            (true, i) if i % 4 == 0 => "\n\n",
+            (true, _) => "\n",
+            (false, _) => " ",
+        };
+        let start = out.len();
+        out.push_str(lead);
+        fill(&mut out, pick(&mut rng, bank, top_p), &subject);
+        if let Some(until) = until {
+            tokens += token_spans(&out[start..]).count();
+            if tokens > until {
+                break;
             }
-            for line in 0..4 {
-                if line > 0 {
-                    out.push('\n');
-                }
-                out.push_str(&pick(&mut rng, POEM_LINES, top_p).replace("{t}", &subject));
-            }
-        }
-    } else {
-        for i in 0..6 {
-            out.push_str(if i == 0 { "\n" } else { " " });
-            out.push_str(&pick(&mut rng, PROSE_SENTENCES, top_p).replace("{t}", &subject));
         }
     }
     out
+}
+
+/// Appends `template` with each `{t}` replaced by `subject`.
+fn fill(out: &mut String, template: &str, subject: &str) {
+    let mut parts = template.split("{t}");
+    out.push_str(parts.next().unwrap_or_default());
+    for part in parts {
+        out.push_str(subject);
+        out.push_str(part);
+    }
 }
 
 #[cfg(test)]
@@ -580,6 +615,29 @@ mod tests {
         let first_stanza = b.generate(request("Write a poem about sky", p)).await.unwrap();
         assert_eq!(first_stanza.completion.stop_reason, StopReason::StopSequence);
         assert_eq!(first_stanza.text, full.text[..full.text.find("\n\n").unwrap()]);
+    }
+
+    #[tokio::test]
+    async fn every_max_tokens_gives_exactly_that_prefix_of_the_full_answer() {
+        // The composer stops early under max_tokens; what it sends must be
+        // what cutting the full composition would send.
+        let b = SimulatedBackend::new(SimulatedConfig::default());
+        for prompt in ["Write a poem about sky", "Explain gateways"] {
+            let full = b.generate(request(prompt, zero_temp())).await.unwrap();
+            let full_tokens: Vec<_> = token_spans(&full.text).collect();
+            assert_eq!(full.completion.stop_reason, StopReason::EndTurn);
+            assert!(full_tokens.len() > 40, "{prompt}: {}", full.text);
+            for n in 1..=full_tokens.len() + 1 {
+                let mut p = zero_temp();
+                p.max_tokens = NonZeroU32::new(n as u32);
+                let cut = b.generate(request(prompt, p)).await.unwrap();
+                let kept = n.min(full_tokens.len());
+                assert_eq!(cut.text, full_tokens[..kept].concat(), "{prompt}, max_tokens {n}");
+                assert_eq!(cut.completion.usage.output_tokens as usize, kept);
+                let expected = if n < full_tokens.len() { StopReason::MaxTokens } else { StopReason::EndTurn };
+                assert_eq!(cut.completion.stop_reason, expected, "{prompt}, max_tokens {n}");
+            }
+        }
     }
 
     #[tokio::test]

@@ -14,6 +14,7 @@ use crate::backend::{Backend, EventStream, GenerationStream};
 use crate::domain::{Completion, StreamEvent};
 use crate::edge::CallContext;
 use crate::error::{code_name, ErrorKind, GatewayError};
+use crate::ids::TraceId;
 use crate::limits::{Admission, Permit};
 use crate::metrics::{Metrics, StreamGuard};
 use crate::pb::{self, text_generation_service_server::TextGenerationService};
@@ -50,6 +51,9 @@ pub struct GatewayService {
     backend: Arc<dyn Backend>,
     settings: ServiceSettings,
     backend_header: MetadataValue<tonic::metadata::Ascii>,
+    /// The model label of calls that name none (or fail before naming one),
+    /// made once so no call allocates it.
+    no_model: Arc<str>,
 }
 
 impl std::fmt::Debug for GatewayService {
@@ -68,19 +72,10 @@ struct Call {
     deadline: Option<Deadline>,
     key: Arc<str>,
     request_id: Arc<str>,
-}
-
-impl Call {
-    fn of<T>(rpc: &'static str, request: &Request<T>) -> Call {
-        let ctx = request.extensions().get::<CallContext>();
-        Call {
-            rpc,
-            started: Instant::now(),
-            deadline: ctx.and_then(|c| c.deadline),
-            key: ctx.map_or_else(|| Arc::from(crate::auth::ANONYMOUS), |c| c.key.clone()),
-            request_id: ctx.map_or_else(|| Arc::from(""), |c| c.request_id.clone()),
-        }
-    }
+    trace_id: TraceId,
+    /// The model asked for, once the request is valid; a label of metrics
+    /// and logs, shared rather than copied into each.
+    model: Arc<str>,
 }
 
 impl GatewayService {
@@ -91,6 +86,22 @@ impl GatewayService {
             backend,
             settings,
             backend_header,
+            no_model: Arc::from(""),
+        }
+    }
+
+    /// The call's facts. Without the edge layer (handlers driven directly)
+    /// the caller is anonymous and has no request ID.
+    fn call<T>(&self, rpc: &'static str, request: &Request<T>) -> Call {
+        let ctx = request.extensions().get::<CallContext>();
+        Call {
+            rpc,
+            started: Instant::now(),
+            deadline: ctx.and_then(|c| c.deadline),
+            key: ctx.map_or_else(|| Arc::from(crate::auth::ANONYMOUS), |c| c.key.clone()),
+            request_id: ctx.map_or_else(|| Arc::from(""), |c| c.request_id.clone()),
+            trace_id: ctx.map_or_else(TraceId::random, |c| c.trace_id),
+            model: self.no_model.clone(),
         }
     }
 
@@ -101,15 +112,15 @@ impl GatewayService {
         }
     }
 
-    fn admit(&self, call: &Call, model: &str) -> Result<Permit, Status> {
+    fn admit(&self, call: &Call) -> Result<Permit, Status> {
         self.settings.admission.admit(&call.key).map_err(|(why, e)| {
             self.settings.metrics.limit_refused(&call.key, why.label());
-            finish(&self.settings.metrics, call, model, Err(&e));
+            finish(&self.settings.metrics, call, Err(&e));
             e.into_status()
         })
     }
 
-    fn account(&self, call: &Call, model: &str, completion: &Completion) {
+    fn account(&self, call: &Call, completion: &Completion) {
         let usage = completion.usage;
         let total = usage
             .total_tokens
@@ -117,7 +128,7 @@ impl GatewayService {
         self.settings.admission.charge_tokens(&call.key, total);
         self.settings
             .metrics
-            .tokens(model, &call.key, usage.input_tokens, usage.output_tokens);
+            .tokens(&call.model, &call.key, usage.input_tokens, usage.output_tokens);
     }
 }
 
@@ -146,20 +157,31 @@ async fn within<T>(
 
 /// Logs and counts the end of a call. Prompt and completion text are never
 /// logged here.
-fn finish(metrics: &Metrics, call: &Call, model: &str, result: Result<(), &GatewayError>) {
+fn finish(metrics: &Metrics, call: &Call, result: Result<(), &GatewayError>) {
     let latency = call.started.elapsed();
     let latency_ms = latency.as_secs_f64() * 1000.0;
     let rpc = call.rpc;
+    let model = &*call.model;
     let key = &*call.key;
     let request_id = &*call.request_id;
+    let trace_id = tracing::field::display(call.trace_id);
     match result {
         Ok(()) => {
-            metrics.call(rpc, model, Code::Ok, latency);
-            tracing::info!(rpc, model, key, request_id, latency_ms, code = "OK", "call finished");
+            metrics.call(rpc, &call.model, Code::Ok, latency);
+            tracing::info!(
+                rpc,
+                model,
+                key,
+                request_id,
+                trace_id,
+                latency_ms,
+                code = "OK",
+                "call finished"
+            );
         }
         Err(e) => {
             let code = GatewayError::code_of(e.kind());
-            metrics.call(rpc, model, code, latency);
+            metrics.call(rpc, &call.model, code, latency);
             if let Some(up) = e.upstream() {
                 metrics.upstream_error(&up.error_type);
             }
@@ -168,6 +190,7 @@ fn finish(metrics: &Metrics, call: &Call, model: &str, result: Result<(), &Gatew
                 model,
                 key,
                 request_id,
+                trace_id,
                 latency_ms,
                 code = code_name(code),
                 error = %e,
@@ -183,23 +206,23 @@ impl TextGenerationService for GatewayService {
         &self,
         request: Request<pb::GenerateRequest>,
     ) -> Result<Response<pb::GenerateResponse>, Status> {
-        let call = Call::of("Generate", &request);
+        let mut call = self.call("Generate", &request);
         let request = match validation::generate_request(request.into_inner(), &self.settings.limits) {
             Ok(r) => r,
             Err(e) => {
-                finish(&self.settings.metrics, &call, "", Err(&e));
+                finish(&self.settings.metrics, &call, Err(&e));
                 return Err(e.into_status());
             }
         };
-        let model = request.model_id.clone();
-        let _permit = self.admit(&call, &model)?;
+        call.model = Arc::from(request.model_id.as_str());
+        let _permit = self.admit(&call)?;
         if self.settings.log_prompts {
             tracing::info!(prompt = request.last_user_text(), "prompt (--log-prompts)");
         }
         let result = within(call.deadline, self.backend.generate(request)).await;
-        finish(&self.settings.metrics, &call, &model, result.as_ref().map(|_| ()));
+        finish(&self.settings.metrics, &call, result.as_ref().map(|_| ()));
         let generation = result?;
-        self.account(&call, &model, &generation.completion);
+        self.account(&call, &generation.completion);
         if self.settings.log_prompts {
             tracing::info!(completion = %generation.text, "completion (--log-prompts)");
         }
@@ -216,17 +239,17 @@ impl TextGenerationService for GatewayService {
         &self,
         request: Request<pb::GenerateStreamRequest>,
     ) -> Result<Response<Self::GenerateStreamStream>, Status> {
-        let call = Call::of("GenerateStream", &request);
+        let mut call = self.call("GenerateStream", &request);
         let request =
             match validation::generate_stream_request(request.into_inner(), &self.settings.limits) {
                 Ok(r) => r,
                 Err(e) => {
-                    finish(&self.settings.metrics, &call, "", Err(&e));
+                    finish(&self.settings.metrics, &call, Err(&e));
                     return Err(e.into_status());
                 }
             };
-        let model = request.model_id.clone();
-        let permit = self.admit(&call, &model)?;
+        call.model = Arc::from(request.model_id.as_str());
+        let permit = self.admit(&call)?;
         if self.settings.log_prompts {
             tracing::info!(prompt = request.last_user_text(), "prompt (--log-prompts)");
         }
@@ -235,7 +258,7 @@ impl TextGenerationService for GatewayService {
         let GenerationStream { request_id, events } = match result {
             Ok(s) => s,
             Err(e) => {
-                finish(&self.settings.metrics, &call, &model, Err(&e));
+                finish(&self.settings.metrics, &call, Err(&e));
                 return Err(e.into_status());
             }
         };
@@ -243,7 +266,6 @@ impl TextGenerationService for GatewayService {
             events,
             service: self.clone(),
             call,
-            model,
             first_token: None,
             text: self.settings.log_prompts.then(String::new),
             done: false,
@@ -260,10 +282,10 @@ impl TextGenerationService for GatewayService {
         &self,
         request: Request<pb::ListModelsRequest>,
     ) -> Result<Response<pb::ListModelsResponse>, Status> {
-        let call = Call::of("ListModels", &request);
+        let call = self.call("ListModels", &request);
         let filter = validation::list_models_request(request.into_inner());
         let result = within(call.deadline, self.backend.list_models(&filter)).await;
-        finish(&self.settings.metrics, &call, "", result.as_ref().map(|_| ()));
+        finish(&self.settings.metrics, &call, result.as_ref().map(|_| ()));
         Ok(Response::new(pb::ListModelsResponse {
             models: result?.into_iter().map(convert::model).collect(),
         }))
@@ -273,12 +295,12 @@ impl TextGenerationService for GatewayService {
         &self,
         request: Request<pb::GetModelRequest>,
     ) -> Result<Response<pb::GetModelResponse>, Status> {
-        let call = Call::of("GetModel", &request);
+        let call = self.call("GetModel", &request);
         let result = match validation::get_model_request(request.into_inner()) {
             Ok(model_id) => within(call.deadline, self.backend.get_model(&model_id)).await,
             Err(e) => Err(e),
         };
-        finish(&self.settings.metrics, &call, "", result.as_ref().map(|_| ()));
+        finish(&self.settings.metrics, &call, result.as_ref().map(|_| ()));
         Ok(Response::new(pb::GetModelResponse {
             model: Some(convert::model(result?)),
         }))
@@ -292,7 +314,6 @@ struct Relay {
     events: EventStream,
     service: GatewayService,
     call: Call,
-    model: String,
     first_token: Option<Duration>,
     /// The completion text, kept only with --log-prompts.
     text: Option<String>,
@@ -306,10 +327,10 @@ impl Drop for Relay {
         if !self.done {
             // The client went away (or the server closed) mid-stream.
             let metrics = &self.service.settings.metrics;
-            metrics.call(self.call.rpc, &self.model, Code::Cancelled, self.call.started.elapsed());
+            metrics.call(self.call.rpc, &self.call.model, Code::Cancelled, self.call.started.elapsed());
             tracing::info!(
                 rpc = self.call.rpc,
-                model = %self.model,
+                model = &*self.call.model,
                 key = &*self.call.key,
                 request_id = &*self.call.request_id,
                 "stream cancelled by the client; backend stream dropped"
@@ -336,7 +357,7 @@ impl Relay {
                 if self.first_token.is_none() {
                     let after = self.call.started.elapsed();
                     self.first_token = Some(after);
-                    metrics.first_token(&self.model, after);
+                    metrics.first_token(&self.call.model, after);
                 }
                 if let Some(all) = &mut self.text {
                     all.push_str(&text);
@@ -345,8 +366,8 @@ impl Relay {
             }
             Some(Ok(StreamEvent::Complete(c))) => {
                 self.done = true;
-                finish(metrics, &self.call, &self.model, Ok(()));
-                self.service.account(&self.call, &self.model, &c);
+                finish(metrics, &self.call, Ok(()));
+                self.service.account(&self.call, &c);
                 if let Some(all) = &self.text {
                     tracing::info!(completion = %all, "completion (--log-prompts)");
                 }
@@ -354,7 +375,7 @@ impl Relay {
             }
             Some(Err(e)) => {
                 self.done = true;
-                finish(metrics, &self.call, &self.model, Err(&e));
+                finish(metrics, &self.call, Err(&e));
                 Err(e.into_status())
             }
             None => {
@@ -365,7 +386,7 @@ impl Relay {
                     ErrorKind::Internal,
                     "the backend ended the stream without a completion event",
                 );
-                finish(metrics, &self.call, &self.model, Err(&e));
+                finish(metrics, &self.call, Err(&e));
                 Err(e.into_status())
             }
         };
