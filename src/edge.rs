@@ -19,7 +19,6 @@ use crate::ids::{self, TraceId};
 use crate::grpc::deadline::{self, Deadline};
 use futures::future::BoxFuture;
 use http::{HeaderValue, Request, Response};
-use std::io::Write as _;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tracing::Instrument;
@@ -119,13 +118,13 @@ impl Trace {
         }
     }
 
-    /// The `traceparent` value naming the gateway's span.
+    /// The `traceparent` value naming the gateway's span:
+    /// `00-<32 hex trace ID>-<16 hex span ID>-<2 hex flags>`, 55 bytes.
     fn header(&self) -> HeaderValue {
-        let mut buf = [0u8; 55];
-        let mut w = &mut buf[..];
-        // 55 bytes exactly: "00-" + 32 + "-" + 16 + "-" + 2.
-        write!(w, "00-{}-{:016x}-{:02x}", self.trace_id, self.span_id, self.flags)
-            .expect("a traceparent is 55 bytes");
+        let mut buf = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        ids::write_hex(&mut buf[3..35], self.trace_id.0);
+        ids::write_hex(&mut buf[36..52], u128::from(self.span_id));
+        ids::write_hex(&mut buf[53..55], u128::from(self.flags));
         HeaderValue::from_bytes(&buf).expect("a traceparent is ASCII hex and dashes")
     }
 }
@@ -137,6 +136,14 @@ fn request_id(value: Option<&HeaderValue>) -> String {
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map(str::to_owned)
         .unwrap_or_else(ids::request_id)
+}
+
+/// Marks a header value that is new on every call as never to be indexed:
+/// HPACK would otherwise insert it into the connection's header table, where
+/// it can never be used again and only evicts values that repeat.
+fn never_indexed(mut value: HeaderValue) -> HeaderValue {
+    value.set_sensitive(true);
+    value
 }
 
 fn is_gateway_rpc(path: &str) -> bool {
@@ -192,8 +199,8 @@ where
             trace_id = %trace.trace_id,
             key = tracing::field::Empty,
         );
-        let request_id_header = HeaderValue::from_str(&request_id).ok();
-        let traceparent_header = trace.header();
+        let request_id_header = HeaderValue::from_str(&request_id).ok().map(never_indexed);
+        let traceparent_header = never_indexed(trace.header());
         let with_headers = move |mut response: Response<tonic::body::Body>| {
             let h = response.headers_mut();
             if let Some(v) = request_id_header {
@@ -240,6 +247,14 @@ mod tests {
         assert!(header.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{header}");
         assert!(header.ends_with("-01"), "{header}");
         assert_ne!(&header[36..52], "00f067aa0ba902b7");
+    }
+
+    #[test]
+    fn the_traceparent_header_is_the_w3c_layout() {
+        let t = Trace { trace_id: TraceId(0x0af7_6519_16cd_43dd_8448_eb21_1c80_319c), span_id: 0xb7ad_6b71_6920_3331, flags: 1 };
+        assert_eq!(t.header(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        let t = Trace { trace_id: TraceId(1), span_id: u64::MAX, flags: 0 };
+        assert_eq!(t.header(), "00-00000000000000000000000000000001-ffffffffffffffff-00");
     }
 
     #[test]

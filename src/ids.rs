@@ -28,7 +28,20 @@ impl TraceId {
 
 impl std::fmt::Display for TraceId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:032x}", self.0)
+        let mut hex = [0u8; 32];
+        write_hex(&mut hex, self.0);
+        f.write_str(std::str::from_utf8(&hex).expect("hex digits are ASCII"))
+    }
+}
+
+/// Writes the low `dst.len()` hex digits of `value` into `dst`, lower case.
+/// By hand because trace IDs are written on every call (log line and
+/// `traceparent`), and `format!`'s padding machinery costs several times more.
+pub fn write_hex(dst: &mut [u8], mut value: u128) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for digit in dst.iter_mut().rev() {
+        *digit = DIGITS[(value & 0xf) as usize];
+        value >>= 4;
     }
 }
 

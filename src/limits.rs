@@ -1,8 +1,11 @@
 //! Admission: the concurrency limit and per-key rate limits.
 //!
-//! - Concurrency: a semaphore with `try_acquire`, so a call past the limit
-//!   fails at once with RESOURCE_EXHAUSTED instead of queueing without bound
-//!   (the TGI habit). A stream holds its permit for its whole life.
+//! - Concurrency: a counter of generations in flight, so a call past the
+//!   limit fails at once with RESOURCE_EXHAUSTED instead of queueing without
+//!   bound (the TGI habit). A stream holds its permit for its whole life.
+//!   Since nobody waits for a permit, a plain atomic counter does the job
+//!   without taking a lock: a semaphore would also keep a queue of waiters,
+//!   behind a mutex that every release takes.
 //! - Rates: one GCRA token bucket per key for requests per minute and one for
 //!   tokens per minute. GCRA keeps a bucket in a single atomic timestamp
 //!   (the "theoretical arrival time"), so admission takes no lock. Requests
@@ -14,10 +17,9 @@
 
 use crate::error::{ErrorKind, GatewayError};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 const MINUTE_NANOS: u64 = 60_000_000_000;
 
@@ -122,7 +124,7 @@ impl Refusal {
 #[derive(Debug)]
 pub struct Admission {
     config: LimitsConfig,
-    semaphore: Option<Arc<Semaphore>>,
+    concurrency: Option<Arc<Concurrency>>,
     buckets: HashMap<Arc<str>, KeyBuckets>,
     origin: Instant,
 }
@@ -130,7 +132,34 @@ pub struct Admission {
 /// Proof of admission; hold it for the call's life.
 #[derive(Debug)]
 pub struct Permit {
-    _concurrency: Option<OwnedSemaphorePermit>,
+    _concurrency: Option<ConcurrencyPermit>,
+}
+
+/// Generations in flight, against the limit.
+#[derive(Debug)]
+struct Concurrency {
+    limit: usize,
+    in_flight: AtomicUsize,
+}
+
+impl Concurrency {
+    /// One more generation, unless `limit` are already in flight.
+    fn try_acquire(self: &Arc<Self>) -> Option<ConcurrencyPermit> {
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.limit).then_some(n + 1))
+            .ok()
+            .map(|_| ConcurrencyPermit(self.clone()))
+    }
+}
+
+/// One generation's place under the limit, given back on drop.
+#[derive(Debug)]
+struct ConcurrencyPermit(Arc<Concurrency>);
+
+impl Drop for ConcurrencyPermit {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Admission {
@@ -145,8 +174,12 @@ impl Admission {
         buckets.insert(Arc::from(crate::auth::ANONYMOUS), make());
         Admission {
             config,
-            semaphore: (config.max_concurrent_generations > 0)
-                .then(|| Arc::new(Semaphore::new(config.max_concurrent_generations))),
+            concurrency: (config.max_concurrent_generations > 0).then(|| {
+                Arc::new(Concurrency {
+                    limit: config.max_concurrent_generations,
+                    in_flight: AtomicUsize::new(0),
+                })
+            }),
             buckets,
             origin: Instant::now(),
         }
@@ -158,17 +191,16 @@ impl Admission {
 
     /// Generations in flight now.
     pub fn in_flight(&self) -> usize {
-        match &self.semaphore {
-            Some(s) => self.config.max_concurrent_generations - s.available_permits(),
-            None => 0,
-        }
+        self.concurrency
+            .as_ref()
+            .map_or(0, |c| c.in_flight.load(Ordering::Acquire))
     }
 
     /// Admits one generation for `key`, or refuses it.
     pub fn admit(&self, key: &str) -> Result<Permit, (Refusal, GatewayError)> {
-        let concurrency = match &self.semaphore {
+        let concurrency = match &self.concurrency {
             None => None,
-            Some(s) => Some(s.clone().try_acquire_owned().map_err(|_| {
+            Some(c) => Some(c.try_acquire().ok_or_else(|| {
                 (
                     Refusal::Concurrency,
                     GatewayError::new(
@@ -283,7 +315,36 @@ mod tests {
         assert!(err.message().contains("2 concurrent"));
         assert_eq!(a.in_flight(), 2);
         drop(p1);
-        a.admit("anonymous").unwrap();
+        let p3 = a.admit("anonymous").unwrap();
+        drop((p3, _p2));
+        assert_eq!(a.in_flight(), 0);
+    }
+
+    #[test]
+    fn racing_admissions_never_pass_the_limit() {
+        let a = Arc::new(Admission::new(
+            LimitsConfig {
+                max_concurrent_generations: 3,
+                ..Default::default()
+            },
+            [],
+        ));
+        let admitted = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..5_000 {
+                        if let Ok(permit) = a.admit("anonymous") {
+                            assert!(a.in_flight() <= 3, "{} in flight", a.in_flight());
+                            admitted.fetch_add(1, Ordering::Relaxed);
+                            drop(permit);
+                        }
+                    }
+                });
+            }
+        });
+        assert!(admitted.load(Ordering::Relaxed) > 0);
+        assert_eq!(a.in_flight(), 0, "every permit came back");
     }
 
     #[test]

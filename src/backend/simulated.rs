@@ -350,21 +350,42 @@ impl Backend for SimulatedBackend {
 }
 
 /// Byte spans of tokens: each token is its leading whitespace plus the
-/// following run of non-whitespace, like " day" or "\nFrom".
+/// following run of non-whitespace, like " day" or "\nFrom". Whitespace is
+/// `char::is_whitespace`.
 fn token_spans(text: &str) -> impl Iterator<Item = &str> + '_ {
     let mut rest = text;
     std::iter::from_fn(move || {
         if rest.is_empty() {
             return None;
         }
-        let word_start = rest.find(|c: char| !c.is_whitespace()).unwrap_or(rest.len());
-        let end = rest[word_start..]
-            .find(char::is_whitespace)
-            .map_or(rest.len(), |i| word_start + i);
+        let word_start = run_len(rest, true);
+        let end = word_start + run_len(&rest[word_start..], false);
         let (token, tail) = rest.split_at(end);
         rest = tail;
         Some(token)
     })
+}
+
+/// The byte length of `s`'s leading run of whitespace (or, with `whitespace`
+/// false, of non-whitespace). Bytes are tested directly while they are ASCII;
+/// this runs over every token of every answer.
+fn run_len(s: &str, whitespace: bool) -> usize {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let (is_space, len) = if b.is_ascii() {
+            // char::is_whitespace's ASCII members: \t \n \x0B \x0C \r and space.
+            (matches!(b, b' ' | b'\t'..=b'\r'), 1)
+        } else {
+            let c = s[i..].chars().next().expect("i is on a char boundary");
+            (c.is_whitespace(), c.len_utf8())
+        };
+        if is_space != whitespace {
+            return i;
+        }
+        i += len;
+    }
+    bytes.len()
 }
 
 /// Applies stop sequences and then `limit` (the `max_tokens`) to the composed
@@ -461,33 +482,41 @@ const STOPWORDS: &[&str] = &[
 ];
 
 /// The subject of the last user turn: the words after "about", else the
-/// longest word that is not a stopword, else "sky".
+/// longest word that is not a stopword, else "sky". Words are compared
+/// ignoring case and trimmed of punctuation; the subject is lower case.
 fn topic(text: &str) -> String {
-    let words: Vec<String> = text
-        .split_whitespace()
-        .map(|w| {
-            w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-')
-                .to_lowercase()
-        })
-        .filter(|w| !w.is_empty())
-        .collect();
-    if let Some(i) = words.iter().position(|w| w == "about") {
-        let subject: Vec<&str> = words[i + 1..]
-            .iter()
-            .map(String::as_str)
-            .filter(|w| !matches!(*w, "the" | "a" | "an"))
-            .take(3)
-            .collect();
+    let words = || {
+        text.split_whitespace()
+            .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-'))
+            .filter(|w| !w.is_empty())
+    };
+    // `target` is lower-case ASCII.
+    let is = |word: &str, target: &str| word.chars().flat_map(char::to_lowercase).eq(target.chars());
+    if let Some(i) = words().position(|w| is(w, "about")) {
+        let mut subject = String::new();
+        let after = words().skip(i + 1).filter(|w| !["the", "a", "an"].iter().any(|a| is(w, a)));
+        for word in after.take(3) {
+            if !subject.is_empty() {
+                subject.push(' ');
+            }
+            subject.push_str(&word.to_lowercase());
+        }
         if !subject.is_empty() {
-            return subject.join(" ");
+            return subject;
         }
     }
-    words
-        .iter()
-        .filter(|w| !STOPWORDS.contains(&w.as_str()) && w.chars().all(char::is_alphabetic))
-        .max_by_key(|w| w.len())
-        .cloned()
-        .unwrap_or_else(|| "sky".to_owned())
+    words()
+        .filter(|w| w.chars().all(char::is_alphabetic) && !STOPWORDS.iter().any(|s| is(w, s)))
+        // The longest in lower case; on a tie, the last, as `max_by_key` picks.
+        .max_by_key(|w| w.chars().flat_map(char::to_lowercase).map(char::len_utf8).sum::<usize>())
+        .map_or_else(|| "sky".to_owned(), str::to_lowercase)
+}
+
+/// Whether `text` contains `word` (lower-case ASCII), ignoring ASCII case.
+fn contains_ignoring_case(text: &str, word: &str) -> bool {
+    text.as_bytes()
+        .windows(word.len())
+        .any(|window| window.eq_ignore_ascii_case(word.as_bytes()))
 }
 
 /// The text the "model" writes, one piece (a poem line or a prose sentence) at
@@ -501,10 +530,9 @@ fn compose(request: &GenerationRequest, until: Option<usize>) -> String {
     let top_p = request.parameters.top_p.unwrap_or(1.0);
     let prompt = request.last_user_text();
     let subject = topic(prompt);
-    let lower = prompt.to_lowercase();
     let poem = ["poem", "verse", "haiku", "sonnet", "song", "rhyme"]
         .iter()
-        .any(|w| lower.contains(w));
+        .any(|w| contains_ignoring_case(prompt, w));
     // Three stanzas of four lines, or six sentences of prose.
     let (pieces, bank) = if poem { (12, POEM_LINES) } else { (6, PROSE_SENTENCES) };
     let mut out = String::with_capacity(512);
@@ -574,6 +602,12 @@ mod tests {
         let tokens: Vec<_> = token_spans(text).collect();
         assert_eq!(tokens, ["\nFrom", " day", " to", " day", "\n\nas", " I", "  lay", " down"]);
         assert_eq!(tokens.concat(), text);
+        // Unicode whitespace (ideographic space, no-break space, next line)
+        // and ASCII's vertical tab separate tokens too; other bytes do not.
+        let text = "a\u{3000}b\u{a0}c\u{85}dé\x0Bf";
+        let tokens: Vec<_> = token_spans(text).collect();
+        assert_eq!(tokens, ["a", "\u{3000}b", "\u{a0}c", "\u{85}dé", "\x0Bf"]);
+        assert_eq!(token_spans("  ").collect::<Vec<_>>(), ["  "]);
     }
 
     #[test]
@@ -581,6 +615,13 @@ mod tests {
         assert_eq!(topic("Write a poem about sky"), "sky");
         assert_eq!(topic("Tell me about the deep blue sea."), "deep blue sea");
         assert_eq!(topic("Explain gateways"), "gateways");
+        assert_eq!(topic("ABOUT The Northern LIGHTS!"), "northern lights");
+        assert_eq!(topic("Tell me about"), "sky");
+        assert_eq!(topic("Describe tides, currents and waves"), "currents");
+        assert_eq!(topic("Write me a POEM"), "sky");
+        assert_eq!(topic("Über Äpfel"), "äpfel");
+        assert!(contains_ignoring_case("Write a SONNET now", "sonnet"));
+        assert!(!contains_ignoring_case("Write a son", "sonnet"));
     }
 
     #[tokio::test]

@@ -107,7 +107,9 @@ impl GatewayService {
 
     fn headers(&self, metadata: &mut MetadataMap, upstream_request_id: &str) {
         metadata.insert(BACKEND_HEADER, self.backend_header.clone());
-        if let Ok(v) = MetadataValue::try_from(upstream_request_id) {
+        if let Ok(mut v) = MetadataValue::try_from(upstream_request_id) {
+            // New on every call: not worth a place in HPACK's table.
+            v.set_sensitive(true);
             metadata.insert(UPSTREAM_REQUEST_ID_HEADER, v);
         }
     }

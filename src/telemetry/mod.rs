@@ -1,11 +1,17 @@
-//! Logging setup: tracing with a RUST_LOG-style filter, pretty or JSON.
+//! Logging setup: tracing with a RUST_LOG-style filter, pretty or JSON
+//! ([`JsonLines`]).
 //!
 //! Log lines are written by a background thread (tracing-appender's
 //! non-blocking writer), so a request never waits on stderr; if the writer
 //! falls behind, lines are dropped rather than slowing calls down.
 
+mod json_lines;
+
+pub use json_lines::JsonLines;
+
 use crate::config::LogFormat;
 use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. Logs go to stderr so stdout stays free.
@@ -22,7 +28,10 @@ pub fn init(format: LogFormat, filter: &str) -> WorkerGuard {
         .with_writer(writer);
     match format {
         LogFormat::Pretty => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Json => builder
+            .fmt_fields(JsonFields::new())
+            .event_format(JsonLines)
+            .init(),
     }
     guard
 }
