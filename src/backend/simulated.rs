@@ -242,7 +242,19 @@ struct Plan {
 }
 
 impl Plan {
+    /// The completion after `emitted` tokens, taking the plan's IDs (a
+    /// stream's plan lends copies; a unary plan gives them up).
     fn completion(&self, emitted: usize, started: Instant) -> Completion {
+        self.completion_with(emitted, started, self.invoked_model_id.clone(), self.request_id.clone())
+    }
+
+    fn completion_with(
+        &self,
+        emitted: usize,
+        started: Instant,
+        invoked_model_id: String,
+        request_id: String,
+    ) -> Completion {
         Completion {
             stop_reason: self.stop_reason,
             raw_stop_reason: match self.stop_reason {
@@ -252,9 +264,9 @@ impl Plan {
             }
             .to_owned(),
             usage: Usage::new(self.input_tokens, emitted as u32),
-            invoked_model_id: self.invoked_model_id.clone(),
+            invoked_model_id,
             backend_latency: started.elapsed(),
-            request_id: self.request_id.clone(),
+            request_id,
         }
     }
 }
@@ -267,14 +279,18 @@ impl Backend for SimulatedBackend {
 
     async fn generate(&self, request: GenerationRequest) -> Result<Generation, GatewayError> {
         let started = Instant::now();
-        let plan = self.plan(&request)?;
+        let mut plan = self.plan(&request)?;
         if !plan.latency.is_zero() {
             tokio::time::sleep(plan.latency).await;
         }
         if let Some(err) = plan.failure.clone() {
             return Err(err);
         }
-        let completion = plan.completion(plan.token_count, started);
+        let (model, request_id) = (
+            std::mem::take(&mut plan.invoked_model_id),
+            std::mem::take(&mut plan.request_id),
+        );
+        let completion = plan.completion_with(plan.token_count, started, model, request_id);
         Ok(Generation {
             text: plan.text,
             completion,
@@ -482,16 +498,17 @@ const STOPWORDS: &[&str] = &[
 ];
 
 /// The subject of the last user turn: the words after "about", else the
-/// longest word that is not a stopword, else "sky". Words are compared
-/// ignoring case and trimmed of punctuation; the subject is lower case.
+/// longest word that is not a stopword, else "sky". Words are trimmed of
+/// punctuation and compared ignoring ASCII case; the subject is lower case.
 fn topic(text: &str) -> String {
     let words = || {
         text.split_whitespace()
             .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-'))
             .filter(|w| !w.is_empty())
     };
-    // `target` is lower-case ASCII.
-    let is = |word: &str, target: &str| word.chars().flat_map(char::to_lowercase).eq(target.chars());
+    // The words looked for are ASCII, so ASCII case folding finds them; it
+    // rejects most words on their length alone.
+    let is = |word: &str, target: &str| word.eq_ignore_ascii_case(target);
     if let Some(i) = words().position(|w| is(w, "about")) {
         let mut subject = String::new();
         let after = words().skip(i + 1).filter(|w| !["the", "a", "an"].iter().any(|a| is(w, a)));
@@ -557,14 +574,22 @@ fn compose(request: &GenerationRequest, until: Option<usize>) -> String {
     out
 }
 
-/// Appends `template` with each `{t}` replaced by `subject`.
+/// Appends `template` with each `{t}` replaced by `subject`. (A search for
+/// the byte `{` is a memchr; a search for the string "{t}" would set up a
+/// substring searcher for every line.)
 fn fill(out: &mut String, template: &str, subject: &str) {
-    let mut parts = template.split("{t}");
-    out.push_str(parts.next().unwrap_or_default());
-    for part in parts {
-        out.push_str(subject);
-        out.push_str(part);
+    let mut rest = template;
+    while let Some(at) = rest.find('{') {
+        if rest[at..].starts_with("{t}") {
+            out.push_str(&rest[..at]);
+            out.push_str(subject);
+            rest = &rest[at + 3..];
+        } else {
+            out.push_str(&rest[..=at]);
+            rest = &rest[at + 1..];
+        }
     }
+    out.push_str(rest);
 }
 
 #[cfg(test)]

@@ -10,7 +10,9 @@
 //! call, either one cost about a fifth of a call's CPU (BENCHMARKS.md). This
 //! one writes each field once, escaping as it goes.
 
+use std::cell::Cell;
 use std::fmt::{self, Write as _};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
@@ -33,12 +35,11 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let meta = event.metadata();
-        write!(
-            w,
-            "{{\"timestamp\":\"{}\",\"level\":\"{}\",\"target\":",
-            humantime::format_rfc3339_micros(std::time::SystemTime::now()),
-            meta.level()
-        )?;
+        w.write_str("{\"timestamp\":\"")?;
+        write_timestamp(&mut w, SystemTime::now())?;
+        w.write_str("\",\"level\":\"")?;
+        w.write_str(meta.level().as_str())?;
+        w.write_str("\",\"target\":")?;
         write_str(&mut w, meta.target())?;
         let mut fields = FieldWriter { w: &mut w, result: Ok(()) };
         event.record(&mut fields);
@@ -68,6 +69,38 @@ where
         }
         w.write_str("}\n")
     }
+}
+
+/// Writes `now` as RFC 3339 in UTC with microseconds, like
+/// `2026-11-25T15:13:31.123456Z`. The date and time of day change once a
+/// second, so each thread keeps the last second's text and only writes the
+/// fraction anew.
+fn write_timestamp(w: &mut impl fmt::Write, now: SystemTime) -> fmt::Result {
+    thread_local! {
+        static LAST_SECOND: Cell<(u64, [u8; 19])> = const { Cell::new((u64::MAX, [0; 19])) };
+    }
+    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since_epoch.as_secs();
+    let prefix = LAST_SECOND.with(|last| {
+        let (cached, text) = last.get();
+        if cached == secs {
+            return text;
+        }
+        // "YYYY-MM-DDTHH:MM:SSZ": keep all but the Z.
+        let full = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string();
+        let mut text = [0u8; 19];
+        text.copy_from_slice(&full.as_bytes()[..19]);
+        last.set((secs, text));
+        text
+    });
+    w.write_str(std::str::from_utf8(&prefix).map_err(|_| fmt::Error)?)?;
+    let mut fraction = *b".000000Z";
+    let mut micros = since_epoch.subsec_micros();
+    for digit in fraction[1..7].iter_mut().rev() {
+        *digit = b'0' + (micros % 10) as u8;
+        micros /= 10;
+    }
+    w.write_str(std::str::from_utf8(&fraction).map_err(|_| fmt::Error)?)
 }
 
 /// A span as a JSON object: its stored fields (already a JSON object, from
@@ -291,6 +324,20 @@ mod tests {
         let ts = line["timestamp"].as_str().unwrap();
         assert!(humantime::parse_rfc3339(ts).is_ok(), "{ts}");
         assert!(line.get("span").is_none() && line.get("spans").is_none());
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_with_microseconds() {
+        let at = |secs: u64, micros: u64| {
+            let mut out = String::new();
+            write_timestamp(&mut out, UNIX_EPOCH + Duration::from_micros(secs * 1_000_000 + micros)).unwrap();
+            out
+        };
+        assert_eq!(at(1_795_620_811, 123_456), "2026-11-25T15:33:31.123456Z");
+        // The same second again (the cached date), then the next one.
+        assert_eq!(at(1_795_620_811, 7), "2026-11-25T15:33:31.000007Z");
+        assert_eq!(at(1_795_620_812, 999_999), "2026-11-25T15:33:32.999999Z");
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000000Z");
     }
 
     #[test]

@@ -22,7 +22,10 @@ pub fn init(format: LogFormat, filter: &str) -> WorkerGuard {
         eprintln!("invalid log filter {filter:?} ({e}); using `info`");
         EnvFilter::new("info")
     });
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking(std::io::BufWriter::with_capacity(
+        64 * 1024,
+        std::io::stderr(),
+    ));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
