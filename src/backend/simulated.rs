@@ -531,9 +531,12 @@ fn topic(text: &str) -> String {
 
 /// Whether `text` contains `word` (lower-case ASCII), ignoring ASCII case.
 fn contains_ignoring_case(text: &str, word: &str) -> bool {
+    let Some(&first) = word.as_bytes().first() else {
+        return true;
+    };
     text.as_bytes()
         .windows(word.len())
-        .any(|window| window.eq_ignore_ascii_case(word.as_bytes()))
+        .any(|window| window[0].to_ascii_lowercase() == first && window.eq_ignore_ascii_case(word.as_bytes()))
 }
 
 /// The text the "model" writes, one piece (a poem line or a prose sentence) at
