@@ -18,7 +18,7 @@ use crate::auth::{self, ApiKeys};
 use crate::ids::{self, TraceId};
 use crate::grpc::deadline::{self, Deadline};
 use futures::future::BoxFuture;
-use http::{HeaderValue, Request, Response};
+use http::{HeaderName, HeaderValue, Request, Response};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tracing::Instrument;
@@ -27,6 +27,10 @@ use tracing::Instrument;
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// The W3C trace-context header.
 pub const TRACEPARENT_HEADER: &str = "traceparent";
+
+// The same names, parsed at compile time rather than on every insert.
+const REQUEST_ID_NAME: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
+const TRACEPARENT_NAME: HeaderName = HeaderName::from_static(TRACEPARENT_HEADER);
 
 /// What the edge learned about a call.
 #[derive(Debug, Clone)]
@@ -168,8 +172,8 @@ where
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let deadline = deadline::from_headers(req.headers());
         let headers = req.headers();
-        let request_id = request_id(headers.get(REQUEST_ID_HEADER));
-        let trace = Trace::from_header(headers.get(TRACEPARENT_HEADER));
+        let request_id = request_id(headers.get(&REQUEST_ID_NAME));
+        let trace = Trace::from_header(headers.get(&TRACEPARENT_NAME));
         let policy = &self.layer.policy;
 
         let key = match &policy.keys {
@@ -204,9 +208,9 @@ where
         let with_headers = move |mut response: Response<tonic::body::Body>| {
             let h = response.headers_mut();
             if let Some(v) = request_id_header {
-                h.insert(REQUEST_ID_HEADER, v);
+                h.insert(REQUEST_ID_NAME, v);
             }
-            h.insert(TRACEPARENT_HEADER, traceparent_header);
+            h.insert(TRACEPARENT_NAME, traceparent_header);
             response
         };
 

@@ -57,6 +57,9 @@ struct LimitLabels {
     limit: &'static str,
 }
 
+/// The service's RPCs, as the handlers name them.
+const RPCS: [&str; 4] = ["Generate", "GenerateStream", "ListModels", "GetModel"];
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms to ~65 s: gateway overhead at the bottom, long generations at the top.
     Histogram::new(exponential_buckets(0.0005, 2.0, 18))
@@ -67,6 +70,9 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<CallLabels, Counter>,
     latency: Family<RpcLabels, Histogram, fn() -> Histogram>,
+    /// The latency histogram of each RPC, looked up once: the RPCs are
+    /// known at start, so a call's latency needs no family lookup.
+    latency_by_rpc: Vec<(&'static str, Histogram)>,
     time_to_first_token: Family<ModelLabels, Histogram, fn() -> Histogram>,
     input_tokens: Family<TokenLabels, Counter>,
     output_tokens: Family<TokenLabels, Counter>,
@@ -119,10 +125,15 @@ impl Metrics {
             "Calls refused by the gateway's own limits, by key and limit (concurrency, requests, tokens)",
             limit_refusals.clone(),
         );
+        let latency_by_rpc = RPCS
+            .iter()
+            .map(|&rpc| (rpc, latency.get_or_create(&RpcLabels { rpc }).clone()))
+            .collect();
         Metrics {
             registry,
             requests,
             latency,
+            latency_by_rpc,
             time_to_first_token,
             input_tokens,
             output_tokens,
@@ -141,9 +152,11 @@ impl Metrics {
                 code: crate::error::code_name(code),
             })
             .inc();
-        self.latency
-            .get_or_create(&RpcLabels { rpc })
-            .observe(latency.as_secs_f64());
+        let seconds = latency.as_secs_f64();
+        match self.latency_by_rpc.iter().find(|(name, _)| *name == rpc) {
+            Some((_, histogram)) => histogram.observe(seconds),
+            None => self.latency.get_or_create(&RpcLabels { rpc }).observe(seconds),
+        }
     }
 
     /// Records a stream's time to first token.

@@ -383,26 +383,49 @@ fn token_spans(text: &str) -> impl Iterator<Item = &str> + '_ {
 }
 
 /// The byte length of `s`'s leading run of whitespace (or, with `whitespace`
-/// false, of non-whitespace). Bytes are tested directly while they are ASCII;
-/// this runs over every token of every answer.
+/// false, of non-whitespace). ASCII bytes are classified by table, in a tight
+/// loop; only a multi-byte character is decoded. This runs over every token
+/// of every answer.
 fn run_len(s: &str, whitespace: bool) -> usize {
     let bytes = s.as_bytes();
+    let want = if whitespace { ASCII_SPACE } else { ASCII_OTHER };
     let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let (is_space, len) = if b.is_ascii() {
-            // char::is_whitespace's ASCII members: \t \n \x0B \x0C \r and space.
-            (matches!(b, b' ' | b'\t'..=b'\r'), 1)
-        } else {
-            let c = s[i..].chars().next().expect("i is on a char boundary");
-            (c.is_whitespace(), c.len_utf8())
-        };
-        if is_space != whitespace {
+    loop {
+        while i < bytes.len() && BYTE_CLASS[usize::from(bytes[i])] == want {
+            i += 1;
+        }
+        if i == bytes.len() || BYTE_CLASS[usize::from(bytes[i])] != MULTI_BYTE {
             return i;
         }
-        i += len;
+        let c = s[i..].chars().next().expect("i is on a char boundary");
+        if c.is_whitespace() != whitespace {
+            return i;
+        }
+        i += c.len_utf8();
     }
-    bytes.len()
 }
+
+const ASCII_OTHER: u8 = 0;
+const ASCII_SPACE: u8 = 1;
+const MULTI_BYTE: u8 = 2;
+
+/// The class of each byte: `char::is_whitespace`'s ASCII members (\t \n
+/// \x0B \x0C \r and space), other ASCII, and bytes of multi-byte characters.
+const BYTE_CLASS: [u8; 256] = {
+    let mut class = [ASCII_OTHER; 256];
+    let mut b = 0x80;
+    while b < 256 {
+        class[b] = MULTI_BYTE;
+        b += 1;
+    }
+    let mut b = b'\t';
+    while b <= b'\r' {
+        class[b as usize] = ASCII_SPACE;
+        b += 1;
+    }
+    class[b' ' as usize] = ASCII_SPACE;
+    class
+};
 
 /// Applies stop sequences and then `limit` (the `max_tokens`) to the composed
 /// text, in the order a model meets them. Returns the text to send, its token
@@ -501,32 +524,47 @@ const STOPWORDS: &[&str] = &[
 /// longest word that is not a stopword, else "sky". Words are trimmed of
 /// punctuation and compared ignoring ASCII case; the subject is lower case.
 fn topic(text: &str) -> String {
-    let words = || {
-        text.split_whitespace()
-            .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-'))
-            .filter(|w| !w.is_empty())
-    };
-    // The words looked for are ASCII, so ASCII case folding finds them; it
-    // rejects most words on their length alone.
-    let is = |word: &str, target: &str| word.eq_ignore_ascii_case(target);
-    if let Some(i) = words().position(|w| is(w, "about")) {
-        let mut subject = String::new();
-        let after = words().skip(i + 1).filter(|w| !["the", "a", "an"].iter().any(|a| is(w, a)));
-        for word in after.take(3) {
-            if !subject.is_empty() {
-                subject.push(' ');
+    // One pass: up to three words after the first "about" (articles skipped)
+    // make the subject; until then, remember the longest candidate word.
+    let words = text
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-'))
+        .filter(|w| !w.is_empty());
+    let mut subject = String::new();
+    let (mut after_about, mut taken) = (false, 0);
+    let (mut longest, mut longest_len) = (None, 0);
+    for word in words {
+        if after_about {
+            if !["the", "a", "an"].iter().any(|a| word.eq_ignore_ascii_case(a)) {
+                if taken > 0 {
+                    subject.push(' ');
+                }
+                subject.push_str(&word.to_lowercase());
+                taken += 1;
+                if taken == 3 {
+                    break;
+                }
             }
-            subject.push_str(&word.to_lowercase());
-        }
-        if !subject.is_empty() {
-            return subject;
+        } else if word.eq_ignore_ascii_case("about") {
+            after_about = true;
+        } else if word.chars().all(char::is_alphabetic)
+            && !STOPWORDS.iter().any(|s| word.eq_ignore_ascii_case(s))
+        {
+            // Length in lower case; on a tie the later word wins.
+            let len = if word.is_ascii() {
+                word.len()
+            } else {
+                word.chars().flat_map(char::to_lowercase).map(char::len_utf8).sum()
+            };
+            if len >= longest_len {
+                (longest, longest_len) = (Some(word), len);
+            }
         }
     }
-    words()
-        .filter(|w| w.chars().all(char::is_alphabetic) && !STOPWORDS.iter().any(|s| is(w, s)))
-        // The longest in lower case; on a tie, the last, as `max_by_key` picks.
-        .max_by_key(|w| w.chars().flat_map(char::to_lowercase).map(char::len_utf8).sum::<usize>())
-        .map_or_else(|| "sky".to_owned(), str::to_lowercase)
+    if !subject.is_empty() {
+        return subject;
+    }
+    longest.map_or_else(|| "sky".to_owned(), str::to_lowercase)
 }
 
 /// Whether `text` contains `word` (lower-case ASCII), ignoring ASCII case.
@@ -645,6 +683,10 @@ mod tests {
         assert_eq!(topic("Explain gateways"), "gateways");
         assert_eq!(topic("ABOUT The Northern LIGHTS!"), "northern lights");
         assert_eq!(topic("Tell me about"), "sky");
+        assert_eq!(topic("Tell me about the"), "sky");
+        assert_eq!(topic("Explain oceans, then about about clouds and rain"), "about clouds and");
+        assert_eq!(topic("rivers mountains valley"), "mountains");
+        assert_eq!(topic("rivers valley"), "valley");
         assert_eq!(topic("Describe tides, currents and waves"), "currents");
         assert_eq!(topic("Write me a POEM"), "sky");
         assert_eq!(topic("Über Äpfel"), "äpfel");

@@ -24,7 +24,7 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::metadata::{Ascii, MetadataKey, MetadataMap, MetadataValue};
 use tonic::{Code, Request, Response, Status};
 
 /// Response header naming the backend that answered ("simulated", "bedrock").
@@ -50,7 +50,10 @@ pub struct ServiceSettings {
 pub struct GatewayService {
     backend: Arc<dyn Backend>,
     settings: ServiceSettings,
-    backend_header: MetadataValue<tonic::metadata::Ascii>,
+    backend_header: MetadataValue<Ascii>,
+    /// Response header names, parsed once rather than on every answer.
+    backend_key: MetadataKey<Ascii>,
+    upstream_request_id_key: MetadataKey<Ascii>,
     /// The model label of calls that name none (or fail before naming one),
     /// made once so no call allocates it.
     no_model: Arc<str>,
@@ -86,6 +89,8 @@ impl GatewayService {
             backend,
             settings,
             backend_header,
+            backend_key: MetadataKey::from_static(BACKEND_HEADER),
+            upstream_request_id_key: MetadataKey::from_static(UPSTREAM_REQUEST_ID_HEADER),
             no_model: Arc::from(""),
         }
     }
@@ -106,11 +111,11 @@ impl GatewayService {
     }
 
     fn headers(&self, metadata: &mut MetadataMap, upstream_request_id: &str) {
-        metadata.insert(BACKEND_HEADER, self.backend_header.clone());
+        metadata.insert(&self.backend_key, self.backend_header.clone());
         if let Ok(mut v) = MetadataValue::try_from(upstream_request_id) {
             // New on every call: not worth a place in HPACK's table.
             v.set_sensitive(true);
-            metadata.insert(UPSTREAM_REQUEST_ID_HEADER, v);
+            metadata.insert(&self.upstream_request_id_key, v);
         }
     }
 
