@@ -517,3 +517,55 @@ fn metric(scrape: &str, name: &str, labels: &[&str]) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// Reads HTTP/2 frames from `socket` until one of `frame_type` (without the
+/// ACK flag) arrives, or `within` passes. Returns when it arrived.
+async fn first_frame_of_type(
+    socket: &mut tokio::net::TcpStream,
+    frame_type: u8,
+    within: Duration,
+) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let read = async {
+        let mut header = [0u8; 9];
+        loop {
+            socket.read_exact(&mut header).await.ok()?;
+            let len = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
+            let mut payload = vec![0u8; len];
+            socket.read_exact(&mut payload).await.ok()?;
+            if header[3] == frame_type && header[4] & 0x1 == 0 {
+                return Some(started.elapsed());
+            }
+        }
+    };
+    tokio::time::timeout(within, read).await.ok().flatten()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_get_keepalive_pings_at_the_configured_interval() {
+    use tokio::io::AsyncWriteExt;
+    const PING: u8 = 0x6;
+    // An HTTP/2 client that says hello and then goes quiet: the client
+    // preface and an empty SETTINGS frame.
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend_from_slice(&[0, 0, 0, 0x4, 0, 0, 0, 0, 0]);
+    for (interval, expect_ping) in [(Some(Duration::from_millis(200)), true), (None, false)] {
+        let config = ServerConfig { http2_keepalive_interval: interval, ..quick_config() };
+        let server = TestServer::start(simulated(Duration::ZERO), config).await;
+        let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        socket.write_all(&hello).await.unwrap();
+        let ping = first_frame_of_type(&mut socket, PING, Duration::from_millis(1500)).await;
+        match (expect_ping, ping) {
+            (true, Some(after)) => assert!(
+                after >= Duration::from_millis(150),
+                "the first ping came after {after:?}, before the 200 ms interval"
+            ),
+            (true, None) => panic!("no keepalive PING within 1.5 s at a 200 ms interval"),
+            (false, Some(after)) => panic!("a PING after {after:?} with keepalive off"),
+            (false, None) => {}
+        }
+        drop(socket);
+        server.stop().await;
+    }
+}
