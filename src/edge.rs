@@ -99,14 +99,23 @@ struct Trace {
 impl Trace {
     fn from_header(value: Option<&HeaderValue>) -> Trace {
         let parsed = value.and_then(|v| v.to_str().ok()).and_then(|v| {
-            let mut parts = v.trim().split('-');
+            let v = v.trim();
+            let mut parts = v.split('-');
             let (version, trace, parent, flags) =
                 (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-            let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+            // W3C trace context: lower-case hex only; version ff is invalid;
+            // version 00 is exactly 55 bytes (later versions may append
+            // fields); all-zero trace and parent IDs are invalid.
+            let hex = |s: &str, n: usize| {
+                s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            };
+            let zero = |s: &str| s.bytes().all(|b| b == b'0');
             let valid = hex(version, 2)
                 && version != "ff"
+                && (version != "00" || v.len() == 55)
                 && hex(trace, 32)
                 && hex(parent, 16)
+                && !zero(parent)
                 && hex(flags, 2);
             if !valid {
                 return None;
@@ -254,6 +263,13 @@ mod tests {
     }
 
     #[test]
+    fn a_later_version_may_append_fields() {
+        let incoming = HeaderValue::from_static("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future");
+        let t = Trace::from_header(Some(&incoming));
+        assert_eq!(t.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    }
+
+    #[test]
     fn the_traceparent_header_is_the_w3c_layout() {
         let t = Trace { trace_id: TraceId(0x0af7_6519_16cd_43dd_8448_eb21_1c80_319c), span_id: 0xb7ad_6b71_6920_3331, flags: 1 };
         assert_eq!(t.header(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
@@ -267,6 +283,10 @@ mod tests {
             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
             "zz-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
             "00-4bf92f35-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "FF-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
             "garbage",
         ] {
             let t = Trace::from_header(Some(&HeaderValue::from_static(bad)));

@@ -605,6 +605,9 @@ fn compose(request: &GenerationRequest, until: Option<usize>) -> String {
         let start = out.len();
         out.push_str(lead);
         fill(&mut out, pick(&mut rng, bank, top_p), &subject);
+        // Counting piece by piece is exact only if no piece ends in
+        // whitespace (the next piece's lead would join its last token).
+        debug_assert!(!out.ends_with(char::is_whitespace), "a piece ends in whitespace: {out:?}");
         if let Some(until) = until {
             tokens += token_spans(&out[start..]).count();
             if tokens > until {

@@ -336,12 +336,16 @@ impl Drop for Relay {
         if !self.done {
             // The client went away (or the server closed) mid-stream.
             let metrics = &self.service.settings.metrics;
-            metrics.call(self.call.rpc, &self.call.model, Code::Cancelled, self.call.started.elapsed());
+            let latency = self.call.started.elapsed();
+            metrics.call(self.call.rpc, &self.call.model, Code::Cancelled, latency);
             tracing::info!(
                 rpc = self.call.rpc,
                 model = &*self.call.model,
                 key = &*self.call.key,
                 request_id = &*self.call.request_id,
+                trace_id = %self.call.trace_id,
+                latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+                code = "CANCELLED",
                 "stream cancelled by the client; backend stream dropped"
             );
         }

@@ -15,6 +15,7 @@ use std::fmt::{self, Write as _};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
+use tracing_log::NormalizeEvent;
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
@@ -34,7 +35,12 @@ where
         mut w: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let meta = event.metadata();
+        // Records from crates that log through the `log` crate arrive via
+        // tracing-log's bridge, whose own metadata says target "log"; the
+        // normalized metadata names the real target, as tracing-subscriber's
+        // formatters do.
+        let normalized = event.normalized_metadata();
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
         w.write_str("{\"timestamp\":\"")?;
         write_timestamp(&mut w, SystemTime::now())?;
         w.write_str("\",\"level\":\"")?;
@@ -343,6 +349,21 @@ mod tests {
         assert_eq!(at(1_795_620_811, 7), "2026-11-25T15:33:31.000007Z");
         assert_eq!(at(1_795_620_812, 999_999), "2026-11-25T15:33:32.999999Z");
         assert_eq!(at(0, 0), "1970-01-01T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn records_from_the_log_crate_keep_their_target() {
+        let got = lines(|| {
+            let record = log::Record::builder()
+                .args(format_args!("handshake done"))
+                .level(log::Level::Warn)
+                .target("rustls::client")
+                .build();
+            tracing_log::format_trace(&record).unwrap();
+        });
+        assert_eq!(got[0]["target"], "rustls::client", "{}", got[0]);
+        assert_eq!(got[0]["level"], "WARN");
+        assert_eq!(got[0]["message"], "handshake done");
     }
 
     #[test]
