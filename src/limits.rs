@@ -198,20 +198,23 @@ impl Admission {
 
     /// Admits one generation for `key`, or refuses it.
     pub fn admit(&self, key: &str) -> Result<Permit, (Refusal, GatewayError)> {
+        // Every refusal is RESOURCE_EXHAUSTED with RetryInfo.
+        let refuse = |why: Refusal, message: String, retry_after: Duration| {
+            let error = GatewayError::new(ErrorKind::ResourceExhausted, message)
+                .with_retry_after(retry_after);
+            (why, error)
+        };
         let concurrency = match &self.concurrency {
             None => None,
             Some(c) => Some(c.try_acquire().ok_or_else(|| {
-                (
+                refuse(
                     Refusal::Concurrency,
-                    GatewayError::new(
-                        ErrorKind::ResourceExhausted,
-                        format!(
-                            "the gateway is at its limit of {} concurrent generations \
-                             (--max-concurrent-generations); retry shortly",
-                            self.config.max_concurrent_generations
-                        ),
-                    )
-                    .with_retry_after(Duration::from_millis(100)),
+                    format!(
+                        "the gateway is at its limit of {} concurrent generations \
+                         (--max-concurrent-generations); retry shortly",
+                        self.config.max_concurrent_generations
+                    ),
+                    Duration::from_millis(100),
                 )
             })?),
         };
@@ -220,35 +223,29 @@ impl Admission {
             // Tokens first: a refused call must not spend request budget.
             if let Some(tokens) = &b.tokens {
                 tokens.check(now).map_err(|wait| {
-                    (
+                    refuse(
                         Refusal::Tokens,
-                        GatewayError::new(
-                            ErrorKind::ResourceExhausted,
-                            format!(
-                                "key `{key}` has used its {} tokens per minute \
-                                 (--rate-limit-tokens-per-minute); retry in {:.1} s",
-                                self.config.tokens_per_minute,
-                                wait.as_secs_f64()
-                            ),
-                        )
-                        .with_retry_after(wait),
+                        format!(
+                            "key `{key}` has used its {} tokens per minute \
+                             (--rate-limit-tokens-per-minute); retry in {:.1} s",
+                            self.config.tokens_per_minute,
+                            wait.as_secs_f64()
+                        ),
+                        wait,
                     )
                 })?;
             }
             if let Some(requests) = &b.requests {
                 requests.try_take(now, 1).map_err(|wait| {
-                    (
+                    refuse(
                         Refusal::Requests,
-                        GatewayError::new(
-                            ErrorKind::ResourceExhausted,
-                            format!(
-                                "key `{key}` is over its {} requests per minute \
-                                 (--rate-limit-requests-per-minute); retry in {:.1} s",
-                                self.config.requests_per_minute,
-                                wait.as_secs_f64()
-                            ),
-                        )
-                        .with_retry_after(wait),
+                        format!(
+                            "key `{key}` is over its {} requests per minute \
+                             (--rate-limit-requests-per-minute); retry in {:.1} s",
+                            self.config.requests_per_minute,
+                            wait.as_secs_f64()
+                        ),
+                        wait,
                     )
                 })?;
             }

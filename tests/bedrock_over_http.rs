@@ -74,17 +74,6 @@ fn generate(model: &str, api: BedrockApi, max_tokens: Option<u32>) -> GenerateRe
     }
 }
 
-fn stream_of(r: GenerateRequest) -> GenerateStreamRequest {
-    GenerateStreamRequest {
-        model_id: r.model_id,
-        prompt: r.prompt,
-        messages: r.messages,
-        system: r.system,
-        parameters: r.parameters,
-        additional_model_request_fields: r.additional_model_request_fields,
-        api: r.api,
-    }
-}
 
 /// Collects a stream: (text, completion or the status that ended it).
 async fn collect(
@@ -143,7 +132,7 @@ async fn converse_unary_and_stream_through_the_real_sdk() {
     assert!(converse.body["inferenceConfig"].get("topP").is_none(), "unset stays unset");
 
     // The stream's deltas add up to the unary text, and it ends with usage.
-    let (text, complete) = collect(&mut client, stream_of(generate(TITAN, BedrockApi::Unspecified, None))).await;
+    let (text, complete) = collect(&mut client, common::stream_request(generate(TITAN, BedrockApi::Unspecified, None))).await;
     let complete = complete.unwrap();
     assert_eq!(text, fake_bedrock::natural_text());
     assert_eq!(complete.stop_reason(), pb::StopReason::EndTurn);
@@ -175,7 +164,7 @@ async fn every_native_family_streams_and_not() {
         assert!(usage.input_tokens > 0, "{model}");
 
         let (text, complete) =
-            collect(&mut client, stream_of(generate(model, BedrockApi::InvokeModel, None))).await;
+            collect(&mut client, common::stream_request(generate(model, BedrockApi::InvokeModel, None))).await;
         let complete = complete.unwrap_or_else(|s| panic!("{model}: {s:?}"));
         assert_eq!(text, fake_bedrock::natural_text(), "{model}");
         assert_eq!(complete.stop_reason(), pb::StopReason::EndTurn, "{model}: {}", complete.raw_stop_reason);
@@ -243,7 +232,7 @@ async fn every_bedrock_error_reaches_the_client_as_its_documented_code() {
         );
         for streaming in [false, true] {
             let err = if streaming {
-                collect(&mut client, stream_of(generate(TITAN, BedrockApi::Unspecified, None))).await.1.unwrap_err()
+                collect(&mut client, common::stream_request(generate(TITAN, BedrockApi::Unspecified, None))).await.1.unwrap_err()
             } else {
                 client.generate(generate(TITAN, BedrockApi::Unspecified, None)).await.unwrap_err()
             };
@@ -291,7 +280,7 @@ async fn an_exception_mid_stream_keeps_the_text_already_sent() {
             },
         );
         let before = fake.count("stream");
-        let (text, end) = collect(&mut client, stream_of(generate(TITAN, api, None))).await;
+        let (text, end) = collect(&mut client, common::stream_request(generate(TITAN, api, None))).await;
         let status = end.unwrap_err();
         assert_eq!(text, fake_bedrock::expected_text(3), "{api:?}");
         assert_eq!(status.code(), Code::Internal, "{api:?}: {status:?}");
@@ -308,7 +297,7 @@ async fn a_cancelled_stream_closes_the_bedrock_exchange() {
     for api in [BedrockApi::Unspecified, BedrockApi::InvokeModel] {
         fake.set_behavior(TITAN, Behavior::TokenDelay(Duration::from_millis(100)));
         let mut stream = client
-            .generate_stream(stream_of(generate(TITAN, api, None)))
+            .generate_stream(common::stream_request(generate(TITAN, api, None)))
             .await
             .unwrap()
             .into_inner();
@@ -337,7 +326,7 @@ async fn the_deadline_bounds_a_stalled_bedrock_call() {
     assert!(outcome.elapsed < Duration::from_millis(900), "{outcome:?}");
 
     let path = "/bedrock.gateway.v1.TextGenerationService/GenerateStream";
-    let outcome = common::raw_grpc_call(addr, path, &stream_of(unary), "300m").await;
+    let outcome = common::raw_grpc_call(addr, path, &common::stream_request(unary), "300m").await;
     assert_eq!(outcome.grpc_status.as_deref(), Some("4"), "{outcome:?}");
     assert!(outcome.elapsed < Duration::from_millis(900), "{outcome:?}");
     assert!(fake.wait_streams_closed(Duration::from_secs(2)).await, "the stalled exchange was closed");

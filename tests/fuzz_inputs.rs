@@ -203,18 +203,6 @@ fn generate_request() -> BoxedStrategy<GenerateRequest> {
         .boxed()
 }
 
-fn mirror(r: &GenerateRequest) -> GenerateStreamRequest {
-    let r = r.clone();
-    GenerateStreamRequest {
-        model_id: r.model_id,
-        prompt: r.prompt,
-        messages: r.messages,
-        system: r.system,
-        parameters: r.parameters,
-        additional_model_request_fields: r.additional_model_request_fields,
-        api: r.api,
-    }
-}
 
 /// Whether `field` is a path the proto has: what a violation may name.
 fn real_field(field: &str) -> bool {
@@ -329,7 +317,7 @@ fn check_generate(r: GenerateRequest) -> Result<(), TestCaseError> {
     let limits = Limits::default();
     let expected = oracle(&r, &limits);
     let unary = validation::generate_request(r.clone(), &limits);
-    let stream = validation::generate_stream_request(mirror(&r), &limits);
+    let stream = validation::generate_stream_request(common::stream_request(r.clone()), &limits);
     prop_assert_eq!(&unary, &stream, "unary and stream validate alike");
     match unary {
         Ok(valid) => {

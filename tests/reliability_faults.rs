@@ -70,16 +70,7 @@ fn unary(api: BedrockApi) -> GenerateRequest {
 }
 
 fn streaming(api: BedrockApi) -> GenerateStreamRequest {
-    let r = unary(api);
-    GenerateStreamRequest {
-        model_id: r.model_id,
-        prompt: r.prompt,
-        messages: r.messages,
-        system: r.system,
-        parameters: r.parameters,
-        additional_model_request_fields: r.additional_model_request_fields,
-        api: r.api,
-    }
+    common::stream_request(unary(api))
 }
 
 /// How one call ended, as the client saw it.

@@ -4,7 +4,7 @@ mod common;
 
 use bedrock_gateway::backend::simulated::{SimulatedBackend, SimulatedConfig};
 use bedrock_gateway::pb::{
-    self, generate_stream_response::Event, GenerateRequest, GenerateStreamRequest,
+    self, generate_stream_response::Event, GenerateRequest,
     GenerationParameters, GetModelRequest, ListModelsRequest,
 };
 use common::{quick_config, TestServer};
@@ -37,17 +37,6 @@ fn deterministic() -> GenerationParameters {
     }
 }
 
-fn as_stream(r: GenerateRequest) -> GenerateStreamRequest {
-    GenerateStreamRequest {
-        model_id: r.model_id,
-        prompt: r.prompt,
-        messages: r.messages,
-        system: r.system,
-        parameters: r.parameters,
-        additional_model_request_fields: r.additional_model_request_fields,
-        api: r.api,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generate_writes_a_poem_and_says_it_is_simulated() {
@@ -121,7 +110,7 @@ async fn the_stream_arrives_token_by_token_and_matches_generate() {
 
     let started = Instant::now();
     let response = client
-        .generate_stream(as_stream(poem_request(deterministic())))
+        .generate_stream(common::stream_request(poem_request(deterministic())))
         .await
         .unwrap();
     assert_eq!(
@@ -266,7 +255,7 @@ async fn injected_failures_reach_the_client_with_their_code() {
     // Mid-stream: three deltas arrive, then the status.
     let mut r = poem_request(deterministic());
     r.additional_model_request_fields = Some(directive("ModelStreamErrorException", Some(3.0)));
-    let mut stream = client.generate_stream(as_stream(r)).await.unwrap().into_inner();
+    let mut stream = client.generate_stream(common::stream_request(r)).await.unwrap().into_inner();
     let mut deltas = 0;
     let status = loop {
         match stream.next().await.expect("stream ends with a status") {
@@ -298,7 +287,7 @@ async fn server_wide_failure_injection_reaches_every_rpc() {
     };
     check(client.generate(poem_request(deterministic())).await.map(|_| ()), "Generate");
     check(
-        client.generate_stream(as_stream(poem_request(deterministic()))).await.map(|_| ()),
+        client.generate_stream(common::stream_request(poem_request(deterministic()))).await.map(|_| ()),
         "GenerateStream",
     );
     check(client.list_models(ListModelsRequest::default()).await.map(|_| ()), "ListModels");

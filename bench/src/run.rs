@@ -449,11 +449,11 @@ async fn pause(smoke: bool) {
 // Scenarios
 // ------------------------------------------------------------------------------------------
 
-/// One row of the unary table; ratios against `base` (the floor) if given.
-fn unary_row(c: usize, conns: usize, name: &str, m: &Measured, base: Option<&Measured>) -> String {
-    let r = |f: &dyn Fn(&Measured) -> String| base.map_or_else(|| "1".to_owned(), f);
+/// The cells every closed- and open-loop table starts its measurements
+/// with: RPS | p50 | p90 | p99 | max | errors | server CPU.
+fn rate_latency_cells(m: &Measured) -> String {
     format!(
-        "| {c} | {conns} | {name} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+        "{:.0} | {} | {} | {} | {} | {} | {}",
         m.rps(),
         ms(m.q(0.5)),
         ms(m.q(0.9)),
@@ -461,6 +461,15 @@ fn unary_row(c: usize, conns: usize, name: &str, m: &Measured, base: Option<&Mea
         ms(m.max()),
         m.errors,
         cpu(m.cpu.server),
+    )
+}
+
+/// One row of the unary table; ratios against `base` (the floor) if given.
+fn unary_row(c: usize, conns: usize, name: &str, m: &Measured, base: Option<&Measured>) -> String {
+    let r = |f: &dyn Fn(&Measured) -> String| base.map_or_else(|| "1".to_owned(), f);
+    format!(
+        "| {c} | {conns} | {name} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+        rate_latency_cells(m),
         cpu(Some(m.cpu.client)),
         other(m),
         r(&|b| ratio(m.rps(), b.rps())),
@@ -652,14 +661,8 @@ async fn open(
         };
         let _ = writeln!(
             md,
-            "| {label} | {rate:.0} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            m.rps(),
-            ms(m.q(0.5)),
-            ms(m.q(0.9)),
-            ms(m.q(0.99)),
-            ms(m.max()),
-            m.errors,
-            cpu(m.cpu.server),
+            "| {label} | {rate:.0} | {} | {} | {} | {} | {} |",
+            rate_latency_cells(m),
             cpu(Some(m.cpu.client)),
             other(m),
             added(0.5),
@@ -1261,14 +1264,8 @@ async fn bedrock_at(
             );
             let _ = writeln!(
                 rows,
-                "| {latency_flag} | {c} | {name} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
-                m.rps(),
-                ms(m.q(0.5)),
-                ms(m.q(0.9)),
-                ms(m.q(0.99)),
-                ms(m.max()),
-                m.errors,
-                cpu(m.cpu.server),
+                "| {latency_flag} | {c} | {name} | {} | {} |",
+                rate_latency_cells(m),
                 other(m)
             );
         }

@@ -11,7 +11,7 @@ mod convert;
 pub mod deadline;
 
 use crate::backend::{Backend, EventStream, GenerationStream};
-use crate::domain::{Completion, StreamEvent};
+use crate::domain::{Completion, GenerationRequest, StreamEvent};
 use crate::edge::CallContext;
 use crate::error::{code_name, ErrorKind, GatewayError};
 use crate::ids::TraceId;
@@ -119,12 +119,29 @@ impl GatewayService {
         }
     }
 
-    fn admit(&self, call: &Call) -> Result<Permit, Status> {
-        self.settings.admission.admit(&call.key).map_err(|(why, e)| {
+    /// What both generation RPCs do before calling the backend: take the
+    /// validated request (or end the call with its violations), name the
+    /// model on the call, admit it against the limits, and log the prompt
+    /// if asked to.
+    fn begin_generation(
+        &self,
+        call: &mut Call,
+        validated: Result<GenerationRequest, GatewayError>,
+    ) -> Result<(GenerationRequest, Permit), Status> {
+        let request = validated.map_err(|e| {
+            finish(&self.settings.metrics, call, Err(&e));
+            e.into_status()
+        })?;
+        call.model = Arc::from(request.model_id.as_str());
+        let permit = self.settings.admission.admit(&call.key).map_err(|(why, e)| {
             self.settings.metrics.limit_refused(&call.key, why.label());
             finish(&self.settings.metrics, call, Err(&e));
             e.into_status()
-        })
+        })?;
+        if self.settings.log_prompts {
+            tracing::info!(prompt = request.last_user_text(), "prompt (--log-prompts)");
+        }
+        Ok((request, permit))
     }
 
     fn account(&self, call: &Call, completion: &Completion) {
@@ -216,18 +233,8 @@ impl TextGenerationService for GatewayService {
         request: Request<pb::GenerateRequest>,
     ) -> Result<Response<pb::GenerateResponse>, Status> {
         let mut call = self.call("Generate", &request);
-        let request = match validation::generate_request(request.into_inner(), &self.settings.limits) {
-            Ok(r) => r,
-            Err(e) => {
-                finish(&self.settings.metrics, &call, Err(&e));
-                return Err(e.into_status());
-            }
-        };
-        call.model = Arc::from(request.model_id.as_str());
-        let _permit = self.admit(&call)?;
-        if self.settings.log_prompts {
-            tracing::info!(prompt = request.last_user_text(), "prompt (--log-prompts)");
-        }
+        let validated = validation::generate_request(request.into_inner(), &self.settings.limits);
+        let (request, _permit) = self.begin_generation(&mut call, validated)?;
         let result = within(call.deadline, self.backend.generate(request)).await;
         finish(&self.settings.metrics, &call, result.as_ref().map(|_| ()));
         let generation = result?;
@@ -249,19 +256,8 @@ impl TextGenerationService for GatewayService {
         request: Request<pb::GenerateStreamRequest>,
     ) -> Result<Response<Self::GenerateStreamStream>, Status> {
         let mut call = self.call("GenerateStream", &request);
-        let request =
-            match validation::generate_stream_request(request.into_inner(), &self.settings.limits) {
-                Ok(r) => r,
-                Err(e) => {
-                    finish(&self.settings.metrics, &call, Err(&e));
-                    return Err(e.into_status());
-                }
-            };
-        call.model = Arc::from(request.model_id.as_str());
-        let permit = self.admit(&call)?;
-        if self.settings.log_prompts {
-            tracing::info!(prompt = request.last_user_text(), "prompt (--log-prompts)");
-        }
+        let validated = validation::generate_stream_request(request.into_inner(), &self.settings.limits);
+        let (request, permit) = self.begin_generation(&mut call, validated)?;
         let in_flight = self.settings.metrics.stream_opened();
         let result = within(call.deadline, self.backend.generate_stream(request)).await;
         let GenerationStream { request_id, events } = match result {

@@ -231,6 +231,20 @@ impl Backend for MockBackend {
 }
 
 /// A config with short timers for tests.
+/// The same request for `GenerateStream`: the two messages have the same
+/// fields, and tests compare the RPCs on identical input.
+pub fn stream_request(r: bedrock_gateway::pb::GenerateRequest) -> bedrock_gateway::pb::GenerateStreamRequest {
+    bedrock_gateway::pb::GenerateStreamRequest {
+        model_id: r.model_id,
+        prompt: r.prompt,
+        messages: r.messages,
+        system: r.system,
+        parameters: r.parameters,
+        additional_model_request_fields: r.additional_model_request_fields,
+        api: r.api,
+    }
+}
+
 pub fn quick_config() -> ServerConfig {
     ServerConfig {
         drain_timeout: Duration::from_secs(5),
