@@ -146,6 +146,18 @@ pub struct Config {
     /// injects, e.g. ThrottlingException (default ServiceUnavailableException).
     #[arg(long, env = "BEDROCK_GATEWAY_SIMULATED_FAILURE_KIND", value_parser = known_error_type)]
     pub simulated_failure_kind: Option<String>,
+
+    /// Simulated backend: an application inference profile to accept, as
+    /// `ARN=MODEL_ID` (repeatable; comma-separated in the variable). Calls
+    /// naming the ARN are served as its model, under that model's rules.
+    #[arg(
+        long = "simulated-application-profile",
+        env = "BEDROCK_GATEWAY_SIMULATED_APPLICATION_PROFILES",
+        value_name = "ARN=MODEL_ID",
+        value_delimiter = ',',
+        value_parser = application_profile
+    )]
+    pub simulated_application_profiles: Vec<(String, String)>,
 }
 
 /// The backend to serve from.
@@ -167,12 +179,33 @@ pub enum LogFormat {
 }
 
 fn known_error_type(s: &str) -> Result<String, String> {
-    match crate::backend::bedrock::errors::kind_of(s) {
+    match crate::error::bedrock::kind_of(s) {
         Some(_) => Ok(s.to_owned()),
         None => Err(format!(
             "must be a Bedrock error type from the README's table, e.g. ThrottlingException; got {s}"
         )),
     }
+}
+
+fn application_profile(s: &str) -> Result<(String, String), String> {
+    use crate::model::{Identifier, IdentifierKind};
+    let (arn, model) = s
+        .split_once('=')
+        .ok_or_else(|| format!("must be ARN=MODEL_ID, got {s:?}"))?;
+    let (arn, model) = (arn.trim(), model.trim());
+    match Identifier::parse(arn) {
+        Ok(id) if id.kind() == IdentifierKind::ApplicationProfileArn => {}
+        _ => {
+            return Err(format!(
+                "the ARN must be an application inference profile ARN \
+                 (arn:aws:bedrock:REGION:ACCOUNT:application-inference-profile/ID), got {arn:?}"
+            ))
+        }
+    }
+    if model.is_empty() {
+        return Err(format!("MODEL_ID must not be empty, got {s:?}"));
+    }
+    Ok((arn.to_owned(), model.to_owned()))
 }
 
 fn probability(s: &str) -> Result<f64, String> {
@@ -187,6 +220,24 @@ fn probability(s: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn application_profiles_are_arn_model_pairs() {
+        let arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123";
+        let c = Config::try_parse_from([
+            "bedrock-gateway",
+            "--simulated-application-profile",
+            &format!("{arn}=amazon.titan-text-express-v1"),
+        ])
+        .unwrap();
+        assert_eq!(c.simulated_application_profiles, [(arn.to_owned(), "amazon.titan-text-express-v1".to_owned())]);
+        for bad in ["amazon.titan-text-express-v1", "us.x=y", &format!("{arn}=")] {
+            assert!(
+                Config::try_parse_from(["bedrock-gateway", "--simulated-application-profile", bad]).is_err(),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn defaults_are_the_documented_ones() {

@@ -1,10 +1,12 @@
 //! The gateway's own vocabulary: plain Rust types with no protobuf in them.
 //!
-//! A [`GenerationRequest`] can only be built by [`crate::validation`], so a
-//! backend holding one knows every general rule already holds: the model ID is
-//! non-empty, the conversation alternates and ends with a user turn, and every
-//! parameter is in range. Unset parameters stay `None` ("the model's default").
+//! A [`GenerationRequest`] is made by `validation`, so a backend holding one
+//! knows every rule already holds: the model is resolved to its [`Target`],
+//! the conversation alternates and ends with a user turn, every parameter is
+//! in range, and the model's own rules (from `model::rules`) are met. Unset
+//! parameters stay `None` ("the model's default").
 
+pub use crate::model::{ModelFilter, ModelInfo, Target};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -49,11 +51,38 @@ pub struct Parameters {
     pub stop_sequences: Vec<String>,
 }
 
-/// A validated generation request. Built only by [`crate::validation`].
+/// Per-request instructions to the simulated backend, read by validation
+/// from `additional_model_request_fields.gateway_simulation`:
+///
+/// ```json
+/// {"gateway_simulation": {"fail_with": "ThrottlingException",
+///                         "fail_after_tokens": 5,
+///                         "latency_ms": 200, "token_delay_ms": 20}}
+/// ```
+///
+/// `fail_with` takes any Bedrock error type in the README's error table.
+/// Without `fail_after_tokens` the call fails before any text; with it, a
+/// stream fails after that many deltas (a unary call fails outright). Only
+/// the simulated backend accepts them; validation refuses them for any
+/// other, so they never reach Bedrock.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SimulationDirectives {
+    /// The Bedrock error type to fail with.
+    pub fail_with: Option<String>,
+    /// Fail mid-stream after this many deltas.
+    pub fail_after_tokens: Option<u32>,
+    /// Overrides the first-token latency.
+    pub latency: Option<Duration>,
+    /// Overrides the per-token delay.
+    pub token_delay: Option<Duration>,
+}
+
+/// A validated generation request. Made by `validation`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenerationRequest {
-    /// A model ID, inference-profile ID or ARN; never empty.
-    pub model_id: String,
+    /// The model, resolved once: what was asked for, what is invoked, and
+    /// the model behind it with its capabilities.
+    pub target: Target,
     /// Whether the caller sent a single `prompt` rather than `messages`. Native
     /// single-prompt bodies (Titan's `inputText`) then use the text unchanged.
     pub from_prompt: bool,
@@ -63,9 +92,12 @@ pub struct GenerationRequest {
     pub system: Option<String>,
     /// Sampling and length controls.
     pub parameters: Parameters,
-    /// Model-specific fields, passed to the model unchanged. Always a JSON
-    /// object when present.
+    /// Model-specific fields, passed to the model unchanged. Always a
+    /// non-empty JSON object when present; never holds `gateway_simulation`.
     pub additional_model_request_fields: Option<serde_json::Value>,
+    /// The simulation controls, when the caller sent them (simulated
+    /// backend only).
+    pub simulation: Option<SimulationDirectives>,
     /// The Bedrock API to use.
     pub api: BedrockApi,
 }
@@ -143,6 +175,8 @@ pub struct Completion {
     pub usage: Usage,
     /// The model or inference profile actually invoked.
     pub invoked_model_id: String,
+    /// The foundation model that served the call.
+    pub resolved_model_id: String,
     /// Time the backend spent, as it reports it.
     pub backend_latency: Duration,
     /// The backend's request ID.
@@ -165,93 +199,4 @@ pub enum StreamEvent {
     Delta(String),
     /// The end. Nothing follows it.
     Complete(Completion),
-}
-
-/// Catalogue filters; `None` matches everything. String filters match
-/// ignoring ASCII case.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ModelFilter {
-    /// Provider name.
-    pub provider: Option<String>,
-    /// Output modality.
-    pub output_modality: Option<String>,
-    /// Inference type.
-    pub inference_type: Option<String>,
-    /// Streaming support.
-    pub response_streaming_supported: Option<bool>,
-    /// Customization type.
-    pub customization_type: Option<String>,
-}
-
-impl ModelFilter {
-    /// Whether `model` passes every set filter.
-    pub fn matches(&self, model: &ModelInfo) -> bool {
-        fn has(list: &[String], wanted: &Option<String>) -> bool {
-            wanted
-                .as_ref()
-                .is_none_or(|w| list.iter().any(|v| v.eq_ignore_ascii_case(w)))
-        }
-        self.provider
-            .as_ref()
-            .is_none_or(|p| model.provider_name.eq_ignore_ascii_case(p))
-            && has(&model.output_modalities, &self.output_modality)
-            && has(&model.inference_types_supported, &self.inference_type)
-            && has(&model.customizations_supported, &self.customization_type)
-            && self
-                .response_streaming_supported
-                .is_none_or(|want| model.response_streaming_supported.unwrap_or(false) == want)
-    }
-}
-
-/// A foundation model, with every field of Bedrock's FoundationModelSummary.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ModelInfo {
-    /// Model ID.
-    pub model_id: String,
-    /// Model ARN.
-    pub model_arn: String,
-    /// Display name.
-    #[serde(default)]
-    pub model_name: String,
-    /// Provider name.
-    #[serde(default)]
-    pub provider_name: String,
-    /// Input modalities.
-    #[serde(default)]
-    pub input_modalities: Vec<String>,
-    /// Output modalities.
-    #[serde(default)]
-    pub output_modalities: Vec<String>,
-    /// Streaming support; `None` when not reported.
-    #[serde(default)]
-    pub response_streaming_supported: Option<bool>,
-    /// Customizations supported.
-    #[serde(default)]
-    pub customizations_supported: Vec<String>,
-    /// Inference types supported.
-    #[serde(default)]
-    pub inference_types_supported: Vec<String>,
-    /// Lifecycle status.
-    #[serde(default, rename = "modelLifecycle", deserialize_with = "lifecycle_status")]
-    pub lifecycle_status: String,
-}
-
-impl ModelInfo {
-    /// Whether the model can be invoked directly, without an inference profile.
-    pub fn supports_on_demand(&self) -> bool {
-        self.inference_types_supported
-            .iter()
-            .any(|t| t == "ON_DEMAND")
-    }
-}
-
-/// Reads Bedrock's `"modelLifecycle": {"status": "ACTIVE"}` as `"ACTIVE"`.
-fn lifecycle_status<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    #[derive(serde::Deserialize)]
-    struct Lifecycle {
-        #[serde(default)]
-        status: String,
-    }
-    Ok(<Lifecycle as serde::Deserialize>::deserialize(d)?.status)
 }

@@ -7,7 +7,7 @@ use bedrock_gateway::backend::Backend;
 use bedrock_gateway::config::{BackendKind, Config};
 use bedrock_gateway::server::{self, ServerConfig};
 use bedrock_gateway::auth::ApiKeys;
-use bedrock_gateway::edge::AuthPolicy;
+use bedrock_gateway::grpc::edge::AuthPolicy;
 use bedrock_gateway::limits::LimitsConfig;
 use bedrock_gateway::metrics::Metrics;
 use bedrock_gateway::validation::Limits;
@@ -32,6 +32,7 @@ async fn main() -> ExitCode {
                 first_token_latency: config.simulated_latency,
                 failure_rate: config.simulated_failure_rate,
                 failure_kind: config.simulated_failure_kind.clone(),
+                application_profiles: config.simulated_application_profiles.clone(),
             }))
         }
         BackendKind::Bedrock => Arc::new(

@@ -149,7 +149,7 @@ impl Metrics {
             .get_or_create(&CallLabels {
                 rpc,
                 model: model.clone(),
-                code: crate::error::code_name(code),
+                code: code_name(code),
             })
             .inc();
         let seconds = latency.as_secs_f64();
@@ -286,3 +286,28 @@ pub async fn serve(
         });
     }
 }
+/// The canonical upper-case name of a code, e.g. `INVALID_ARGUMENT`: the
+/// `code` label of the metrics, and the log line's `code`.
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+

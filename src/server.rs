@@ -5,7 +5,7 @@
 //! tests bind `127.0.0.1:0` and run exactly what production runs.
 
 use crate::backend::Backend;
-use crate::edge::{AuthPolicy, EdgeLayer};
+use crate::grpc::edge::{AuthPolicy, EdgeLayer};
 use crate::grpc::{GatewayService, ServiceSettings};
 use crate::limits::{Admission, LimitsConfig};
 use crate::metrics::Metrics;

@@ -1,15 +1,31 @@
 //! The edge: loose protobuf requests in, validated domain requests out.
 //!
-//! Every rule is checked and every broken one reported at once, so a caller
-//! fixes a request in one round trip. Each violation names the field path as
-//! written in the proto, the rule, and the value given.
+//! Two steps, each reporting every broken rule at once, so a caller fixes a
+//! request in one round trip. Each violation names the field path as written
+//! in the proto, the rule, and the value given.
+//!
+//! 1. [`generate_request`] checks the general rules (shape, ranges, sizes) and
+//!    reads the simulation controls: a [`CheckedRequest`]. Pure and
+//!    synchronous.
+//! 2. [`CheckedRequest::resolve`] resolves the model once, through the
+//!    backend's model directory, into its `Target`, and checks the model's own
+//!    rules (`model::rules`): a [`GenerationRequest`], the only thing a
+//!    backend accepts.
 
 use crate::domain::{
-    BedrockApi, GenerationRequest, Message, ModelFilter, Parameters, Role,
+    BedrockApi, GenerationRequest, Message, ModelFilter, Parameters, Role, SimulationDirectives,
 };
+use crate::error::bedrock as bedrock_errors;
 use crate::error::{FieldViolation, GatewayError};
+use crate::model::{rules, ModelDirectory};
 use crate::pb;
 use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The key in `additional_model_request_fields` that steers the simulated
+/// backend. Validation takes it out; no backend sees it raw.
+pub const SIMULATION_KEY: &str = "gateway_simulation";
 
 /// Bedrock's own limit on a model identifier (ID, profile ID or ARN).
 pub const MAX_MODEL_ID_CHARS: usize = 2048;
@@ -33,11 +49,86 @@ impl Default for Limits {
     }
 }
 
-/// Validates a unary request.
+/// A request that meets every general rule; its model is not resolved yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedRequest {
+    /// The model identifier as given; non-empty and not too long. Shared:
+    /// the target, the metrics and the log line all name it.
+    pub model_id: Arc<str>,
+    /// Whether the caller sent a single `prompt` rather than `messages`.
+    pub from_prompt: bool,
+    /// Non-empty, alternating, starting and ending with a user turn.
+    pub messages: Vec<Message>,
+    /// The system prompt, when one was given.
+    pub system: Option<String>,
+    /// Sampling and length controls.
+    pub parameters: Parameters,
+    /// Model-specific fields without the simulation controls; `None` when
+    /// nothing else was given.
+    pub additional_model_request_fields: Option<serde_json::Value>,
+    /// The simulation controls, when given.
+    pub simulation: Option<SimulationDirectives>,
+    /// The Bedrock API to use.
+    pub api: BedrockApi,
+}
+
+impl CheckedRequest {
+    /// Resolves the model through `models` and checks the model's rules.
+    /// `accepts_simulation` says whether the backend honours the simulation
+    /// controls; any other refuses them rather than send them upstream.
+    pub async fn resolve(
+        self,
+        models: &Arc<ModelDirectory>,
+        accepts_simulation: bool,
+    ) -> Result<GenerationRequest, GatewayError> {
+        let target = models.resolve_shared(self.model_id.clone()).await?;
+        let ask = rules::Ask {
+            native: self.api == BedrockApi::InvokeModel,
+            system: self.system.as_deref(),
+            temperature: self.parameters.temperature,
+            top_p: self.parameters.top_p,
+            max_tokens: self.parameters.max_tokens.map(NonZeroU32::get),
+            stop_sequences: &self.parameters.stop_sequences,
+        };
+        let mut v = rules::check(&target, &ask);
+        if self.simulation.is_some() && !accepts_simulation {
+            v.push(FieldViolation::new(
+                format!("additional_model_request_fields.{SIMULATION_KEY}"),
+                "is honoured only by the simulated backend (--backend simulated), got it on \
+                 another backend; remove it (Bedrock would refuse the unknown field)",
+            ));
+        }
+        if !v.is_empty() {
+            return Err(GatewayError::invalid(v));
+        }
+        let CheckedRequest {
+            model_id: _,
+            from_prompt,
+            messages,
+            system,
+            parameters,
+            additional_model_request_fields,
+            simulation,
+            api,
+        } = self;
+        Ok(GenerationRequest {
+            target,
+            from_prompt,
+            messages,
+            system,
+            parameters,
+            additional_model_request_fields,
+            simulation,
+            api,
+        })
+    }
+}
+
+/// Checks a unary request against the general rules.
 pub fn generate_request(
     request: pb::GenerateRequest,
     limits: &Limits,
-) -> Result<GenerationRequest, GatewayError> {
+) -> Result<CheckedRequest, GatewayError> {
     let pb::GenerateRequest {
         model_id,
         prompt,
@@ -92,9 +183,10 @@ pub fn generate_request(
 
     let parameters = parameters_of(parameters.unwrap_or_default(), &mut v);
 
-    let additional_model_request_fields = additional_model_request_fields.map(|s| {
-        struct_to_json(s, "additional_model_request_fields", 1, &mut v)
-    });
+    let (additional_model_request_fields, simulation) = match additional_model_request_fields {
+        None => (None, None),
+        Some(s) => split_simulation(struct_to_json(s, "additional_model_request_fields", 1, &mut v), &mut v),
+    };
 
     let api = match pb::BedrockApi::try_from(api) {
         Ok(pb::BedrockApi::Unspecified | pb::BedrockApi::Converse) => BedrockApi::Converse,
@@ -111,22 +203,91 @@ pub fn generate_request(
     if !v.is_empty() {
         return Err(GatewayError::invalid(v));
     }
-    Ok(GenerationRequest {
-        model_id,
+    Ok(CheckedRequest {
+        model_id: Arc::from(model_id),
         from_prompt,
         messages,
         system: (!system.is_empty()).then_some(system),
         parameters,
         additional_model_request_fields,
+        simulation,
         api,
     })
 }
 
-/// Validates a streaming request: the same fields and rules as unary.
+/// Takes the simulation controls out of `additional_model_request_fields`:
+/// the fields left (or `None` if none are), and the controls read.
+fn split_simulation(
+    fields: serde_json::Value,
+    v: &mut Vec<FieldViolation>,
+) -> (Option<serde_json::Value>, Option<SimulationDirectives>) {
+    let serde_json::Value::Object(mut map) = fields else {
+        return (Some(fields), None);
+    };
+    let simulation = map.remove(SIMULATION_KEY).map(|d| simulation_directives(&d, v));
+    ((!map.is_empty()).then_some(serde_json::Value::Object(map)), simulation)
+}
+
+/// Reads `gateway_simulation` into its domain value.
+fn simulation_directives(value: &serde_json::Value, v: &mut Vec<FieldViolation>) -> SimulationDirectives {
+    let field = |k: &str| format!("additional_model_request_fields.{SIMULATION_KEY}.{k}");
+    let Some(obj) = value.as_object() else {
+        v.push(FieldViolation::new(
+            format!("additional_model_request_fields.{SIMULATION_KEY}"),
+            format!("must be an object, got {value}"),
+        ));
+        return SimulationDirectives::default();
+    };
+    let mut millis = |k: &str| -> Option<Duration> {
+        let value = obj.get(k)?;
+        match value.as_f64() {
+            Some(ms) if (0.0..=600_000.0).contains(&ms) => Some(Duration::from_secs_f64(ms / 1000.0)),
+            _ => {
+                v.push(FieldViolation::new(
+                    field(k),
+                    format!("must be a number of milliseconds in [0, 600000], got {value}"),
+                ));
+                None
+            }
+        }
+    };
+    let latency = millis("latency_ms");
+    let token_delay = millis("token_delay_ms");
+    let fail_with = match obj.get("fail_with") {
+        None => None,
+        Some(serde_json::Value::String(t)) if bedrock_errors::kind_of(t).is_some() => Some(t.clone()),
+        Some(other) => {
+            let known: Vec<_> = bedrock_errors::KNOWN_ERRORS.iter().map(|(n, _)| *n).collect();
+            v.push(FieldViolation::new(
+                field("fail_with"),
+                format!("must be one of {}, got {other}", known.join(", ")),
+            ));
+            None
+        }
+    };
+    let fail_after_tokens = obj.get("fail_after_tokens").and_then(|n| {
+        let count = n.as_u64().and_then(|n| u32::try_from(n).ok());
+        if count.is_none() {
+            v.push(FieldViolation::new(
+                field("fail_after_tokens"),
+                format!("must be a whole number of tokens, got {n}"),
+            ));
+        }
+        count
+    });
+    SimulationDirectives {
+        fail_with,
+        fail_after_tokens,
+        latency,
+        token_delay,
+    }
+}
+
+/// Checks a streaming request: the same fields and rules as unary.
 pub fn generate_stream_request(
     request: pb::GenerateStreamRequest,
     limits: &Limits,
-) -> Result<GenerationRequest, GatewayError> {
+) -> Result<CheckedRequest, GatewayError> {
     let pb::GenerateStreamRequest {
         model_id,
         prompt,
@@ -504,5 +665,91 @@ mod tests {
         let mut r = base();
         r.additional_model_request_fields = Some(s);
         assert_eq!(fields(r), ["additional_model_request_fields.bad"]);
+    }
+
+    fn with_simulation(sim: serde_json::Value) -> pb::GenerateRequest {
+        let prost_types::Value { kind: Some(prost_types::value::Kind::StructValue(s)), .. } =
+            json_value(serde_json::json!({ SIMULATION_KEY: sim, "top_k": 5 }))
+        else {
+            unreachable!()
+        };
+        pb::GenerateRequest { additional_model_request_fields: Some(s), ..base() }
+    }
+
+    fn json_value(j: serde_json::Value) -> prost_types::Value {
+        use prost_types::{value::Kind, ListValue, Struct, Value};
+        let kind = match j {
+            serde_json::Value::Null => Kind::NullValue(0),
+            serde_json::Value::Bool(b) => Kind::BoolValue(b),
+            serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap()),
+            serde_json::Value::String(s) => Kind::StringValue(s),
+            serde_json::Value::Array(a) => Kind::ListValue(ListValue { values: a.into_iter().map(json_value).collect() }),
+            serde_json::Value::Object(o) => Kind::StructValue(Struct {
+                fields: o.into_iter().map(|(k, v)| (k, json_value(v))).collect(),
+            }),
+        };
+        Value { kind: Some(kind) }
+    }
+
+    #[test]
+    fn simulation_controls_are_read_once_and_taken_out_of_the_model_fields() {
+        let r = generate_request(
+            with_simulation(serde_json::json!({"fail_with": "ThrottlingException", "fail_after_tokens": 3, "latency_ms": 5})),
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            r.simulation,
+            Some(SimulationDirectives {
+                fail_with: Some("ThrottlingException".into()),
+                fail_after_tokens: Some(3),
+                latency: Some(Duration::from_millis(5)),
+                token_delay: None,
+            })
+        );
+        assert_eq!(r.additional_model_request_fields, Some(serde_json::json!({"top_k": 5})));
+        let bad = with_simulation(serde_json::json!({"fail_with": "Nope", "fail_after_tokens": -1, "latency_ms": "x"}));
+        let mut got = fields(bad);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "additional_model_request_fields.gateway_simulation.fail_after_tokens",
+                "additional_model_request_fields.gateway_simulation.fail_with",
+                "additional_model_request_fields.gateway_simulation.latency_ms",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_backend_that_does_not_simulate_refuses_the_controls() {
+        use crate::model::{Catalogue, Listing, Unknown};
+        let models = ModelDirectory::fixed(
+            Listing { models: Catalogue::seed().models().to_vec(), ..Listing::default() },
+            Unknown::PassThrough,
+        );
+        let checked = generate_request(with_simulation(serde_json::json!({"latency_ms": 1})), &Limits::default()).unwrap();
+        assert!(checked.clone().resolve(&models, true).await.is_ok());
+        let e = checked.resolve(&models, false).await.unwrap_err();
+        assert_eq!(e.violations()[0].field, "additional_model_request_fields.gateway_simulation");
+        assert!(e.violations()[0].description.contains("simulated backend"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn general_and_model_rules_both_name_their_fields() {
+        use crate::model::{Catalogue, Listing, Unknown};
+        let models = ModelDirectory::fixed(
+            Listing { models: Catalogue::seed().models().to_vec(), ..Listing::default() },
+            Unknown::NotFound,
+        );
+        let mut r = base();
+        r.parameters = Some(pb::GenerationParameters { stop_sequences: vec!["a".into(), "b".into()], ..Default::default() });
+        let e = generate_request(r, &Limits::default()).unwrap().resolve(&models, false).await.unwrap_err();
+        let f: Vec<_> = e.violations().iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(f, ["parameters.stop_sequences", "parameters.stop_sequences", "parameters.stop_sequences"]);
+        let mut r = base();
+        r.model_id = "amazon.nope-v1".into();
+        let e = generate_request(r, &Limits::default()).unwrap().resolve(&models, false).await.unwrap_err();
+        assert_eq!(e.kind(), crate::error::ErrorKind::NotFound);
     }
 }

@@ -357,7 +357,11 @@ async fn the_catalogue_comes_from_the_control_plane_and_is_cached() {
         .unwrap();
     assert_eq!(m.model_name, "Titan Text G1 - Express");
     assert_eq!(fake.count("/foundation-models"), 1, "one ListFoundationModels for everything");
-    assert_eq!(fake.count("/inference-profiles"), 1);
+    assert_eq!(
+        fake.count("/inference-profiles"),
+        2,
+        "one ListInferenceProfiles per type (system-defined, application) for everything"
+    );
 
     // A model the list does not hold is asked for with GetFoundationModel.
     let err = client

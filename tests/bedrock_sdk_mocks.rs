@@ -24,14 +24,27 @@ use bedrock_gateway::domain::{
     StopReason,
 };
 use bedrock_gateway::error::ErrorKind;
+use bedrock_gateway::model::{Catalogue, Listing, ModelDirectory, Target, Unknown};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
 const CLAUDE_37: &str = "anthropic.claude-3-7-sonnet-20250219-v1:0";
 
+/// The target of `model_id` over the seed catalogue. Tests that depend on
+/// the backend's own catalogue (routing) resolve through `b.models()`.
+fn target(model_id: &str) -> Target {
+    static SEED: std::sync::LazyLock<std::sync::Arc<ModelDirectory>> = std::sync::LazyLock::new(|| {
+        ModelDirectory::fixed(
+            Listing { models: Catalogue::seed().models().to_vec(), ..Listing::default() },
+            Unknown::PassThrough,
+        )
+    });
+    SEED.resolve_listed(model_id).unwrap()
+}
+
 fn request(model_id: &str, parameters: Parameters) -> GenerationRequest {
     GenerationRequest {
-        model_id: model_id.into(),
+        target: target(model_id),
         from_prompt: true,
         messages: vec![DomainMessage {
             role: Role::User,
@@ -40,7 +53,16 @@ fn request(model_id: &str, parameters: Parameters) -> GenerationRequest {
         system: None,
         parameters,
         additional_model_request_fields: None,
+        simulation: None,
         api: BedrockApi::Converse,
+    }
+}
+
+/// A request resolved through the backend's own directory.
+async fn resolved(b: &BedrockBackend, model_id: &str) -> GenerationRequest {
+    GenerationRequest {
+        target: b.models().resolve(model_id).await.unwrap(),
+        ..request("amazon.titan-text-express-v1", Parameters::default())
     }
 }
 
@@ -93,7 +115,7 @@ fn model(id: &str, inference: &[InferenceType]) -> FoundationModelSummary {
         .unwrap()
 }
 
-fn catalogue_rules() -> (Rule, Rule) {
+fn catalogue_rules() -> (Rule, Rule, Rule) {
     let list = mock!(aws_sdk_bedrock::Client::list_foundation_models).then_output(|| {
         ListFoundationModelsOutput::builder()
             .model_summaries(model(CLAUDE_37, &[InferenceType::from("INFERENCE_PROFILE")]))
@@ -103,7 +125,9 @@ fn catalogue_rules() -> (Rule, Rule) {
             ))
             .build()
     });
-    let profiles = mock!(aws_sdk_bedrock::Client::list_inference_profiles).then_output(|| {
+    let profiles = mock!(aws_sdk_bedrock::Client::list_inference_profiles)
+        .match_requests(|r| r.type_equals() == Some(&InferenceProfileType::SystemDefined))
+        .then_output(|| {
         ListInferenceProfilesOutput::builder()
             .inference_profile_summaries(
                 InferenceProfileSummary::builder()
@@ -120,8 +144,31 @@ fn catalogue_rules() -> (Rule, Rule) {
             )
             .build()
     });
-    (list, profiles)
+    let applications = mock!(aws_sdk_bedrock::Client::list_inference_profiles)
+        .match_requests(|r| r.type_equals() == Some(&InferenceProfileType::Application))
+        .then_output(|| {
+            ListInferenceProfilesOutput::builder()
+                .inference_profile_summaries(
+                    InferenceProfileSummary::builder()
+                        .inference_profile_id("haiku-cost-centre-7")
+                        .inference_profile_name("Haiku for cost centre 7")
+                        .inference_profile_arn(APP_PROFILE)
+                        .models(
+                            InferenceProfileModel::builder()
+                                .model_arn("arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0")
+                                .build(),
+                        )
+                        .status(InferenceProfileStatus::Active)
+                        .r#type(InferenceProfileType::Application)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        });
+    (list, profiles, applications)
 }
+
+const APP_PROFILE: &str = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/haiku-cost-centre-7";
 
 #[tokio::test]
 async fn converse_sends_only_the_parameters_given_and_reads_the_answer() {
@@ -206,57 +253,64 @@ async fn every_bedrock_exception_maps_to_its_documented_kind() {
 
 #[tokio::test]
 async fn models_without_on_demand_are_routed_to_the_regional_profile() {
-    let (list, profiles) = catalogue_rules();
+    let (list, profiles, applications) = catalogue_rules();
     let routed = mock!(aws_sdk_bedrockruntime::Client::converse)
         .match_requests(|r| r.model_id() == Some(&format!("us.{CLAUDE_37}")))
         .then_output(|| converse_output("routed", SdkStopReason::EndTurn));
     let direct = mock!(aws_sdk_bedrockruntime::Client::converse)
-        .match_requests(|r| r.model_id() == Some("anthropic.claude-3-haiku-20240307-v1:0"))
+        .match_requests(|r| {
+            r.model_id() == Some("anthropic.claude-3-haiku-20240307-v1:0") || r.model_id() == Some(APP_PROFILE)
+        })
         .then_output(|| converse_output("direct", SdkStopReason::EndTurn));
-    let b = backend(&[&routed, &direct], &[&list, &profiles], Duration::from_secs(60));
+    let b = backend(&[&routed, &direct], &[&list, &profiles, &applications], Duration::from_secs(60));
     // Routing reads the cached catalogue; readiness is what fills it at start.
     assert!(b.ready().await);
 
-    let g = b.generate(request(CLAUDE_37, Parameters::default())).await.unwrap();
+    let g = b.generate(resolved(&b, CLAUDE_37).await).await.unwrap();
     assert_eq!(g.text, "routed");
     assert_eq!(g.completion.invoked_model_id, format!("us.{CLAUDE_37}"));
+    assert_eq!(g.completion.resolved_model_id, CLAUDE_37);
 
-    let g = b
-        .generate(request("anthropic.claude-3-haiku-20240307-v1:0", Parameters::default()))
-        .await
-        .unwrap();
+    let g = b.generate(resolved(&b, "anthropic.claude-3-haiku-20240307-v1:0").await).await.unwrap();
     assert_eq!(g.text, "direct");
     assert_eq!(g.completion.invoked_model_id, "anthropic.claude-3-haiku-20240307-v1:0");
 
     // An explicit profile ID passes through unchanged.
-    let g = b
-        .generate(request(&format!("us.{CLAUDE_37}"), Parameters::default()))
-        .await
-        .unwrap();
+    let g = b.generate(resolved(&b, &format!("us.{CLAUDE_37}")).await).await.unwrap();
     assert_eq!(g.completion.invoked_model_id, format!("us.{CLAUDE_37}"));
+    assert_eq!(g.completion.resolved_model_id, CLAUDE_37);
     assert_eq!(routed.num_calls(), 2);
+
+    // The account's application profile: invoked as given, its model named.
+    let g = b.generate(resolved(&b, APP_PROFILE).await).await.unwrap();
+    assert_eq!(g.completion.invoked_model_id, APP_PROFILE);
+    assert_eq!(g.completion.resolved_model_id, "anthropic.claude-3-haiku-20240307-v1:0");
 }
 
 #[tokio::test]
 async fn the_catalogue_is_cached_for_its_ttl() {
-    let (list, profiles) = catalogue_rules();
+    let (list, profiles, applications) = catalogue_rules();
     let converse = mock!(aws_sdk_bedrockruntime::Client::converse)
         .then_output(|| converse_output("x", SdkStopReason::EndTurn));
-    let b = backend(&[&converse], &[&list, &profiles], Duration::from_secs(60));
+    let b = backend(&[&converse], &[&list, &profiles, &applications], Duration::from_secs(60));
     for _ in 0..5 {
         let models = b.list_models(&ModelFilter::default()).await.unwrap();
         assert_eq!(models.len(), 2);
-        b.generate(request(CLAUDE_37, Parameters::default())).await.unwrap();
+        b.generate(resolved(&b, CLAUDE_37).await).await.unwrap();
+        b.generate(resolved(&b, APP_PROFILE).await).await.unwrap();
     }
     let claude = b.get_model(CLAUDE_37).await.unwrap();
     assert_eq!(claude.inference_types_supported, ["INFERENCE_PROFILE"]);
     assert_eq!(claude.lifecycle_status, "ACTIVE");
     assert_eq!(list.num_calls(), 1, "one ListFoundationModels for all of it");
     assert_eq!(profiles.num_calls(), 1);
+    assert_eq!(applications.num_calls(), 1, "application profiles are listed with the catalogue, not per call");
+    // GetModel of the profile answers with the model behind it.
+    assert_eq!(b.get_model(APP_PROFILE).await.unwrap().model_id, "anthropic.claude-3-haiku-20240307-v1:0");
 
     // With a zero TTL every catalogue read refreshes.
-    let (list, profiles) = catalogue_rules();
-    let b = backend(&[], &[&list, &profiles], Duration::ZERO);
+    let (list, profiles, applications) = catalogue_rules();
+    let b = backend(&[], &[&list, &profiles, &applications], Duration::ZERO);
     for _ in 0..3 {
         b.list_models(&ModelFilter::default()).await.unwrap();
     }
@@ -305,23 +359,26 @@ async fn titan_invoke_model_uses_the_notebook_body_and_reads_its_answer() {
 
 #[tokio::test]
 async fn model_rules_refuse_before_any_call() {
+    use bedrock_gateway::pb;
+    use bedrock_gateway::validation::{self, Limits};
     let converse = mock!(aws_sdk_bedrockruntime::Client::converse)
         .then_output(|| converse_output("x", SdkStopReason::EndTurn));
     let b = backend(&[&converse], &[], Duration::from_secs(60));
-    let mut r = request(
-        "amazon.titan-text-express-v1",
-        Parameters {
-            max_tokens: NonZeroU32::new(9000),
+    let request = pb::GenerateRequest {
+        model_id: "amazon.titan-text-express-v1".into(),
+        prompt: "Write a poem about sky".into(),
+        system: "Be brief".into(),
+        parameters: Some(pb::GenerationParameters {
+            max_tokens: Some(9000),
             stop_sequences: vec!["STOP".into()],
             ..Default::default()
-        },
-    );
-    r.system = Some("Be brief".into());
-    let err = b.generate(r).await.unwrap_err();
+        }),
+        ..Default::default()
+    };
+    let checked = validation::generate_request(request, &Limits::default()).unwrap();
+    let err = checked.resolve(b.models(), b.accepts_simulation()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     let fields: Vec<_> = err.violations().iter().map(|v| v.field.as_str()).collect();
-    assert!(fields.contains(&"parameters.max_tokens"), "{fields:?}");
-    assert!(fields.contains(&"parameters.stop_sequences"), "{fields:?}");
-    assert!(fields.contains(&"system"), "{fields:?}");
+    assert_eq!(fields, ["parameters.max_tokens", "parameters.stop_sequences", "system"]);
     assert_eq!(converse.num_calls(), 0);
 }

@@ -60,9 +60,9 @@ fn check<S: Strategy>(cases: u32, strategy: S, test: impl Fn(S::Value) -> Result
     }
 }
 
-/// A status must fit in grpc-java's 8 KiB of trailers (see error.rs).
+/// A status must fit in grpc-java's 8 KiB of trailers (see grpc/status.rs).
 fn readable(e: GatewayError) -> Result<tonic::Code, TestCaseError> {
-    let status = e.into_status();
+    let status = tonic::Status::from(e);
     let message: usize = status
         .message()
         .bytes()
@@ -294,7 +294,7 @@ fn oracle(r: &GenerateRequest, limits: &Limits) -> Vec<&'static str> {
 }
 
 /// What every validated request satisfies.
-fn assert_valid(r: &domain::GenerationRequest, limits: &Limits) -> Result<(), TestCaseError> {
+fn assert_valid(r: &validation::CheckedRequest, limits: &Limits) -> Result<(), TestCaseError> {
     prop_assert!(!r.model_id.trim().is_empty());
     prop_assert!(!r.messages.is_empty());
     prop_assert_eq!(r.messages.first().map(|m| m.role), Some(DomainRole::User));
@@ -740,13 +740,15 @@ fn arbitrary_event_streams_and_bodies_through_the_sdk_never_panic() {
         (fake, backend)
     });
     let panics = common::panic_count();
+    let titan = runtime.block_on(backend.models().resolve(TITAN)).unwrap();
     let request = |api| domain::GenerationRequest {
-        model_id: TITAN.into(),
+        target: titan.clone(),
         from_prompt: true,
         messages: vec![domain::Message { role: DomainRole::User, content: "hi".into() }],
         system: None,
         parameters: domain::Parameters::default(),
         additional_model_request_fields: None,
+        simulation: None,
         api,
     };
     // What the cases reached: completed streams, errors, unary answers.

@@ -22,7 +22,8 @@ use tonic::Code;
 use tonic_types::StatusExt;
 
 const TITAN: &str = "amazon.titan-text-express-v1";
-const CLAUDE: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+/// A model whose capability row sets no output ceiling: Bedrock judges.
+const NO_CEILING: &str = "cohere.command-r-v1:0";
 const GENERATE: &str = "/bedrock.gateway.v1.TextGenerationService/Generate";
 /// What a status may weigh in trailers and still reach grpc-java (8 KiB).
 const READABLE_STATUS_BYTES: usize = 8 * 1024;
@@ -414,7 +415,7 @@ async fn garbage_authorization_is_unauthenticated_before_any_work() {
     let keys = bedrock_gateway::auth::ApiKeys::parse("team:team-key-0123456789", "test").unwrap();
     let backend = Arc::new(MockBackend::new(&["fine"]));
     let config = ServerConfig {
-        auth: bedrock_gateway::edge::AuthPolicy {
+        auth: bedrock_gateway::grpc::edge::AuthPolicy {
             keys: Some(Arc::new(keys)),
             protect_health_and_reflection: false,
         },
@@ -452,8 +453,8 @@ async fn garbage_authorization_is_unauthenticated_before_any_work() {
 // ---------------------------------------------------------------------------
 
 /// `max_tokens` = u32::MAX passes general validation (it is a valid "as many
-/// as you like"); Titan's model rule refuses it before Bedrock is called; a
-/// model without such a rule gets Converse's i32 maximum (saturated, never
+/// as you like"); Titan's model rule refuses it before Bedrock is called, on
+/// every backend; a model without such a rule gets Converse's i32 maximum (saturated, never
 /// wrapped negative); and the simulated backend answers at once without
 /// allocating per requested token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -463,7 +464,11 @@ async fn an_enormous_max_tokens_is_judged_by_the_model_and_costs_nothing() {
         ..Default::default()
     };
     let (server, backend, mut client) = mock_server().await;
-    client.generate(with_parameters(huge.clone())).await.unwrap();
+    let no_ceiling = GenerateRequest {
+        model_id: NO_CEILING.into(),
+        ..with_parameters(huge.clone())
+    };
+    client.generate(no_ceiling.clone()).await.unwrap();
     let seen = backend.last_request.lock().unwrap().clone().unwrap();
     assert_eq!(seen.parameters.max_tokens.map(|n| n.get()), Some(u32::MAX));
     server.stop().await;
@@ -477,11 +482,7 @@ async fn an_enormous_max_tokens_is_judged_by_the_model_and_costs_nothing() {
     assert_eq!(fields(&err), ["parameters.max_tokens"]);
     assert!(err.message().contains("at most 8192 tokens, got 4294967295"), "{}", err.message());
     assert_eq!(fake.count("/converse"), 0, "refused before Bedrock");
-    let claude = GenerateRequest {
-        model_id: CLAUDE.into(),
-        ..with_parameters(huge.clone())
-    };
-    let r = client.generate(claude).await.unwrap().into_inner();
+    let r = client.generate(no_ceiling).await.unwrap().into_inner();
     assert_eq!(r.text, fake_bedrock::natural_text());
     let sent = fake.requests().into_iter().find(|q| q.path.ends_with("/converse")).unwrap();
     assert_eq!(sent.body["inferenceConfig"]["maxTokens"], i32::MAX);
@@ -491,11 +492,15 @@ async fn an_enormous_max_tokens_is_judged_by_the_model_and_costs_nothing() {
     let server = TestServer::start(Arc::new(simulated), quick_config()).await;
     let mut client = server.client().await;
     let started = Instant::now();
-    let r = client.generate(with_parameters(huge.clone())).await.unwrap().into_inner();
+    let r = client
+        .generate(GenerateRequest { model_id: NO_CEILING.into(), ..with_parameters(huge.clone()) })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(r.stop_reason(), bedrock_gateway::pb::StopReason::EndTurn);
     assert!(r.usage.unwrap().output_tokens < 1000);
     let stream_request = GenerateStreamRequest {
-        model_id: TITAN.into(),
+        model_id: NO_CEILING.into(),
         prompt: "Write a poem about sky".into(),
         parameters: Some(huge),
         ..Default::default()

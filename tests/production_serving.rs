@@ -6,7 +6,7 @@ mod common;
 
 use bedrock_gateway::auth::ApiKeys;
 use bedrock_gateway::backend::simulated::{SimulatedBackend, SimulatedConfig};
-use bedrock_gateway::edge::AuthPolicy;
+use bedrock_gateway::grpc::edge::AuthPolicy;
 use bedrock_gateway::limits::LimitsConfig;
 use bedrock_gateway::pb::{
     text_generation_service_client::TextGenerationServiceClient, GenerateRequest,

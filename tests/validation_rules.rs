@@ -169,8 +169,10 @@ async fn each_rule_is_refused_before_the_backend_with_the_field_named() {
 
     assert_eq!(backend.calls(), 0, "no invalid request reached the backend");
 
-    // And a valid one does, with the system prompt and parameters intact.
+    // And a valid one does, with the system prompt and parameters intact
+    // (on a model that takes a system prompt and both sampling controls).
     let ok = GenerateRequest {
+        model_id: "anthropic.claude-3-haiku-20240307-v1:0".into(),
         system: "Be brief.".into(),
         ..params(GenerationParameters {
             temperature: Some(0.2),

@@ -73,6 +73,7 @@ impl Floor {
             request_id,
             backend: "floor".to_owned(),
             raw_stop_reason: "max_tokens".to_owned(),
+            resolved_model_id: "amazon.titan-text-express-v1".to_owned(),
         };
         let mut stream: Vec<GenerateStreamResponse> = (0..stream_tokens)
             .map(|i| GenerateStreamResponse {
@@ -92,6 +93,7 @@ impl Floor {
                 backend: "floor".to_owned(),
                 raw_stop_reason: "max_tokens".to_owned(),
                 time_to_first_token: Some(latency),
+                resolved_model_id: "amazon.titan-text-express-v1".to_owned(),
             })),
         });
         Floor { unary, stream }

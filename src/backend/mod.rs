@@ -10,7 +10,9 @@ pub mod simulated;
 
 use crate::domain::{Generation, GenerationRequest, ModelFilter, ModelInfo, StreamEvent};
 use crate::error::GatewayError;
+use crate::model::ModelDirectory;
 use futures::stream::BoxStream;
+use std::sync::Arc;
 
 /// A stream of generation events: deltas, then one `Complete`, or an error
 /// that ends it. Dropping the stream must stop the upstream work at once:
@@ -34,7 +36,7 @@ impl std::fmt::Debug for GenerationStream {
     }
 }
 
-/// A source of text generation and of the model catalogue.
+/// A source of text generation, with the directory of its models.
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// A short name shown to clients in every response: "bedrock", "simulated".
@@ -50,11 +52,26 @@ pub trait Backend: Send + Sync + 'static {
         request: GenerationRequest,
     ) -> Result<GenerationStream, GatewayError>;
 
-    /// Lists the models that pass `filter`.
-    async fn list_models(&self, filter: &ModelFilter) -> Result<Vec<ModelInfo>, GatewayError>;
+    /// The backend's models: validation resolves every request's model
+    /// through it, and ListModels and GetModel read it. Built once.
+    fn models(&self) -> &Arc<ModelDirectory>;
 
-    /// One model by ID or ARN, or NOT_FOUND.
-    async fn get_model(&self, model_id: &str) -> Result<ModelInfo, GatewayError>;
+    /// Whether the backend honours the simulation controls
+    /// (`gateway_simulation`); validation refuses them for any other.
+    fn accepts_simulation(&self) -> bool {
+        false
+    }
+
+    /// Lists the models that pass `filter`: the directory's answer.
+    async fn list_models(&self, filter: &ModelFilter) -> Result<Vec<ModelInfo>, GatewayError> {
+        self.models().list(filter).await
+    }
+
+    /// One model by any identifier (a profile answers with the model behind
+    /// it), or NOT_FOUND: the directory's answer.
+    async fn get_model(&self, model_id: &str) -> Result<ModelInfo, GatewayError> {
+        self.models().get(model_id).await
+    }
 
     /// Whether the backend can serve now (credentials resolved, catalogue
     /// loaded). The server polls this for the readiness health status.

@@ -11,27 +11,28 @@
 //! - `max_tokens` and stop sequences cut the text exactly as a model would,
 //!   with the matching stop reason, and usage counts whitespace-led tokens.
 //! - Failures can be injected per request through
-//!   `additional_model_request_fields.gateway_simulation` (see
-//!   [`SimulationDirectives`]) or server-wide with a failure rate.
+//!   `additional_model_request_fields.gateway_simulation` (validation reads
+//!   them into a [`SimulationDirectives`]) or server-wide with a failure rate.
+//! - Application inference profiles declared with
+//!   `--simulated-application-profile ARN=MODEL_ID` resolve to their model,
+//!   through the same model directory as Bedrock's.
 
-use super::bedrock::errors;
+use crate::error::bedrock as errors;
 use super::{Backend, GenerationStream};
-use crate::catalogue::Catalogue;
 use crate::domain::{
-    Completion, Generation, GenerationRequest, ModelFilter, ModelInfo, StopReason, StreamEvent,
-    Usage,
+    Completion, Generation, GenerationRequest, ModelFilter, ModelInfo, SimulationDirectives,
+    StopReason, StreamEvent, Usage,
 };
+use crate::model::{Catalogue, InferenceProfile, Listing, ModelDirectory, Unknown};
+use std::sync::Arc;
 use crate::error::GatewayError;
 use crate::ids;
 use futures::StreamExt;
 use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
-/// The catalogue shipped with the repository: the seed's real model list.
-pub const CATALOGUE_JSON: &str = include_str!("../../data/foundation-models.json");
-
-/// The key in `additional_model_request_fields` that steers the simulation.
-pub const DIRECTIVES_KEY: &str = "gateway_simulation";
+/// The catalogue the simulated backend serves: the seed's real model list.
+pub use crate::model::catalogue::SEED_JSON as CATALOGUE_JSON;
 
 /// The token cap when the caller sets no `max_tokens`, as a model would have.
 const DEFAULT_MAX_TOKENS: u32 = 512;
@@ -48,127 +49,47 @@ pub struct SimulatedConfig {
     /// The Bedrock error type injected by `failure_rate`; `None` means
     /// ServiceUnavailableException.
     pub failure_kind: Option<String>,
-}
-
-/// Per-request instructions, read from
-/// `additional_model_request_fields.gateway_simulation`:
-///
-/// ```json
-/// {"gateway_simulation": {"fail_with": "ThrottlingException",
-///                         "fail_after_tokens": 5,
-///                         "latency_ms": 200, "token_delay_ms": 20}}
-/// ```
-///
-/// `fail_with` takes any Bedrock error type in the README's error table.
-/// Without `fail_after_tokens` the call fails before any text; with it, a
-/// stream fails after that many deltas (a unary call fails outright).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SimulationDirectives {
-    /// The Bedrock error type to fail with.
-    pub fail_with: Option<String>,
-    /// Fail mid-stream after this many deltas.
-    pub fail_after_tokens: Option<u32>,
-    /// Overrides the first-token latency.
-    pub latency: Option<Duration>,
-    /// Overrides the per-token delay.
-    pub token_delay: Option<Duration>,
-}
-
-impl SimulationDirectives {
-    fn from_request(request: &GenerationRequest) -> Result<Self, GatewayError> {
-        let Some(obj) = request
-            .additional_model_request_fields
-            .as_ref()
-            .and_then(|f| f.get(DIRECTIVES_KEY))
-        else {
-            return Ok(Self::default());
-        };
-        let field = |k: &str| format!("additional_model_request_fields.{DIRECTIVES_KEY}.{k}");
-        let Some(obj) = obj.as_object() else {
-            return Err(GatewayError::invalid_field(
-                format!("additional_model_request_fields.{DIRECTIVES_KEY}"),
-                format!("must be an object, got {obj}"),
-            ));
-        };
-        let millis = |k: &str| -> Result<Option<Duration>, GatewayError> {
-            match obj.get(k) {
-                None => Ok(None),
-                Some(v) => match v.as_f64() {
-                    Some(ms) if (0.0..=600_000.0).contains(&ms) => {
-                        Ok(Some(Duration::from_secs_f64(ms / 1000.0)))
-                    }
-                    _ => Err(GatewayError::invalid_field(
-                        field(k),
-                        format!("must be a number of milliseconds in [0, 600000], got {v}"),
-                    )),
-                },
-            }
-        };
-        let fail_with = match obj.get("fail_with") {
-            None => None,
-            Some(serde_json::Value::String(t)) if errors::kind_of(t).is_some() => Some(t.clone()),
-            Some(v) => {
-                let known: Vec<_> = errors::KNOWN_ERRORS.iter().map(|(n, _)| *n).collect();
-                return Err(GatewayError::invalid_field(
-                    field("fail_with"),
-                    format!("must be one of {}, got {v}", known.join(", ")),
-                ));
-            }
-        };
-        let fail_after_tokens = match obj.get("fail_after_tokens") {
-            None => None,
-            Some(v) => Some(
-                v.as_u64()
-                    .and_then(|n| u32::try_from(n).ok())
-                    .ok_or_else(|| {
-                        GatewayError::invalid_field(
-                            field("fail_after_tokens"),
-                            format!("must be a whole number of tokens, got {v}"),
-                        )
-                    })?,
-            ),
-        };
-        Ok(SimulationDirectives {
-            fail_with,
-            fail_after_tokens,
-            latency: millis("latency_ms")?,
-            token_delay: millis("token_delay_ms")?,
-        })
-    }
+    /// Application inference profiles to accept, as (ARN, foundation model
+    /// ID) pairs (`--simulated-application-profile ARN=MODEL_ID`).
+    pub application_profiles: Vec<(String, String)>,
 }
 
 /// The offline backend.
 #[derive(Debug)]
 pub struct SimulatedBackend {
-    catalogue: Catalogue,
+    models: Arc<ModelDirectory>,
     config: SimulatedConfig,
 }
 
 impl SimulatedBackend {
-    /// A simulated backend over the shipped catalogue.
+    /// A simulated backend over the shipped catalogue and the configured
+    /// application profiles. Its directory is closed: a model it does not
+    /// list is NOT_FOUND.
     pub fn new(config: SimulatedConfig) -> Self {
-        let catalogue = Catalogue::from_list_json(CATALOGUE_JSON)
-            .expect("data/foundation-models.json is checked by a unit test");
-        SimulatedBackend { catalogue, config }
+        let application_profiles = config
+            .application_profiles
+            .iter()
+            .map(|(arn, model_id)| InferenceProfile {
+                id: arn.rsplit('/').next().unwrap_or(arn).to_owned(),
+                arn: arn.clone(),
+                model_arns: vec![format!("arn:aws:bedrock:us-east-1::foundation-model/{model_id}")],
+            })
+            .collect();
+        let listing = Listing {
+            models: Catalogue::seed().models().to_vec(),
+            system_profiles: Vec::new(),
+            application_profiles,
+        };
+        SimulatedBackend {
+            models: ModelDirectory::fixed(listing, Unknown::NotFound),
+            config,
+        }
     }
 
     /// Everything needed to answer, decided before the first token.
-    fn plan(&self, request: &GenerationRequest) -> Result<Plan, GatewayError> {
-        let directives = SimulationDirectives::from_request(request)?;
-        let model = self
-            .catalogue
-            .resolve(&request.model_id)
-            .ok_or_else(|| GatewayError::model_not_found(&request.model_id))?;
-        if !model.output_modalities.iter().any(|m| m == "TEXT") {
-            return Err(GatewayError::invalid_field(
-                "model_id",
-                format!(
-                    "must name a model that outputs TEXT; `{}` outputs {}",
-                    request.model_id,
-                    model.output_modalities.join(", ")
-                ),
-            ));
-        }
+    fn plan(&self, request: &GenerationRequest) -> Plan {
+        let no_directives = SimulationDirectives::default();
+        let directives = request.simulation.as_ref().unwrap_or(&no_directives);
         let request_id = ids::request_id();
         let failure = match &directives.fail_with {
             Some(t) => Some(errors::from_bedrock(t, "simulated failure", Some(request_id.clone()))),
@@ -191,7 +112,7 @@ impl SimulatedBackend {
             .map(|t| token_spans(t).count() as u32)
             .sum::<u32>()
             .max(1);
-        Ok(Plan {
+        Plan {
             text,
             token_count,
             stop_reason,
@@ -200,9 +121,10 @@ impl SimulatedBackend {
             fail_after_tokens: directives.fail_after_tokens,
             latency: directives.latency.unwrap_or(self.config.first_token_latency),
             token_delay: directives.token_delay.unwrap_or(self.config.token_delay),
-            invoked_model_id: request.model_id.clone(),
+            invoked_model_id: request.target.invoke_id.to_string(),
+            resolved_model_id: request.target.resolved_model_id().to_owned(),
             request_id,
-        })
+        }
     }
 }
 
@@ -238,6 +160,7 @@ struct Plan {
     latency: Duration,
     token_delay: Duration,
     invoked_model_id: String,
+    resolved_model_id: String,
     request_id: String,
 }
 
@@ -265,6 +188,7 @@ impl Plan {
             .to_owned(),
             usage: Usage::new(self.input_tokens, emitted as u32),
             invoked_model_id,
+            resolved_model_id: self.resolved_model_id.clone(),
             backend_latency: started.elapsed(),
             request_id,
         }
@@ -279,7 +203,7 @@ impl Backend for SimulatedBackend {
 
     async fn generate(&self, request: GenerationRequest) -> Result<Generation, GatewayError> {
         let started = Instant::now();
-        let mut plan = self.plan(&request)?;
+        let mut plan = self.plan(&request);
         if !plan.latency.is_zero() {
             tokio::time::sleep(plan.latency).await;
         }
@@ -302,7 +226,7 @@ impl Backend for SimulatedBackend {
         request: GenerationRequest,
     ) -> Result<GenerationStream, GatewayError> {
         let started = Instant::now();
-        let plan = self.plan(&request)?;
+        let plan = self.plan(&request);
         if plan.fail_after_tokens.is_none() {
             if let Some(err) = plan.failure.clone() {
                 if !plan.latency.is_zero() {
@@ -351,17 +275,22 @@ impl Backend for SimulatedBackend {
         if let Some(e) = self.random_failure(&ids::request_id()) {
             return Err(e);
         }
-        Ok(self.catalogue.filtered(filter))
+        self.models.list(filter).await
     }
 
     async fn get_model(&self, model_id: &str) -> Result<ModelInfo, GatewayError> {
         if let Some(e) = self.random_failure(&ids::request_id()) {
             return Err(e);
         }
-        self.catalogue
-            .get(model_id)
-            .cloned()
-            .ok_or_else(|| GatewayError::model_not_found(model_id))
+        self.models.get(model_id).await
+    }
+
+    fn models(&self) -> &Arc<ModelDirectory> {
+        &self.models
+    }
+
+    fn accepts_simulation(&self) -> bool {
+        true
     }
 }
 
@@ -462,7 +391,7 @@ fn rng_for(request: &GenerationRequest) -> fastrand::Rng {
     match request.parameters.temperature {
         Some(0.0) => {
             let mut h = std::collections::hash_map::DefaultHasher::new();
-            request.model_id.hash(&mut h);
+            request.target.requested.hash(&mut h);
             request.system.hash(&mut h);
             for m in &request.messages {
                 m.content.hash(&mut h);
@@ -645,7 +574,7 @@ mod tests {
 
     fn request(prompt: &str, parameters: Parameters) -> GenerationRequest {
         GenerationRequest {
-            model_id: "amazon.titan-text-express-v1".into(),
+            target: crate::model::test_target("amazon.titan-text-express-v1"),
             from_prompt: true,
             messages: vec![Message {
                 role: Role::User,
@@ -654,6 +583,7 @@ mod tests {
             system: None,
             parameters,
             additional_model_request_fields: None,
+            simulation: None,
             api: Default::default(),
         }
     }
@@ -786,32 +716,38 @@ mod tests {
     async fn injected_failures_follow_the_bedrock_table() {
         let b = SimulatedBackend::new(SimulatedConfig::default());
         let mut r = request("hi", Parameters::default());
-        r.additional_model_request_fields =
-            Some(serde_json::json!({"gateway_simulation": {"fail_with": "ThrottlingException"}}));
+        r.simulation = Some(SimulationDirectives {
+            fail_with: Some("ThrottlingException".into()),
+            ..Default::default()
+        });
         let err = b.generate(r.clone()).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ResourceExhausted);
 
-        r.additional_model_request_fields = Some(serde_json::json!({
-            "gateway_simulation": {"fail_with": "ModelStreamErrorException", "fail_after_tokens": 3}
-        }));
+        r.simulation = Some(SimulationDirectives {
+            fail_with: Some("ModelStreamErrorException".into()),
+            fail_after_tokens: Some(3),
+            ..Default::default()
+        });
         let events: Vec<_> = b.generate_stream(r.clone()).await.unwrap().events.collect().await;
         assert_eq!(events.len(), 4);
         assert!(events[..3].iter().all(|e| matches!(e, Ok(StreamEvent::Delta(_)))));
         assert_eq!(events[3].as_ref().unwrap_err().kind(), ErrorKind::Internal);
-
-        r.additional_model_request_fields =
-            Some(serde_json::json!({"gateway_simulation": {"fail_with": "Nope"}}));
-        let err = b.generate(r).await.unwrap_err();
-        assert_eq!(err.violations()[0].field, "additional_model_request_fields.gateway_simulation.fail_with");
     }
 
     #[tokio::test]
-    async fn unknown_and_non_text_models_are_refused() {
-        let b = SimulatedBackend::new(SimulatedConfig::default());
+    async fn declared_application_profiles_resolve_to_their_model() {
+        let arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123";
+        let b = SimulatedBackend::new(SimulatedConfig {
+            application_profiles: vec![(arn.into(), "amazon.titan-text-express-v1".into())],
+            ..Default::default()
+        });
         let mut r = request("hi", Parameters::default());
-        r.model_id = "nope.model".into();
-        assert_eq!(b.generate(r.clone()).await.unwrap_err().kind(), ErrorKind::NotFound);
-        r.model_id = "amazon.titan-image-generator-v1".into();
-        assert_eq!(b.generate(r).await.unwrap_err().kind(), ErrorKind::InvalidArgument);
+        r.target = b.models().resolve(arn).await.unwrap();
+        let g = b.generate(r).await.unwrap();
+        assert_eq!(g.completion.invoked_model_id, arn);
+        assert_eq!(g.completion.resolved_model_id, "amazon.titan-text-express-v1");
+        assert_eq!(b.get_model(arn).await.unwrap().model_id, "amazon.titan-text-express-v1");
+        let other = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/zzz";
+        assert_eq!(b.models().resolve(other).await.unwrap_err().kind(), ErrorKind::NotFound);
     }
 }

@@ -50,6 +50,7 @@ pub(crate) fn generate_response(g: Generation, backend: &str) -> pb::GenerateRes
         raw_stop_reason,
         usage: u,
         invoked_model_id,
+        resolved_model_id,
         backend_latency,
         request_id,
     } = completion;
@@ -62,6 +63,7 @@ pub(crate) fn generate_response(g: Generation, backend: &str) -> pb::GenerateRes
         request_id,
         backend: backend.to_owned(),
         raw_stop_reason,
+        resolved_model_id,
     }
 }
 
@@ -81,6 +83,7 @@ pub(crate) fn complete(
         raw_stop_reason,
         usage: u,
         invoked_model_id,
+        resolved_model_id,
         backend_latency,
         request_id,
     } = c;
@@ -95,6 +98,7 @@ pub(crate) fn complete(
                 backend: backend.to_owned(),
                 raw_stop_reason,
                 time_to_first_token: time_to_first_token.map(duration),
+                resolved_model_id,
             },
         )),
     }

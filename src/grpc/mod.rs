@@ -9,16 +9,20 @@
 
 mod convert;
 pub mod deadline;
+pub mod edge;
+pub mod status;
 
 use crate::backend::{Backend, EventStream, GenerationStream};
 use crate::domain::{Completion, GenerationRequest, StreamEvent};
-use crate::edge::CallContext;
-use crate::error::{code_name, ErrorKind, GatewayError};
+use crate::error::{ErrorKind, GatewayError};
+use crate::metrics::code_name;
+use edge::CallContext;
+use status::code_of;
 use crate::ids::TraceId;
 use crate::limits::{Admission, Permit};
 use crate::metrics::{Metrics, StreamGuard};
 use crate::pb::{self, text_generation_service_server::TextGenerationService};
-use crate::validation::{self, Limits};
+use crate::validation::{self, CheckedRequest, Limits};
 use deadline::Deadline;
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -123,20 +127,23 @@ impl GatewayService {
     /// validated request (or end the call with its violations), name the
     /// model on the call, admit it against the limits, and log the prompt
     /// if asked to.
-    fn begin_generation(
+    async fn begin_generation(
         &self,
         call: &mut Call,
-        validated: Result<GenerationRequest, GatewayError>,
+        checked: Result<CheckedRequest, GatewayError>,
     ) -> Result<(GenerationRequest, Permit), Status> {
-        let request = validated.map_err(|e| {
+        let refuse = |call: &Call, e: GatewayError| {
             finish(&self.settings.metrics, call, Err(&e));
-            e.into_status()
-        })?;
-        call.model = Arc::from(request.model_id.as_str());
+            Status::from(e)
+        };
+        let checked = checked.map_err(|e| refuse(call, e))?;
+        call.model = checked.model_id.clone();
+        let resolving = checked.resolve(self.backend.models(), self.backend.accepts_simulation());
+        let request = within(call.deadline, resolving).await.map_err(|e| refuse(call, e))?;
         let permit = self.settings.admission.admit(&call.key).map_err(|(why, e)| {
             self.settings.metrics.limit_refused(&call.key, why.label());
             finish(&self.settings.metrics, call, Err(&e));
-            e.into_status()
+            Status::from(e)
         })?;
         if self.settings.log_prompts {
             tracing::info!(prompt = request.last_user_text(), "prompt (--log-prompts)");
@@ -206,7 +213,7 @@ fn finish(metrics: &Metrics, call: &Call, result: Result<(), &GatewayError>) {
             );
         }
         Err(e) => {
-            let code = GatewayError::code_of(e.kind());
+            let code = code_of(e.kind());
             metrics.call(rpc, &call.model, code, latency);
             if let Some(up) = e.upstream() {
                 metrics.upstream_error(&up.error_type);
@@ -234,7 +241,7 @@ impl TextGenerationService for GatewayService {
     ) -> Result<Response<pb::GenerateResponse>, Status> {
         let mut call = self.call("Generate", &request);
         let validated = validation::generate_request(request.into_inner(), &self.settings.limits);
-        let (request, _permit) = self.begin_generation(&mut call, validated)?;
+        let (request, _permit) = self.begin_generation(&mut call, validated).await?;
         let result = within(call.deadline, self.backend.generate(request)).await;
         finish(&self.settings.metrics, &call, result.as_ref().map(|_| ()));
         let generation = result?;
@@ -257,14 +264,14 @@ impl TextGenerationService for GatewayService {
     ) -> Result<Response<Self::GenerateStreamStream>, Status> {
         let mut call = self.call("GenerateStream", &request);
         let validated = validation::generate_stream_request(request.into_inner(), &self.settings.limits);
-        let (request, permit) = self.begin_generation(&mut call, validated)?;
+        let (request, permit) = self.begin_generation(&mut call, validated).await?;
         let in_flight = self.settings.metrics.stream_opened();
         let result = within(call.deadline, self.backend.generate_stream(request)).await;
         let GenerationStream { request_id, events } = match result {
             Ok(s) => s,
             Err(e) => {
                 finish(&self.settings.metrics, &call, Err(&e));
-                return Err(e.into_status());
+                return Err(Status::from(e));
             }
         };
         let relay = Relay {
@@ -385,7 +392,7 @@ impl Relay {
             Some(Err(e)) => {
                 self.done = true;
                 finish(metrics, &self.call, Err(&e));
-                Err(e.into_status())
+                Err(Status::from(e))
             }
             None => {
                 // A backend must end with Complete or an error; ending silently
@@ -396,7 +403,7 @@ impl Relay {
                     "the backend ended the stream without a completion event",
                 );
                 finish(metrics, &self.call, Err(&e));
-                Err(e.into_status())
+                Err(Status::from(e))
             }
         };
         Some((item, self))

@@ -8,6 +8,7 @@ use bedrock_gateway::domain::{
     Usage,
 };
 use bedrock_gateway::error::GatewayError;
+use bedrock_gateway::model::{Catalogue, Listing, ModelDirectory, Unknown};
 use bedrock_gateway::pb::text_generation_service_client::TextGenerationServiceClient;
 use bedrock_gateway::server::{self, ServerConfig};
 use futures::StreamExt;
@@ -97,6 +98,8 @@ pub struct MockBackend {
     pub dropped_notify: Arc<Notify>,
     /// Number of stream events the client could have been sent.
     pub events_produced: Arc<AtomicUsize>,
+    /// The seed catalogue; unknown models pass through, as on Bedrock.
+    pub models: Arc<ModelDirectory>,
 }
 
 impl MockBackend {
@@ -112,6 +115,10 @@ impl MockBackend {
             stream_dropped: Arc::new(AtomicBool::new(false)),
             dropped_notify: Arc::new(Notify::new()),
             events_produced: Arc::new(AtomicUsize::new(0)),
+            models: ModelDirectory::fixed(
+                Listing { models: Catalogue::seed().models().to_vec(), ..Listing::default() },
+                Unknown::PassThrough,
+            ),
         }
     }
 
@@ -121,6 +128,7 @@ impl MockBackend {
             raw_stop_reason: "end_turn".into(),
             usage: Usage::new(3, self.deltas.len() as u32),
             invoked_model_id: "mock-model".into(),
+            resolved_model_id: "mock-foundation-model".into(),
             backend_latency: Duration::from_millis(7),
             request_id: "mock-request-1".into(),
         }
@@ -227,6 +235,10 @@ impl Backend for MockBackend {
 
     async fn ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
+    }
+
+    fn models(&self) -> &Arc<ModelDirectory> {
+        &self.models
     }
 }
 

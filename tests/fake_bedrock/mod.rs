@@ -267,6 +267,33 @@ impl FakeBedrock {
         }
     }
 
+    /// Creates an application inference profile over `model_id` (a foundation model of
+    /// the catalogue), as CreateInferenceProfile with a foundation-model ARN as its copy
+    /// source would; returns its ARN. It is listed under `typeEquals=APPLICATION`, read by
+    /// GetInferenceProfile and accepted as `modelId` by the runtime.
+    pub fn add_application_profile(&self, id: &str, model_id: &str) -> String {
+        let arn = application_profile_arn(id);
+        let profile = json!({
+            "inferenceProfileName": format!("{id} ({model_id})"),
+            "description": format!("Application profile over {model_id}"),
+            "createdAt": PROFILE_TIMESTAMP,
+            "updatedAt": PROFILE_TIMESTAMP,
+            "inferenceProfileArn": arn,
+            "models": [{ "modelArn": format!("arn:aws:bedrock:us-east-1::foundation-model/{model_id}") }],
+            "inferenceProfileId": id,
+            "status": "ACTIVE",
+            "type": "APPLICATION",
+        });
+        self.shared.state.lock().unwrap().application_profiles.push(profile);
+        arn
+    }
+
+    /// Makes reads and invocations of the profile `arn` fail with AccessDeniedException,
+    /// as for a caller whose IAM policy does not cover it.
+    pub fn deny_profile(&self, arn: &str) {
+        self.shared.state.lock().unwrap().denied.push(arn.to_owned());
+    }
+
     /// Resets every model to [`Behavior::Normal`].
     pub fn clear_behaviors(&self) {
         self.shared.state.lock().unwrap().behaviors.clear();
@@ -399,6 +426,10 @@ impl Drop for EndCounter<'_> {
 struct State {
     behaviors: HashMap<String, Behavior>,
     requests: Vec<RecordedRequest>,
+    /// The account's application inference profiles, in GetInferenceProfile's shape.
+    application_profiles: Vec<Value>,
+    /// Profile ARNs whose reads and invocations are refused with AccessDeniedException.
+    denied: Vec<String>,
 }
 
 impl Shared {
@@ -1126,6 +1157,23 @@ fn build_profiles(catalogue: &[Value]) -> Vec<Value> {
     out
 }
 
+/// The ARN of the fake account's application profile `id`.
+pub fn application_profile_arn(id: &str) -> String {
+    format!("arn:aws:bedrock:us-east-1:{ACCOUNT_ID}:application-inference-profile/{id}")
+}
+
+/// Bedrock's AccessDeniedException wording for an IAM refusal.
+fn access_denied(action: &str, resource: &str) -> Fail {
+    Box::new(error_response(
+        403,
+        "AccessDeniedException",
+        &format!(
+            "User: arn:aws:iam::{ACCOUNT_ID}:user/gateway is not authorized to perform: {action} on \
+             resource: {resource} because no identity-based policy allows the {action} action"
+        ),
+    ))
+}
+
 fn list_inference_profiles(shared: &Shared, query: &[(String, String)]) -> Result<Reply, Fail> {
     let max = match query_get(query, "maxResults") {
         Some(s) => match s.parse::<usize>() {
@@ -1145,10 +1193,19 @@ fn list_inference_profiles(shared: &Shared, query: &[(String, String)]) -> Resul
         },
         None => 0,
     };
+    // `typeEquals` (wire name `type`) defaults to SYSTEM_DEFINED.
+    let kind = query_get(query, "type").unwrap_or("SYSTEM_DEFINED");
+    if kind != "SYSTEM_DEFINED" && kind != "APPLICATION" {
+        return Err(validation(&format!(
+            "1 validation error detected: Value '{kind}' at 'typeEquals' failed to satisfy constraint: Member must satisfy enum value set: [SYSTEM_DEFINED, APPLICATION]"
+        )));
+    }
+    let applications = shared.state.lock().unwrap().application_profiles.clone();
     let all: Vec<&Value> = shared
         .profiles
         .iter()
-        .filter(|p| query_get(query, "type").is_none_or(|t| p["type"] == t))
+        .chain(applications.iter())
+        .filter(|p| p["type"] == kind)
         .collect();
     let page: Vec<Value> = all
         .iter()
@@ -1168,9 +1225,17 @@ fn list_inference_profiles(shared: &Shared, query: &[(String, String)]) -> Resul
 
 fn get_inference_profile(shared: &Shared, id: &str) -> Result<Reply, Fail> {
     let pid = arn_resource_id(id).unwrap_or_else(|| id.to_string());
+    let (applications, denied) = {
+        let st = shared.state.lock().unwrap();
+        (st.application_profiles.clone(), st.denied.clone())
+    };
+    if denied.iter().any(|d| d == id || arn_resource_id(d).as_deref() == Some(pid.as_str())) {
+        return Err(access_denied("bedrock:GetInferenceProfile", id));
+    }
     match shared
         .profiles
         .iter()
+        .chain(applications.iter())
         .find(|p| p["inferenceProfileId"] == pid.as_str())
     {
         Some(p) => Ok(Reply::Unary {
@@ -1198,6 +1263,24 @@ fn resolve<'a>(shared: &'a Shared, id: &str) -> Result<&'a Value, Fail> {
         match resource.split_once('/') {
             Some(("foundation-model", base)) => (base.to_string(), false),
             Some(("inference-profile", pid)) => (pid.to_string(), true),
+            Some(("application-inference-profile", _)) => {
+                let st = shared.state.lock().unwrap();
+                if st.denied.iter().any(|d| d == id) {
+                    return Err(access_denied("bedrock:InvokeModel", id));
+                }
+                let model_arn = st
+                    .application_profiles
+                    .iter()
+                    .find(|p| p["inferenceProfileArn"] == id)
+                    .and_then(|p| p["models"][0]["modelArn"].as_str().map(str::to_owned));
+                drop(st);
+                let base = model_arn
+                    .as_deref()
+                    .and_then(|a| a.split_once("foundation-model/"))
+                    .map(|(_, m)| m.to_owned())
+                    .ok_or_else(invalid)?;
+                return shared.model(&base).ok_or_else(invalid);
+            }
             _ => return Err(invalid()),
         }
     } else {
@@ -1312,6 +1395,9 @@ fn converse(
     if family(base) == Some(Family::Titan) && !system.is_empty() {
         return Err(validation(NO_SYSTEM_MESSAGE));
     }
+    if family(base) == Some(Family::Titan) {
+        titan_rules(base, body["inferenceConfig"]["maxTokens"].as_u64(), &body["inferenceConfig"]["stopSequences"])?;
+    }
     let mut input_tokens = 0;
     for m in &messages {
         for block in m["content"].as_array().into_iter().flatten() {
@@ -1404,6 +1490,32 @@ fn family(base: &str) -> Option<Family> {
     }
 }
 
+/// Titan Text's own limits, which Bedrock enforces for both APIs: at most one stop
+/// sequence, only `User:` or a run of `|`, and a per-model `maxTokenCount` ceiling. (The
+/// facts are Bedrock's; the wording of these two messages is not verified against it.)
+fn titan_rules(base: &str, max_tokens: Option<u64>, stops: &Value) -> Result<(), Fail> {
+    let stops = string_list(stops);
+    if stops.len() > 1 || stops.iter().any(|s| s != "User:" && (s.is_empty() || !s.bytes().all(|b| b == b'|'))) {
+        return Err(validation(&format!(
+            "Malformed input request: #/textGenerationConfig/stopSequences: {stops:?} is not valid; \
+             expected at most 1 item, \"User:\" or a sequence of '|', please reformat your input and try again."
+        )));
+    }
+    let ceiling = if base.starts_with("amazon.titan-text-lite") {
+        4096
+    } else if base.starts_with("amazon.titan-text-premier") {
+        3072
+    } else {
+        8192
+    };
+    match max_tokens {
+        Some(n) if n > ceiling => Err(validation(&format!(
+            "Malformed input request: #/textGenerationConfig/maxTokenCount: {n} is not less or equal to {ceiling}, please reformat your input and try again."
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn malformed_missing(key: &str) -> Fail {
     validation(&format!(
         "Malformed input request: #: required key [{key}] not found, please reformat your input and try again."
@@ -1447,6 +1559,7 @@ fn invoke(
                 return Err(malformed_missing("inputText"));
             };
             let cfg = &body["textGenerationConfig"];
+            titan_rules(&base, cfg["maxTokenCount"].as_u64(), &cfg["stopSequences"])?;
             (
                 count_words(text),
                 generate(

@@ -165,6 +165,7 @@ pub fn generate_response_json(r: &pb::GenerateResponse) -> Json {
         ("request_id", leaf(r.request_id.as_str())),
         ("backend", leaf(r.backend.as_str())),
         ("raw_stop_reason", leaf(r.raw_stop_reason.as_str())),
+        ("resolved_model_id", leaf(r.resolved_model_id.as_str())),
     ])
 }
 
@@ -182,6 +183,7 @@ pub fn generation_complete_json(c: &pb::GenerationComplete) -> Json {
             "time_to_first_token",
             duration_json(c.time_to_first_token.as_ref()),
         ),
+        ("resolved_model_id", leaf(c.resolved_model_id.as_str())),
     ])
 }
 
@@ -225,6 +227,7 @@ pub fn completion_summary(c: &pb::GenerationComplete) -> String {
     }
     for (key, value) in [
         ("model", &c.invoked_model_id),
+        ("resolved model", &c.resolved_model_id),
         ("request id", &c.request_id),
         ("backend", &c.backend),
     ] {
@@ -436,6 +439,7 @@ mod tests {
             request_id: "r".into(),
             backend: "simulated".into(),
             raw_stop_reason: "max_tokens".into(),
+            resolved_model_id: "amazon.titan-text-express-v1".into(),
         };
         let printed = serde_json::to_string(&generate_response_json(&r)).unwrap();
         assert!(
@@ -446,6 +450,7 @@ mod tests {
         );
         let j = generate_response_json(&r).to_value();
         assert_eq!(j["stop_reason"], "STOP_REASON_MAX_TOKENS");
+        assert_eq!(j["resolved_model_id"], "amazon.titan-text-express-v1");
         assert_eq!(j["usage"]["output_tokens"], 5);
         assert_eq!(j["usage"]["cache_read_input_tokens"], 0);
         assert_eq!(j["backend_latency"], "0.012s");

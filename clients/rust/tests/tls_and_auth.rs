@@ -5,7 +5,7 @@
 mod common;
 
 use bedrock_gateway::auth::ApiKeys;
-use bedrock_gateway::edge::AuthPolicy;
+use bedrock_gateway::grpc::edge::AuthPolicy;
 use bedrock_gateway::server::ServerConfig;
 use common::{client_env, start_gateway_with, Gateway, Run, POEM};
 use rcgen::{

@@ -1,119 +1,65 @@
-//! The model catalogue from Bedrock's control plane, cached.
-//!
-//! ListFoundationModels and ListInferenceProfiles are fetched together into
-//! one immutable [`Snapshot`], held in an `ArcSwap`: readers on the request
-//! path load it without a lock. A snapshot older than the TTL is refreshed by
-//! exactly one task at a time (a `try_lock`ed mutex); everyone else keeps
-//! using the stale snapshot meanwhile, so generation never waits on, or
-//! triggers more than one, control-plane call.
+//! Bedrock's control plane as the model directory's source: the foundation
+//! models, the system-defined and application inference profiles, and one
+//! profile or model by identifier. No caching here; `model::directory`
+//! caches and decides when to ask.
 
 use super::sdk_errors::from_sdk;
-use crate::catalogue::Catalogue;
-use crate::domain::ModelInfo;
 use crate::error::GatewayError;
-use arc_swap::ArcSwapOption;
-use aws_sdk_bedrock::types::{FoundationModelDetails, FoundationModelSummary, InferenceProfileType};
-use std::collections::HashSet;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use crate::model::{InferenceProfile, Listing, ModelInfo, ModelSource};
+use aws_sdk_bedrock::types::{
+    FoundationModelDetails, FoundationModelSummary, InferenceProfileModel, InferenceProfileType,
+};
 
-/// One fetch of the catalogue and the system-defined inference profiles.
-#[derive(Debug)]
-pub(super) struct Snapshot {
-    /// The foundation models.
-    pub(super) catalogue: Catalogue,
-    /// IDs of the system-defined inference profiles ("us.anthropic...").
-    pub(super) profiles: HashSet<String>,
-    fetched_at: Instant,
-}
-
-/// The cached control plane.
+/// The control plane, through the AWS SDK.
 #[derive(Debug)]
 pub(super) struct ControlPlane {
     client: aws_sdk_bedrock::Client,
-    ttl: Duration,
-    current: ArcSwapOption<Snapshot>,
-    refreshing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl ControlPlane {
-    /// A cache over `client`; nothing is fetched until first use.
-    pub(super) fn new(client: aws_sdk_bedrock::Client, ttl: Duration) -> Self {
-        ControlPlane {
-            client,
-            ttl,
-            current: ArcSwapOption::empty(),
-            refreshing: Arc::new(tokio::sync::Mutex::new(())),
-        }
+    pub(super) fn new(client: aws_sdk_bedrock::Client) -> Self {
+        ControlPlane { client }
     }
 
-    /// The current snapshot without waiting: possibly stale, possibly none.
-    /// A stale or missing snapshot starts one background refresh.
-    pub(super) fn peek(self: &Arc<Self>) -> Option<Arc<Snapshot>> {
-        let current = self.current.load_full();
-        if current.as_ref().is_none_or(|s| s.fetched_at.elapsed() >= self.ttl) {
-            let this = self.clone();
-            if let Ok(guard) = self.refreshing.clone().try_lock_owned() {
-                tokio::spawn(async move {
-                    let _guard = guard;
-                    if let Err(e) = this.fetch_and_store().await {
-                        tracing::warn!(error = %e, "catalogue refresh failed; keeping the previous one");
-                    }
-                });
-            }
-        }
-        current
-    }
-
-    /// A fresh snapshot, fetching if the current one is missing or stale. If
-    /// a refresh is already running, waits for it instead of starting another.
-    /// A failed refresh falls back to the stale snapshot when there is one.
-    pub(super) async fn fresh(&self) -> Result<Arc<Snapshot>, GatewayError> {
-        if let Some(s) = self.current.load_full() {
-            if s.fetched_at.elapsed() < self.ttl {
-                return Ok(s);
-            }
-        }
-        let _guard = self.refreshing.lock().await;
-        // Someone else may have refreshed while this task waited.
-        if let Some(s) = self.current.load_full() {
-            if s.fetched_at.elapsed() < self.ttl {
-                return Ok(s);
-            }
-        }
-        match self.fetch_and_store().await {
-            Ok(s) => Ok(s),
-            Err(e) => match self.current.load_full() {
-                Some(stale) => {
-                    tracing::warn!(error = %e, "catalogue refresh failed; serving the previous one");
-                    Ok(stale)
+    /// Every inference profile of one type, across pages.
+    async fn profiles(&self, kind: InferenceProfileType) -> Result<Vec<InferenceProfile>, GatewayError> {
+        let mut profiles = Vec::new();
+        let mut next_token = None;
+        // Bounded: Bedrock has a few hundred system profiles, and accounts
+        // at most a few thousand application profiles.
+        for _page in 0..100 {
+            let out = self
+                .client
+                .list_inference_profiles()
+                .type_equals(kind.clone())
+                .max_results(1000)
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|e| from_sdk("ListInferenceProfiles", e, None))?;
+            profiles.extend(out.inference_profile_summaries.unwrap_or_default().into_iter().map(|p| {
+                InferenceProfile {
+                    id: p.inference_profile_id,
+                    arn: p.inference_profile_arn,
+                    model_arns: model_arns(p.models),
                 }
-                None => Err(e),
-            },
-        }
-    }
-
-    /// One model by ID or ARN: from the snapshot, else GetFoundationModel.
-    pub(super) async fn get_model(&self, model_id: &str) -> Result<ModelInfo, GatewayError> {
-        if let Ok(s) = self.fresh().await {
-            if let Some(m) = s.catalogue.get(model_id) {
-                return Ok(m.clone());
+            }));
+            match out.next_token {
+                Some(t) if !t.is_empty() => next_token = Some(t),
+                _ => break,
             }
         }
-        let out = self
-            .client
-            .get_foundation_model()
-            .model_identifier(model_id)
-            .send()
-            .await
-            .map_err(|e| from_sdk("GetFoundationModel", e, None))?;
-        out.model_details
-            .map(details_info)
-            .ok_or_else(|| GatewayError::model_not_found(model_id))
+        Ok(profiles)
     }
+}
 
-    async fn fetch_and_store(&self) -> Result<Arc<Snapshot>, GatewayError> {
-        let started = Instant::now();
+fn model_arns(models: Vec<InferenceProfileModel>) -> Vec<String> {
+    models.into_iter().filter_map(|m| m.model_arn).collect()
+}
+
+#[async_trait::async_trait]
+impl ModelSource for ControlPlane {
+    async fn list(&self) -> Result<Listing, GatewayError> {
         let models = self
             .client
             .list_foundation_models()
@@ -124,44 +70,40 @@ impl ControlPlane {
             .unwrap_or_default()
             .into_iter()
             .map(summary_info)
-            .collect::<Vec<_>>();
-        let mut profiles = HashSet::new();
-        let mut next_token = None;
-        // Bounded: Bedrock has a few hundred system profiles at most.
-        for _page in 0..100 {
-            let out = self
-                .client
-                .list_inference_profiles()
-                .type_equals(InferenceProfileType::SystemDefined)
-                .max_results(1000)
-                .set_next_token(next_token.take())
-                .send()
-                .await
-                .map_err(|e| from_sdk("ListInferenceProfiles", e, None))?;
-            profiles.extend(
-                out.inference_profile_summaries
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|p| p.inference_profile_id),
-            );
-            match out.next_token {
-                Some(t) if !t.is_empty() => next_token = Some(t),
-                _ => break,
-            }
-        }
-        tracing::info!(
-            models = models.len(),
-            profiles = profiles.len(),
-            took_ms = started.elapsed().as_millis() as u64,
-            "model catalogue fetched"
-        );
-        let snapshot = Arc::new(Snapshot {
-            catalogue: Catalogue::new(models),
-            profiles,
-            fetched_at: Instant::now(),
-        });
-        self.current.store(Some(snapshot.clone()));
-        Ok(snapshot)
+            .collect();
+        Ok(Listing {
+            models,
+            system_profiles: self.profiles(InferenceProfileType::SystemDefined).await?,
+            application_profiles: self.profiles(InferenceProfileType::Application).await?,
+        })
+    }
+
+    async fn inference_profile(&self, arn: &str) -> Result<InferenceProfile, GatewayError> {
+        let out = self
+            .client
+            .get_inference_profile()
+            .inference_profile_identifier(arn)
+            .send()
+            .await
+            .map_err(|e| from_sdk("GetInferenceProfile", e, None))?;
+        Ok(InferenceProfile {
+            id: out.inference_profile_id,
+            arn: out.inference_profile_arn,
+            model_arns: model_arns(out.models),
+        })
+    }
+
+    async fn foundation_model(&self, model_id: &str) -> Result<ModelInfo, GatewayError> {
+        let out = self
+            .client
+            .get_foundation_model()
+            .model_identifier(model_id)
+            .send()
+            .await
+            .map_err(|e| from_sdk("GetFoundationModel", e, None))?;
+        out.model_details
+            .map(details_info)
+            .ok_or_else(|| GatewayError::model_not_found(model_id))
     }
 }
 

@@ -2,7 +2,6 @@
 
 use super::native::converse_stop_reason;
 use super::sdk_errors::from_sdk;
-use super::Invocation;
 use crate::backend::{EventStream, GenerationStream};
 use crate::domain::{Completion, Generation, GenerationRequest, Role, StreamEvent, Usage};
 use crate::error::{ErrorKind, GatewayError};
@@ -14,9 +13,6 @@ use aws_sdk_bedrockruntime::types::{
 use aws_smithy_types::Document;
 use futures::StreamExt;
 use std::time::{Duration, Instant};
-
-/// The key the simulated backend reads; meaningless to Bedrock, so dropped.
-const SIMULATION_KEY: &str = crate::backend::simulated::DIRECTIVES_KEY;
 
 fn messages(request: &GenerationRequest) -> Result<Vec<Message>, GatewayError> {
     request
@@ -52,7 +48,7 @@ fn inference_config(request: &GenerationRequest) -> Option<InferenceConfiguratio
     )
 }
 
-/// JSON into the SDK's Document, dropping the simulated backend's key.
+/// JSON into the SDK's Document.
 pub(crate) fn document(value: &serde_json::Value) -> Document {
     use aws_smithy_types::Number;
     match value {
@@ -68,20 +64,13 @@ pub(crate) fn document(value: &serde_json::Value) -> Document {
         serde_json::Value::String(s) => Document::String(s.clone()),
         serde_json::Value::Array(a) => Document::Array(a.iter().map(document).collect()),
         serde_json::Value::Object(o) => Document::Object(
-            o.iter()
-                .filter(|(k, _)| k.as_str() != SIMULATION_KEY)
-                .map(|(k, v)| (k.clone(), document(v)))
-                .collect(),
+            o.iter().map(|(k, v)| (k.clone(), document(v))).collect(),
         ),
     }
 }
 
 fn additional_fields(request: &GenerationRequest) -> Option<Document> {
-    let fields = request.additional_model_request_fields.as_ref()?;
-    match document(fields) {
-        Document::Object(o) if o.is_empty() => None,
-        d => Some(d),
-    }
+    request.additional_model_request_fields.as_ref().map(document)
 }
 
 fn usage(u: Option<&TokenUsage>) -> Usage {
@@ -98,6 +87,14 @@ fn usage(u: Option<&TokenUsage>) -> Usage {
     }
 }
 
+/// The model a prompt router chose, from the answer's trace: the
+/// foundation model ID inside the ARN Bedrock reports, or the ARN itself.
+fn routed_model(trace: Option<&aws_sdk_bedrockruntime::types::PromptRouterTrace>) -> Option<String> {
+    let invoked = trace?.invoked_model_id.as_deref()?;
+    let tail = invoked.rsplit('/').next().unwrap_or(invoked);
+    Some(tail.to_owned())
+}
+
 fn millis(ms: i64) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
@@ -105,13 +102,12 @@ fn millis(ms: i64) -> Duration {
 /// Converse: one whole answer.
 pub(crate) async fn generate(
     client: &aws_sdk_bedrockruntime::Client,
-    invocation: Invocation,
     request: &GenerationRequest,
 ) -> Result<Generation, GatewayError> {
     let started = Instant::now();
     let out = client
         .converse()
-        .model_id(&invocation.model_id)
+        .model_id(&*request.target.invoke_id)
         .set_messages(Some(messages(request)?))
         .set_system(request.system.clone().map(|s| vec![SystemContentBlock::Text(s)]))
         .set_inference_config(inference_config(request))
@@ -147,7 +143,9 @@ pub(crate) async fn generate(
             stop_reason: converse_stop_reason(&raw),
             raw_stop_reason: raw,
             usage: usage(out.usage.as_ref()),
-            invoked_model_id: invocation.model_id,
+            invoked_model_id: request.target.invoke_id.to_string(),
+            resolved_model_id: routed_model(out.trace.as_ref().and_then(|t| t.prompt_router.as_ref()))
+                .unwrap_or_else(|| request.target.resolved_model_id().to_owned()),
             backend_latency: out
                 .metrics
                 .as_ref()
@@ -162,13 +160,12 @@ pub(crate) async fn generate(
 /// the HTTP exchange with Bedrock.
 pub(crate) async fn generate_stream(
     client: &aws_sdk_bedrockruntime::Client,
-    invocation: Invocation,
     request: &GenerationRequest,
 ) -> Result<GenerationStream, GatewayError> {
     let started = Instant::now();
     let out = client
         .converse_stream()
-        .model_id(&invocation.model_id)
+        .model_id(&*request.target.invoke_id)
         .set_messages(Some(messages(request)?))
         .set_system(request.system.clone().map(|s| vec![SystemContentBlock::Text(s)]))
         .set_inference_config(inference_config(request))
@@ -183,7 +180,8 @@ pub(crate) async fn generate_stream(
             stop_reason: converse_stop_reason(""),
             raw_stop_reason: String::new(),
             usage: Usage::default(),
-            invoked_model_id: invocation.model_id,
+            invoked_model_id: request.target.invoke_id.to_string(),
+            resolved_model_id: request.target.resolved_model_id().to_owned(),
             backend_latency: Duration::ZERO,
             request_id: request_id.clone(),
         },
@@ -228,6 +226,9 @@ impl StreamState {
                 }
                 Ok(Some(Event::Metadata(e))) => {
                     self.completion.usage = usage(e.usage.as_ref());
+                    if let Some(model) = routed_model(e.trace.as_ref().and_then(|t| t.prompt_router.as_ref())) {
+                        self.completion.resolved_model_id = model;
+                    }
                     if let Some(m) = e.metrics {
                         self.completion.backend_latency = millis(m.latency_ms);
                     }

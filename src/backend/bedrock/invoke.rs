@@ -1,9 +1,9 @@
 //! InvokeModel and InvokeModelWithResponseStream with each family's native
 //! body (the codecs live in `native`).
 
-use super::native::{self, ChunkEvent, Family};
+use super::native::{self, ChunkEvent};
 use super::sdk_errors::from_sdk;
-use super::Invocation;
+use crate::model::Family;
 use crate::backend::{EventStream, GenerationStream};
 use crate::domain::{Completion, Generation, GenerationRequest, StreamEvent, Usage};
 use crate::error::{ErrorKind, GatewayError};
@@ -55,14 +55,16 @@ impl Intercept for CaptureHeaders {
     }
 }
 
-fn family(invocation: &Invocation) -> Result<Family, GatewayError> {
-    native::family_of(&invocation.base_model_id).ok_or_else(|| {
+/// The model's native body family, from its capability row. Validation
+/// refuses InvokeModel for a model without one; this guards direct callers.
+fn family(request: &GenerationRequest) -> Result<Family, GatewayError> {
+    request.target.capabilities().native.ok_or_else(|| {
         GatewayError::invalid_field(
             "api",
             format!(
                 "BEDROCK_API_INVOKE_MODEL supports Amazon Titan Text, Anthropic Claude, Meta Llama \
                  and Mistral models, not `{}`; use BEDROCK_API_CONVERSE for it",
-                invocation.base_model_id
+                request.target.requested
             ),
         )
     })
@@ -71,16 +73,15 @@ fn family(invocation: &Invocation) -> Result<Family, GatewayError> {
 /// InvokeModel: one whole answer.
 pub(crate) async fn generate(
     client: &aws_sdk_bedrockruntime::Client,
-    invocation: Invocation,
     request: &GenerationRequest,
 ) -> Result<Generation, GatewayError> {
-    let family = family(&invocation)?;
+    let family = family(request)?;
     let body = native::encode(family, request)?;
     let started = Instant::now();
     let headers = CaptureHeaders::default();
     let out = client
         .invoke_model()
-        .model_id(&invocation.model_id)
+        .model_id(&*request.target.invoke_id)
         .content_type("application/json")
         .accept("application/json")
         .body(Blob::new(body))
@@ -101,7 +102,8 @@ pub(crate) async fn generate(
             stop_reason: decoded.stop_reason,
             raw_stop_reason: decoded.raw_stop_reason,
             usage: Usage::new(input, output),
-            invoked_model_id: invocation.model_id,
+            invoked_model_id: request.target.invoke_id.to_string(),
+            resolved_model_id: request.target.resolved_model_id().to_owned(),
             backend_latency: counts.latency.unwrap_or_else(|| started.elapsed()),
             request_id,
         },
@@ -112,15 +114,14 @@ pub(crate) async fn generate(
 /// the returned stream drops the SDK receiver and closes the exchange.
 pub(crate) async fn generate_stream(
     client: &aws_sdk_bedrockruntime::Client,
-    invocation: Invocation,
     request: &GenerationRequest,
 ) -> Result<GenerationStream, GatewayError> {
-    let family = family(&invocation)?;
+    let family = family(request)?;
     let body = native::encode(family, request)?;
     let started = Instant::now();
     let out = client
         .invoke_model_with_response_stream()
-        .model_id(&invocation.model_id)
+        .model_id(&*request.target.invoke_id)
         .content_type("application/json")
         .accept("application/json")
         .body(Blob::new(body))
@@ -135,7 +136,8 @@ pub(crate) async fn generate_stream(
         input_tokens: None,
         output_tokens: None,
         stop: None,
-        invoked_model_id: invocation.model_id,
+        invoked_model_id: request.target.invoke_id.to_string(),
+        resolved_model_id: request.target.resolved_model_id().to_owned(),
         request_id: request_id.clone(),
         started,
         done: false,
@@ -156,6 +158,7 @@ struct ChunkState {
     output_tokens: Option<u32>,
     stop: Option<(String, crate::domain::StopReason)>,
     invoked_model_id: String,
+    resolved_model_id: String,
     request_id: String,
     started: Instant,
     done: bool,
@@ -202,6 +205,7 @@ impl ChunkState {
                             self.output_tokens.unwrap_or(0),
                         ),
                         invoked_model_id: self.invoked_model_id.clone(),
+                        resolved_model_id: self.resolved_model_id.clone(),
                         backend_latency: self.started.elapsed(),
                         request_id: self.request_id.clone(),
                     };

@@ -3,9 +3,9 @@
 //! - `converse`: Converse / ConverseStream (the default API).
 //! - `invoke`: InvokeModel / InvokeModelWithResponseStream with native bodies.
 //! - `native`: the per-family JSON codecs (Titan, Claude, Llama, Mistral).
-//! - `model_rules`: Bedrock's model-specific rules, checked before any call.
-//! - `control_plane`: the cached model catalogue and inference profiles.
-//! - `errors`, `sdk_errors`: Bedrock exceptions and SDK failures to gateway errors.
+//! - `control_plane`: the model directory's source (foundation models and
+//!   inference profiles); `model::directory` caches and resolves.
+//! - `sdk_errors`: SDK failures to gateway errors (through `error::bedrock`'s table).
 //!
 //! Credentials and region come from aws-config's standard chain; the
 //! `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_BEDROCK` and
@@ -14,16 +14,14 @@
 
 mod control_plane;
 mod converse;
-pub mod errors;
 mod invoke;
-pub mod model_rules;
 pub mod native;
 mod sdk_errors;
 
 use super::{Backend, GenerationStream};
-use crate::catalogue::PROFILE_PREFIXES;
-use crate::domain::{BedrockApi, Generation, GenerationRequest, ModelFilter, ModelInfo};
+use crate::domain::{BedrockApi, Generation, GenerationRequest};
 use crate::error::GatewayError;
+use crate::model::{DirectoryConfig, ModelDirectory, Unknown};
 use control_plane::ControlPlane;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,23 +51,11 @@ impl Default for BedrockConfig {
     }
 }
 
-/// What to call: the identifier sent to Bedrock and the model behind it.
-#[derive(Debug, Clone)]
-pub(crate) struct Invocation {
-    /// Sent to Bedrock: the caller's identifier, or the inference profile it
-    /// was routed to.
-    pub(crate) model_id: String,
-    /// The foundation model's own ID, for choosing codecs and rules.
-    pub(crate) base_model_id: String,
-}
-
 /// Amazon Bedrock.
 #[derive(Debug)]
 pub struct BedrockBackend {
     runtime: aws_sdk_bedrockruntime::Client,
-    control: Arc<ControlPlane>,
-    /// The geography prefix of this region's cross-region profiles ("us").
-    geography: Option<&'static str>,
+    models: Arc<ModelDirectory>,
 }
 
 impl BedrockBackend {
@@ -113,43 +99,16 @@ impl BedrockBackend {
         region: Option<&str>,
         catalogue_ttl: Duration,
     ) -> Self {
+        let config = DirectoryConfig {
+            ttl: catalogue_ttl,
+            // The catalogue may lag a model released since, and never lists
+            // custom or provisioned models: Bedrock judges what it lacks.
+            unknown: Unknown::PassThrough,
+            geography: region.and_then(geography),
+        };
         BedrockBackend {
             runtime,
-            control: Arc::new(ControlPlane::new(control, catalogue_ttl)),
-            geography: region.and_then(geography),
-        }
-    }
-
-    /// Decides what to invoke. Explicit profile IDs and ARNs pass through
-    /// unchanged. A base model that cannot be invoked on demand is routed to
-    /// the system-defined cross-region profile of this region's geography,
-    /// when the catalogue says so and the profile exists. The catalogue used
-    /// is whatever is cached: routing never waits on the control plane.
-    fn route(&self, model_id: &str) -> Invocation {
-        let base = native::base_model_id(model_id).to_owned();
-        let explicit = model_id.starts_with("arn:")
-            || PROFILE_PREFIXES.iter().any(|p| model_id.starts_with(p));
-        if !explicit {
-            if let (Some(snapshot), Some(geo)) = (self.control.peek(), self.geography) {
-                if let Some(model) = snapshot.catalogue.get(model_id) {
-                    if !model.supports_on_demand() {
-                        for prefix in [geo, "global"] {
-                            let profile = format!("{prefix}.{model_id}");
-                            if snapshot.profiles.contains(&profile) {
-                                tracing::debug!(model_id, profile, "routed to an inference profile");
-                                return Invocation {
-                                    model_id: profile,
-                                    base_model_id: base,
-                                };
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        Invocation {
-            model_id: model_id.to_owned(),
-            base_model_id: base,
+            models: ModelDirectory::new(Arc::new(ControlPlane::new(control)), config),
         }
     }
 }
@@ -175,11 +134,9 @@ impl Backend for BedrockBackend {
     }
 
     async fn generate(&self, request: GenerationRequest) -> Result<Generation, GatewayError> {
-        let invocation = self.route(&request.model_id);
-        model_rules::check(&invocation.base_model_id, &request)?;
         match request.api {
-            BedrockApi::Converse => converse::generate(&self.runtime, invocation, &request).await,
-            BedrockApi::InvokeModel => invoke::generate(&self.runtime, invocation, &request).await,
+            BedrockApi::Converse => converse::generate(&self.runtime, &request).await,
+            BedrockApi::InvokeModel => invoke::generate(&self.runtime, &request).await,
         }
     }
 
@@ -187,31 +144,21 @@ impl Backend for BedrockBackend {
         &self,
         request: GenerationRequest,
     ) -> Result<GenerationStream, GatewayError> {
-        let invocation = self.route(&request.model_id);
-        model_rules::check(&invocation.base_model_id, &request)?;
         match request.api {
-            BedrockApi::Converse => {
-                converse::generate_stream(&self.runtime, invocation, &request).await
-            }
-            BedrockApi::InvokeModel => {
-                invoke::generate_stream(&self.runtime, invocation, &request).await
-            }
+            BedrockApi::Converse => converse::generate_stream(&self.runtime, &request).await,
+            BedrockApi::InvokeModel => invoke::generate_stream(&self.runtime, &request).await,
         }
     }
 
-    async fn list_models(&self, filter: &ModelFilter) -> Result<Vec<ModelInfo>, GatewayError> {
-        Ok(self.control.fresh().await?.catalogue.filtered(filter))
-    }
-
-    async fn get_model(&self, model_id: &str) -> Result<ModelInfo, GatewayError> {
-        self.control.get_model(model_id).await
+    fn models(&self) -> &Arc<ModelDirectory> {
+        &self.models
     }
 
     /// Ready when the catalogue can be had: that needs resolved credentials,
     /// a region and a reachable control plane.
     async fn ready(&self) -> bool {
-        match self.control.fresh().await {
-            Ok(_) => true,
+        match self.models.ready().await {
+            Ok(()) => true,
             Err(e) => {
                 tracing::warn!(error = %e, "Bedrock backend not ready");
                 false

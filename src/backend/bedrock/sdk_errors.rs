@@ -1,11 +1,11 @@
 //! AWS SDK failures into gateway errors.
 //!
-//! Bedrock's own exceptions go through the shared table in `errors`; what the
+//! Bedrock's own exceptions go through the shared table in `error::bedrock`; what the
 //! SDK raises before or around the HTTP exchange (no credentials, connection
 //! refused, timeouts, unreadable responses) is classified here, each with a
 //! message that says what went wrong and where.
 
-use super::errors;
+use crate::error::bedrock as errors;
 use crate::error::{ErrorKind, GatewayError, UpstreamError};
 use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_smithy_runtime_api::client::result::SdkError;

@@ -14,86 +14,12 @@ mod llama;
 mod mistral;
 mod titan;
 
-use crate::backend::simulated::DIRECTIVES_KEY;
-use crate::catalogue::PROFILE_PREFIXES;
+pub use crate::model::Family;
 use crate::domain::{GenerationRequest, StopReason};
 use crate::error::{ErrorKind, GatewayError};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-
-/// A family of models sharing one native body format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Family {
-    /// Amazon Titan Text (`amazon.titan-text-*`, `amazon.titan-tg1-*`).
-    Titan,
-    /// Anthropic Claude, through the Messages API (`anthropic.claude-*`).
-    Anthropic,
-    /// Meta Llama 3.x (`meta.llama3-*`).
-    Llama,
-    /// Mistral's text-completion models (7B, Mixtral 8x7B, Large and Small 24.02).
-    Mistral,
-}
-
-impl Family {
-    /// Every family, in the order error messages list them.
-    pub const ALL: [Family; 4] = [
-        Family::Titan,
-        Family::Anthropic,
-        Family::Llama,
-        Family::Mistral,
-    ];
-
-    /// The family's name as a user knows it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Family::Titan => "Amazon Titan Text",
-            Family::Anthropic => "Anthropic Claude",
-            Family::Llama => "Meta Llama 3",
-            Family::Mistral => "Mistral (7B, Mixtral 8x7B, Large/Small 24.02)",
-        }
-    }
-}
-
-/// The base model ID behind a model ID, a system-defined inference-profile ID
-/// (`us.anthropic.claude-…`) or an ARN of either.
-pub fn base_model_id(model_id: &str) -> &str {
-    let tail = model_id.rsplit('/').next().unwrap_or(model_id);
-    PROFILE_PREFIXES
-        .iter()
-        .find_map(|p| tail.strip_prefix(p))
-        .unwrap_or(tail)
-}
-
-/// The native family of a model, or `None` when the gateway has no native
-/// codec for it (embedding and image models, and text models whose body
-/// differs from their family's, which must go through Converse).
-pub fn family_of(model_id: &str) -> Option<Family> {
-    let id = base_model_id(model_id);
-    if id.starts_with("amazon.titan-text") || id.starts_with("amazon.titan-tg1") {
-        Some(Family::Titan)
-    } else if id.starts_with("anthropic.claude") {
-        Some(Family::Anthropic)
-    } else if id.starts_with("meta.llama3") {
-        // Llama 2 and Llama 4 use other chat templates; sending them the
-        // Llama 3 one would quietly degrade every answer.
-        Some(Family::Llama)
-    } else if [
-        "mistral.mistral-7b-instruct",
-        "mistral.mixtral-8x7b-instruct",
-        "mistral.mistral-large-2402",
-        "mistral.mistral-small-2402",
-    ]
-    .iter()
-    .any(|p| id.starts_with(p))
-    {
-        // Newer Mistral models (Large 24.07, Pixtral) take a chat-completions
-        // body with `messages`, not the `prompt` body encoded here.
-        Some(Family::Mistral)
-    } else {
-        None
-    }
-}
 
 /// The native InvokeModel body for `request`.
 pub fn encode(family: Family, request: &GenerationRequest) -> Result<Vec<u8>, GatewayError> {
@@ -343,8 +269,8 @@ fn put(body: &mut Map<String, Value>, key: &str, value: Option<Value>) {
     }
 }
 
-/// The caller's `additional_model_request_fields`, minus the simulated
-/// backend's directives, which would make a real model refuse the body.
+/// The caller's `additional_model_request_fields` (validation has already
+/// taken the simulation controls out).
 fn extra_fields(request: &GenerationRequest) -> impl Iterator<Item = (&String, &Value)> {
     request
         .additional_model_request_fields
@@ -352,7 +278,6 @@ fn extra_fields(request: &GenerationRequest) -> impl Iterator<Item = (&String, &
         .and_then(Value::as_object)
         .into_iter()
         .flatten()
-        .filter(|(k, _)| k.as_str() != DIRECTIVES_KEY)
 }
 
 /// Merges the extra fields into the body's top level; the caller's keys win.
@@ -371,7 +296,7 @@ pub(crate) mod test_support {
     /// A single-prompt request with no parameters set.
     pub(crate) fn prompt(model_id: &str, text: &str) -> GenerationRequest {
         GenerationRequest {
-            model_id: model_id.to_owned(),
+            target: crate::model::test_target(model_id),
             from_prompt: true,
             messages: vec![Message {
                 role: Role::User,
@@ -380,6 +305,7 @@ pub(crate) mod test_support {
             system: None,
             parameters: Parameters::default(),
             additional_model_request_fields: None,
+            simulation: None,
             api: BedrockApi::InvokeModel,
         }
     }
@@ -413,66 +339,6 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn families_are_recognised_from_ids_profiles_and_arns() {
-        let cases = [
-            ("amazon.titan-text-express-v1", Some(Family::Titan)),
-            ("amazon.titan-text-lite-v1:0:4k", Some(Family::Titan)),
-            ("amazon.titan-text-premier-v1:0", Some(Family::Titan)),
-            ("amazon.titan-tg1-large", Some(Family::Titan)),
-            ("anthropic.claude-3-haiku-20240307-v1:0", Some(Family::Anthropic)),
-            ("us.anthropic.claude-3-7-sonnet-20250219-v1:0", Some(Family::Anthropic)),
-            ("global.anthropic.claude-sonnet-4-5-20250929-v1:0", Some(Family::Anthropic)),
-            ("apac.anthropic.claude-3-5-sonnet-20240620-v1:0", Some(Family::Anthropic)),
-            (
-                "arn:aws:bedrock:us-east-1:123456789012:inference-profile/eu.anthropic.claude-3-haiku-20240307-v1:0",
-                Some(Family::Anthropic),
-            ),
-            (
-                "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-text-express-v1",
-                Some(Family::Titan),
-            ),
-            ("meta.llama3-8b-instruct-v1:0", Some(Family::Llama)),
-            ("us.meta.llama3-3-70b-instruct-v1:0", Some(Family::Llama)),
-            ("mistral.mistral-7b-instruct-v0:2", Some(Family::Mistral)),
-            ("mistral.mixtral-8x7b-instruct-v0:1", Some(Family::Mistral)),
-            ("mistral.mistral-large-2402-v1:0", Some(Family::Mistral)),
-            ("amazon.titan-embed-text-v2:0", None),
-            ("amazon.titan-image-generator-v1", None),
-            ("amazon.nova-pro-v1:0", None),
-            ("meta.llama4-scout-17b-instruct-v1:0", None),
-            ("mistral.pixtral-large-2502-v1:0", None),
-            ("cohere.command-r-v1:0", None),
-            ("", None),
-        ];
-        for (id, want) in cases {
-            assert_eq!(family_of(id), want, "{id}");
-        }
-    }
-
-    #[test]
-    fn every_text_model_in_the_shipped_catalogue_gets_a_sensible_family() {
-        let cat =
-            crate::catalogue::Catalogue::from_list_json(crate::backend::simulated::CATALOGUE_JSON)
-                .unwrap();
-        for m in cat.models() {
-            if let Some(f) = family_of(&m.model_id) {
-                assert!(
-                    m.output_modalities.iter().any(|o| o == "TEXT"),
-                    "{}",
-                    m.model_id
-                );
-                let provider = match f {
-                    Family::Titan => "Amazon",
-                    Family::Anthropic => "Anthropic",
-                    Family::Llama => "Meta",
-                    Family::Mistral => "Mistral AI",
-                };
-                assert_eq!(m.provider_name, provider, "{}", m.model_id);
-            }
-        }
-    }
-
-    #[test]
     fn converse_stop_reasons_stay_distinct() {
         let cases = [
             ("end_turn", StopReason::EndTurn),
@@ -503,15 +369,13 @@ mod tests {
     }
 
     #[test]
-    fn simulation_directives_never_reach_a_model_and_caller_keys_win() {
+    fn caller_keys_win() {
         let mut r = test_support::prompt("anthropic.claude-3-haiku-20240307-v1:0", "Hi");
         r.additional_model_request_fields = Some(json!({
-            "gateway_simulation": {"fail_with": "ThrottlingException"},
             "top_k": 5,
             "anthropic_version": "bedrock-2099-01-01",
         }));
         let body = test_support::json(encode(Family::Anthropic, &r).unwrap());
-        assert!(body.get("gateway_simulation").is_none(), "{body}");
         assert_eq!(body["top_k"], 5);
         assert_eq!(body["anthropic_version"], "bedrock-2099-01-01");
     }

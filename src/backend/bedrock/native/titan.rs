@@ -220,7 +220,6 @@ mod tests {
             "maxTokenCount": 20,
             "textGenerationConfig": {"topP": 0.25},
             "somethingNew": true,
-            "gateway_simulation": {"latency_ms": 5},
         }));
         let body = json(encode(Family::Titan, &r).unwrap());
         assert_eq!(

@@ -16,7 +16,9 @@
 
 use crate::auth::{self, ApiKeys};
 use crate::ids::{self, TraceId};
-use crate::grpc::deadline::{self, Deadline};
+use super::deadline::{self, Deadline};
+use super::status::to_status;
+use crate::error::GatewayError;
 use futures::future::BoxFuture;
 use http::{HeaderName, HeaderValue, Request, Response};
 use std::sync::Arc;
@@ -226,7 +228,7 @@ where
         match key {
             Err(why) => {
                 span.in_scope(|| tracing::warn!(reason = why, "unauthenticated call refused"));
-                let response = tonic::Status::unauthenticated(why).into_http();
+                let response = to_status(&GatewayError::unauthenticated(why)).into_http();
                 Box::pin(std::future::ready(Ok(with_headers(response))))
             }
             Ok(key) => {

@@ -2,9 +2,10 @@
 //!
 //! Both backends use this table: the Bedrock backend for real exceptions, the
 //! simulated backend for injected ones, so a client's error handling sees
-//! exactly the same statuses from either.
+//! exactly the same statuses from either. Validation reads it too, to check
+//! the simulation controls' `fail_with`.
 
-use crate::error::{ErrorKind, GatewayError, UpstreamError};
+use super::{ErrorKind, GatewayError, UpstreamError};
 use std::time::Duration;
 
 /// How long a throttled or not-ready caller is told to wait before retrying.
@@ -57,37 +58,4 @@ pub fn from_bedrock(error_type: &str, message: &str, request_id: Option<String>)
         err = err.with_retry_after(RETRY_AFTER);
     }
     err
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tonic::Code;
-
-    #[test]
-    fn the_documented_table_holds() {
-        let code = |t: &str| GatewayError::code_of(from_bedrock(t, "m", None).kind());
-        assert_eq!(code("ValidationException"), Code::InvalidArgument);
-        assert_eq!(code("ResourceNotFoundException"), Code::NotFound);
-        assert_eq!(code("AccessDeniedException"), Code::PermissionDenied);
-        assert_eq!(code("ThrottlingException"), Code::ResourceExhausted);
-        assert_eq!(code("ServiceQuotaExceededException"), Code::ResourceExhausted);
-        assert_eq!(code("ModelNotReadyException"), Code::Unavailable);
-        assert_eq!(code("ServiceUnavailableException"), Code::Unavailable);
-        assert_eq!(code("ModelTimeoutException"), Code::DeadlineExceeded);
-        assert_eq!(code("ModelErrorException"), Code::Internal);
-        assert_eq!(code("InternalServerException"), Code::Internal);
-        assert_eq!(code("SomethingNewException"), Code::Internal);
-    }
-
-    #[test]
-    fn throttling_carries_a_retry_hint_and_the_request_id() {
-        let status = from_bedrock("ThrottlingException", "Too many requests", Some("r-9".into()))
-            .into_status();
-        assert!(status.message().contains("ThrottlingException"));
-        assert!(status.message().contains("Too many requests"));
-        use tonic_types::StatusExt;
-        assert!(status.get_details_retry_info().is_some());
-        assert_eq!(status.metadata().get("x-amzn-requestid").unwrap(), "r-9");
-    }
 }

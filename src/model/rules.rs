@@ -1,0 +1,301 @@
+//! The rules that depend on the model, read from its [`Capabilities`] row:
+//! the same for every backend, checked by validation before any call.
+//!
+//! Bedrock would refuse these requests too, but with one ValidationException
+//! at a time and wording that names Bedrock's fields, not the caller's. Here
+//! every broken rule is reported at once, against the gateway's field names,
+//! with what to change. Only rules Bedrock is known to enforce are listed;
+//! a model without a row of its own gets none of them.
+
+use super::capabilities::{Capabilities, SamplingRule, StopSequenceRule};
+use super::family::Family;
+use super::target::Target;
+use crate::error::FieldViolation;
+
+/// The parts of a request the model rules read, already checked against the
+/// general rules (ranges, non-empty strings).
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    /// Whether the call uses the native InvokeModel API rather than Converse.
+    pub native: bool,
+    /// The system prompt, if any.
+    pub system: Option<&'a str>,
+    /// Temperature, if set.
+    pub temperature: Option<f32>,
+    /// Top-p, if set.
+    pub top_p: Option<f32>,
+    /// Maximum output tokens, if set.
+    pub max_tokens: Option<u32>,
+    /// Stop sequences.
+    pub stop_sequences: &'a [String],
+}
+
+/// Every rule `ask` breaks for `target`'s model, in field order.
+pub fn check(target: &Target, ask: &Ask<'_>) -> Vec<FieldViolation> {
+    let caps = target.capabilities();
+    let mut v = Vec::new();
+    if !target.model.outputs_text() {
+        let outputs = target
+            .model
+            .info
+            .as_ref()
+            .map(|m| m.output_modalities.join(", "))
+            .unwrap_or_default();
+        v.push(FieldViolation::new(
+            "model_id",
+            format!("must name a model that outputs TEXT; `{}` outputs {outputs}", target.requested),
+        ));
+    }
+    if ask.native && caps.native.is_none() {
+        v.push(native_unsupported(target));
+    }
+    max_tokens(caps, ask, &mut v);
+    stop_sequences(caps, ask, &mut v);
+    sampling(caps, target, ask, &mut v);
+    system(caps, ask, &mut v);
+    v
+}
+
+fn native_unsupported(target: &Target) -> FieldViolation {
+    let names: Vec<&str> = Family::ALL.iter().map(|f| f.name()).collect();
+    FieldViolation::new(
+        "api",
+        format!(
+            "native InvokeModel is supported only for the {} families, got model `{}`; use \
+             BEDROCK_API_CONVERSE for this model",
+            names.join(", "),
+            target.requested
+        ),
+    )
+}
+
+fn max_tokens(caps: &Capabilities, ask: &Ask<'_>, v: &mut Vec<FieldViolation>) {
+    if let (Some(n), Some(limit)) = (ask.max_tokens, caps.max_output_tokens) {
+        if n > limit {
+            v.push(FieldViolation::new(
+                "parameters.max_tokens",
+                format!(
+                    "{} generates at most {limit} tokens, got {n}; set max_tokens to {limit} or less",
+                    caps.name
+                ),
+            ));
+        }
+    }
+}
+
+fn stop_sequences(caps: &Capabilities, ask: &Ask<'_>, v: &mut Vec<FieldViolation>) {
+    let stops = ask.stop_sequences;
+    if ask.native && !caps.native_stop_sequences && !stops.is_empty() {
+        v.push(FieldViolation::new(
+            "parameters.stop_sequences",
+            format!(
+                "{}'s native InvokeModel body has no stop sequences, got {} ({stops:?}); remove \
+                 them or use BEDROCK_API_CONVERSE, which supports them",
+                caps.name,
+                stops.len()
+            ),
+        ));
+    }
+    if caps.stop_sequences == StopSequenceRule::Titan {
+        if stops.len() > 1 {
+            v.push(FieldViolation::new(
+                "parameters.stop_sequences",
+                format!(
+                    "{} accepts at most 1 stop sequence, got {} ({stops:?}); keep only one",
+                    caps.name,
+                    stops.len()
+                ),
+            ));
+        }
+        for s in stops.iter().filter(|s| !titan_stop_allowed(s)) {
+            v.push(FieldViolation::new(
+                "parameters.stop_sequences",
+                format!(
+                    "{} accepts only \"User:\" or a run of '|' (such as \"|\" or \"||\") as a \
+                     stop sequence, got {s:?}; use one of those or remove it",
+                    caps.name
+                ),
+            ));
+        }
+    }
+}
+
+fn titan_stop_allowed(s: &str) -> bool {
+    s == "User:" || (!s.is_empty() && s.bytes().all(|b| b == b'|'))
+}
+
+fn sampling(caps: &Capabilities, target: &Target, ask: &Ask<'_>, v: &mut Vec<FieldViolation>) {
+    if let (SamplingRule::Either, Some(t), Some(top_p)) = (caps.sampling, ask.temperature, ask.top_p) {
+        v.push(FieldViolation::new(
+            "parameters.top_p",
+            format!(
+                "`{}` ({}) accepts temperature or top_p but not both, got temperature {t} and \
+                 top_p {top_p}; unset one of them",
+                target.requested, caps.name
+            ),
+        ));
+    }
+}
+
+fn system(caps: &Capabilities, ask: &Ask<'_>, v: &mut Vec<FieldViolation>) {
+    if let (false, Some(system)) = (caps.system_prompt, ask.system) {
+        v.push(FieldViolation::new(
+            "system",
+            format!(
+                "{} accepts no system prompt, got one of {} characters; put the instructions in \
+                 the prompt instead",
+                caps.name,
+                system.chars().count()
+            ),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(id: &str) -> Target {
+        crate::model::test_target(id)
+    }
+
+    fn ask() -> Ask<'static> {
+        Ask {
+            native: false,
+            system: None,
+            temperature: None,
+            top_p: None,
+            max_tokens: None,
+            stop_sequences: &[],
+        }
+    }
+
+    fn fields(v: &[FieldViolation]) -> Vec<&str> {
+        v.iter().map(|v| v.field.as_str()).collect()
+    }
+
+    #[test]
+    fn valid_requests_pass_for_every_family_and_api() {
+        for id in [
+            "amazon.titan-text-express-v1",
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            "us.anthropic.claude-sonnet-4-20250514-v1:0",
+            "meta.llama3-8b-instruct-v1:0",
+            "mistral.mistral-7b-instruct-v0:2",
+        ] {
+            for native in [false, true] {
+                let a = Ask { native, temperature: Some(1.0), max_tokens: Some(50), ..ask() };
+                assert_eq!(check(&target(id), &a), [], "{id} native={native}");
+            }
+        }
+        assert_eq!(check(&target("amazon.nova-pro-v1:0"), &ask()), []);
+    }
+
+    #[test]
+    fn titan_token_ceilings_are_per_model() {
+        for (id, limit) in [
+            ("amazon.titan-text-lite-v1", 4096),
+            ("amazon.titan-text-express-v1", 8192),
+            ("amazon.titan-text-premier-v1:0", 3072),
+            ("amazon.titan-tg1-large", 8192),
+            ("us.amazon.titan-text-premier-v1:0", 3072),
+        ] {
+            let t = target(id);
+            assert_eq!(check(&t, &Ask { max_tokens: Some(limit), ..ask() }), [], "{id} at its limit");
+            let v = check(&t, &Ask { max_tokens: Some(limit + 1), ..ask() });
+            assert_eq!(fields(&v), ["parameters.max_tokens"], "{id}");
+            let d = &v[0].description;
+            assert!(d.contains(&limit.to_string()) && d.contains(&(limit + 1).to_string()), "{d}");
+        }
+    }
+
+    #[test]
+    fn titan_accepts_one_stop_sequence_of_its_two_kinds() {
+        let t = target("amazon.titan-text-express-v1");
+        for ok in ["User:", "|", "|||"] {
+            let stops = [ok.to_owned()];
+            assert_eq!(check(&t, &Ask { native: true, stop_sequences: &stops, ..ask() }), [], "{ok}");
+        }
+        let stops = ["END".to_owned()];
+        let v = check(&t, &Ask { stop_sequences: &stops, ..ask() });
+        assert_eq!(fields(&v), ["parameters.stop_sequences"]);
+        assert!(v[0].description.contains("\"END\"") && v[0].description.contains("User:"), "{}", v[0].description);
+
+        let stops = ["|".to_owned(), "User:".to_owned()];
+        let v = check(&t, &Ask { stop_sequences: &stops, ..ask() });
+        assert_eq!(fields(&v), ["parameters.stop_sequences"]);
+        assert!(v[0].description.contains("at most 1") && v[0].description.contains("got 2"), "{}", v[0].description);
+    }
+
+    #[test]
+    fn every_titan_violation_is_reported_at_once() {
+        let stops = ["User:".to_owned(), "STOP".to_owned()];
+        let a = Ask { native: true, system: Some("Be brief."), max_tokens: Some(5000), stop_sequences: &stops, ..ask() };
+        let v = check(&target("amazon.titan-text-premier-v1:0"), &a);
+        assert_eq!(
+            fields(&v),
+            ["parameters.max_tokens", "parameters.stop_sequences", "parameters.stop_sequences", "system"]
+        );
+        assert!(v[3].description.contains("in the prompt"), "{}", v[3].description);
+    }
+
+    #[test]
+    fn llama_stop_sequences_only_through_converse() {
+        let t = target("meta.llama3-70b-instruct-v1:0");
+        let stops = ["###".to_owned()];
+        let v = check(&t, &Ask { native: true, stop_sequences: &stops, ..ask() });
+        assert_eq!(fields(&v), ["parameters.stop_sequences"]);
+        assert!(v[0].description.contains("###") && v[0].description.contains("BEDROCK_API_CONVERSE"));
+        assert_eq!(check(&t, &Ask { stop_sequences: &stops, ..ask() }), []);
+    }
+
+    #[test]
+    fn newer_claude_models_take_temperature_or_top_p_not_both() {
+        for id in [
+            "anthropic.claude-3-7-sonnet-20250219-v1:0",
+            "us.anthropic.claude-sonnet-4-20250514-v1:0",
+            "anthropic.claude-opus-4-1-20250805-v1:0",
+            "global.anthropic.claude-haiku-4-5-20251001-v1:0",
+            "anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "anthropic.claude-opus-5-20270101-v1:0",
+        ] {
+            let t = target(id);
+            let v = check(&t, &Ask { temperature: Some(0.5), top_p: Some(0.9), ..ask() });
+            assert_eq!(fields(&v), ["parameters.top_p"], "{id}");
+            assert!(v[0].description.contains("0.5") && v[0].description.contains("0.9"));
+            assert_eq!(check(&t, &Ask { temperature: Some(0.5), ..ask() }), [], "{id}");
+            assert_eq!(check(&t, &Ask { top_p: Some(0.9), ..ask() }), [], "{id}");
+        }
+        for id in ["anthropic.claude-3-haiku-20240307-v1:0", "anthropic.claude-3-5-sonnet-20241022-v2:0", "anthropic.claude-v2:1"] {
+            let a = Ask { native: true, temperature: Some(0.5), top_p: Some(0.9), ..ask() };
+            assert_eq!(check(&target(id), &a), [], "{id}");
+        }
+    }
+
+    #[test]
+    fn native_calls_to_other_models_point_to_converse() {
+        for id in ["amazon.nova-pro-v1:0", "cohere.command-r-v1:0", "meta.llama4-scout-17b-instruct-v1:0"] {
+            let v = check(&target(id), &Ask { native: true, ..ask() });
+            assert_eq!(fields(&v), ["api"], "{id}");
+            let d = &v[0].description;
+            assert!(d.contains(id) && d.contains("BEDROCK_API_CONVERSE"), "{d}");
+            assert!(d.contains("Titan") && d.contains("Claude") && d.contains("Llama") && d.contains("Mistral"), "{d}");
+        }
+    }
+
+    #[test]
+    fn models_that_do_not_output_text_are_refused_by_name() {
+        let v = check(&target("amazon.titan-embed-text-v2:0"), &ask());
+        assert_eq!(fields(&v), ["model_id"]);
+        assert!(v[0].description.contains("EMBEDDING"), "{}", v[0].description);
+    }
+
+    #[test]
+    fn unknown_models_and_routers_get_no_model_specific_rule() {
+        let stops = ["a".to_owned(), "b".to_owned()];
+        let a = Ask { system: Some("s"), temperature: Some(0.1), top_p: Some(0.2), max_tokens: Some(1_000_000), stop_sequences: &stops, ..ask() };
+        for id in ["someone.new-v1:0", "arn:aws:bedrock:us-east-1:123456789012:prompt-router/r1"] {
+            assert_eq!(check(&target(id), &a), [], "{id}");
+        }
+    }
+}
