@@ -96,7 +96,7 @@ pub struct DirectoryConfig {
 /// An application profile, resolved.
 #[derive(Debug, Clone)]
 struct ResolvedProfile {
-    model_arns: Arc<[String]>,
+    model_arns: Option<Arc<[String]>>,
     model: Arc<ModelProfile>,
 }
 
@@ -107,10 +107,11 @@ struct Snapshot {
     /// By foundation model ID.
     models: HashMap<String, Arc<ModelProfile>>,
     /// System profile ID → its model ARNs.
-    system_profiles: HashMap<String, Arc<[String]>>,
+    system_profiles: HashMap<String, Option<Arc<[String]>>>,
     /// Application profile ARN → its model.
     application_profiles: HashMap<String, ResolvedProfile>,
-    fetched_at: Instant,
+    /// When the snapshot goes stale; `None`: never (a fixed listing).
+    stale_at: Option<Instant>,
 }
 
 /// What the snapshot alone says about an identifier.
@@ -122,6 +123,12 @@ enum Resolution {
         /// The identifier, already shared.
         requested: Arc<str>,
     },
+}
+
+impl Snapshot {
+    fn is_stale(&self) -> bool {
+        self.stale_at.is_some_and(|at| Instant::now() >= at)
+    }
 }
 
 /// A GetInferenceProfile answer, remembered.
@@ -180,10 +187,11 @@ impl ModelDirectory {
     }
 
     /// The current snapshot without waiting: possibly stale, possibly none.
-    /// A stale or missing snapshot starts one background refresh.
-    fn peek(self: &Arc<Self>) -> Option<Arc<Snapshot>> {
-        let current = self.current.load_full();
-        if current.as_ref().is_none_or(|s| self.is_stale(s)) {
+    /// A stale or missing snapshot starts one background refresh. A guard,
+    /// not a clone: no shared reference count is touched per call.
+    fn peek(self: &Arc<Self>) -> arc_swap::Guard<Option<Arc<Snapshot>>> {
+        let current = self.current.load();
+        if current.as_ref().is_none_or(|s| s.is_stale()) {
             if let Ok(guard) = self.refreshing.clone().try_lock_owned() {
                 let this = self.clone();
                 tokio::spawn(async move {
@@ -197,19 +205,16 @@ impl ModelDirectory {
         current
     }
 
-    fn is_stale(&self, s: &Snapshot) -> bool {
-        s.fetched_at.elapsed() >= self.config.ttl
-    }
 
     /// A fresh snapshot, fetching if the current one is missing or stale. If
     /// a refresh is already running, waits for it instead of starting
     /// another. A failed refresh falls back to the stale snapshot.
     async fn fresh(&self) -> Result<Arc<Snapshot>, GatewayError> {
-        if let Some(s) = self.current.load_full().filter(|s| !self.is_stale(s)) {
+        if let Some(s) = self.current.load_full().filter(|s| !s.is_stale()) {
             return Ok(s);
         }
         let _guard = self.refreshing.lock().await;
-        if let Some(s) = self.current.load_full().filter(|s| !self.is_stale(s)) {
+        if let Some(s) = self.current.load_full().filter(|s| !s.is_stale()) {
             return Ok(s);
         }
         match self.fetch_and_store().await {
@@ -272,10 +277,10 @@ impl ModelDirectory {
             models: profiles,
             system_profiles: system_profiles
                 .into_iter()
-                .map(|p| (p.id, Arc::from(p.model_arns)))
+                .map(|p| (p.id, arns(p.model_arns)))
                 .collect(),
             application_profiles: HashMap::new(),
-            fetched_at: Instant::now(),
+            stale_at: Instant::now().checked_add(self.config.ttl),
         };
         for p in application_profiles {
             let resolved = self.resolve_profile(Some(&snapshot), &p);
@@ -329,7 +334,7 @@ impl ModelDirectory {
             })
             .unwrap_or_else(|| self.opaque_profile(&p.arn));
         ResolvedProfile {
-            model_arns: Arc::from(p.model_arns.clone()),
+            model_arns: arns(p.model_arns.clone()),
             model,
         }
     }
@@ -376,7 +381,7 @@ impl ModelDirectory {
         let snapshot = self.peek();
         let snapshot = snapshot.as_deref();
         let kind = parsed.kind();
-        let target = |invoke_id: Arc<str>, arns: Arc<[String]>, model: Arc<ModelProfile>| Target {
+        let target = |invoke_id: Arc<str>, arns: Option<Arc<[String]>>, model: Arc<ModelProfile>| Target {
             requested: requested.clone(),
             kind,
             invoke_id,
@@ -399,7 +404,7 @@ impl ModelDirectory {
                 if let Some(profile_id) = profile_id {
                     let arns = snapshot
                         .and_then(|s| s.system_profiles.get(profile_id).cloned())
-                        .unwrap_or_else(|| Arc::from(Vec::new()));
+                        .flatten();
                     return Ok(Resolution::Done(target(requested.clone(), arns, model)));
                 }
                 if kind == IdentifierKind::ModelId {
@@ -408,7 +413,7 @@ impl ModelDirectory {
                         return Ok(Resolution::Done(target(profile, arns, model)));
                     }
                 }
-                Ok(Resolution::Done(target(requested.clone(), Arc::from(Vec::new()), model)))
+                Ok(Resolution::Done(target(requested.clone(), None, model)))
             }
             Identifier::ApplicationProfileArn { .. } => {
                 match snapshot.and_then(|s| s.application_profiles.get(identifier)) {
@@ -422,7 +427,7 @@ impl ModelDirectory {
                 Unknown::NotFound => Err(GatewayError::model_not_found(identifier)),
                 Unknown::PassThrough => Ok(Resolution::Done(target(
                     requested.clone(),
-                    Arc::from(Vec::new()),
+                    None,
                     self.opaque_profile(identifier),
                 ))),
             },
@@ -435,7 +440,7 @@ impl ModelDirectory {
         &self,
         snapshot: Option<&Snapshot>,
         model: &ModelProfile,
-    ) -> Option<(Arc<str>, Arc<[String]>)> {
+    ) -> Option<(Arc<str>, Option<Arc<[String]>>)> {
         let (snapshot, geography, info) = (snapshot?, self.config.geography?, model.info.as_ref()?);
         if info.supports_on_demand() {
             return None;
@@ -528,6 +533,11 @@ impl ModelDirectory {
         }
         self.source.foundation_model(&model_id).await
     }
+}
+
+/// A profile's model ARNs, shared; `None` when it lists none.
+fn arns(model_arns: Vec<String>) -> Option<Arc<[String]>> {
+    (!model_arns.is_empty()).then(|| Arc::from(model_arns))
 }
 
 /// Bedrock's ResourceNotFoundException wording for a profile, as NOT_FOUND.
@@ -634,7 +644,7 @@ mod tests {
         }
         let app = d.resolve(APP).await.unwrap();
         assert_eq!(&*app.invoke_id, APP, "an application profile is invoked as given");
-        assert_eq!(app.foundation_model_arns.len(), 2, "both regions' models are kept");
+        assert_eq!(app.foundation_model_arns().len(), 2, "both regions' models are kept");
         assert_eq!(app.capabilities().name, "Titan Text Express");
     }
 

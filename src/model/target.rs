@@ -52,9 +52,9 @@ pub struct Target {
     /// was routed to.
     pub invoke_id: Arc<str>,
     /// The foundation-model ARNs behind an inference profile (one per
-    /// region it routes to), as the control plane lists them; empty for a
+    /// region it routes to), as the control plane lists them; `None` for a
     /// plain model ID or when the profile is not listed.
-    pub foundation_model_arns: Arc<[String]>,
+    pub foundation_model_arns: Option<Arc<[String]>>,
     /// The model behind the identifier.
     pub model: Arc<ModelProfile>,
 }
@@ -63,6 +63,12 @@ impl Target {
     /// The foundation model that serves the call, for `resolved_model_id`.
     pub fn resolved_model_id(&self) -> &str {
         &self.model.model_id
+    }
+
+    /// The foundation-model ARNs behind the identifier, if it is a listed
+    /// inference profile.
+    pub fn foundation_model_arns(&self) -> &[String] {
+        self.foundation_model_arns.as_deref().unwrap_or(&[])
     }
 
     /// The model's capabilities.

@@ -98,13 +98,16 @@ def test_stream_chunks_concatenate_to_generates_text(client: Client) -> None:
     assert completion.stop_reason == whole.stop_reason == "STOP_REASON_MAX_TOKENS"
     assert completion.usage == whole.usage
     assert completion.invoked_model_id == TITAN
+    assert completion.resolved_model_id == whole.resolved_model_id == TITAN
     assert completion.backend == "simulated"
     assert completion.request_id
     assert completion.time_to_first_token is not None
 
 
 def test_stream_stops_at_a_stop_sequence(client: Client) -> None:
-    stream = client.stream(TITAN, prompt=POEM, stop_sequences=["\n\n"])
+    # Titan takes only "User:" or a run of '|' as a stop sequence (on every
+    # backend, as on Bedrock); Claude takes any.
+    stream = client.stream("anthropic.claude-3-haiku-20240307-v1:0", prompt=POEM, stop_sequences=["\n\n"])
     text = "".join(stream)
     assert text
     assert "\n\n" not in text

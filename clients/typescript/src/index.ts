@@ -106,6 +106,8 @@ export interface GenerateResult {
   rawStopReason: string;
   usage: Usage;
   invokedModelId: string;
+  /** The foundation model that served the call (the model behind a profile ARN). */
+  resolvedModelId: string;
   requestId: string;
   backend: string;
   backendLatencyMs: number | null;
@@ -117,6 +119,8 @@ export interface Completion {
   rawStopReason: string;
   usage: Usage;
   invokedModelId: string;
+  /** The foundation model that served the call. */
+  resolvedModelId: string;
   requestId: string;
   backend: string;
   backendLatencyMs: number | null;
@@ -229,6 +233,7 @@ interface RawGenerateResponse {
   request_id: string;
   backend: string;
   raw_stop_reason: string;
+  resolved_model_id: string;
 }
 
 interface RawGenerationComplete {
@@ -240,6 +245,7 @@ interface RawGenerationComplete {
   backend: string;
   raw_stop_reason: string;
   time_to_first_token: RawDuration | null;
+  resolved_model_id: string;
 }
 
 interface RawStreamEvent {
@@ -599,6 +605,7 @@ export class GenerationStream implements AsyncIterable<string> {
             rawStopReason: c.raw_stop_reason,
             usage: usage(c.usage),
             invokedModelId: c.invoked_model_id,
+            resolvedModelId: c.resolved_model_id,
             requestId: c.request_id,
             backend: c.backend,
             backendLatencyMs: durationMs(c.backend_latency),
@@ -674,6 +681,7 @@ export class GatewayClient {
       rawStopReason: r.raw_stop_reason,
       usage: usage(r.usage),
       invokedModelId: r.invoked_model_id,
+      resolvedModelId: r.resolved_model_id,
       requestId: r.request_id,
       backend: r.backend,
       backendLatencyMs: durationMs(r.backend_latency),

@@ -118,13 +118,17 @@ describe("bedrock-gateway-client (Node) against the real gateway", () => {
     assert.equal(c.stopReason, whole.stopReason);
     assert.deepEqual(c.usage, whole.usage);
     assert.equal(c.invokedModelId, TITAN);
+    assert.equal(c.resolvedModelId, TITAN);
+    assert.equal(whole.resolvedModelId, TITAN);
     assert.equal(c.backend, "simulated");
     assert.ok(c.requestId);
     assert.notEqual(c.timeToFirstTokenMs, null);
   });
 
   it("a stream stops at a stop sequence", async () => {
-    const stream = client.stream(TITAN, { prompt: POEM, stopSequences: ["\n\n"] });
+    // Titan takes only "User:" or a run of '|' as a stop sequence (on every
+    // backend, as on Bedrock); Claude takes any.
+    const stream = client.stream("anthropic.claude-3-haiku-20240307-v1:0", { prompt: POEM, stopSequences: ["\n\n"] });
     const text = (await collect(stream)).join("");
     assert.ok(text);
     assert.ok(!text.includes("\n\n"));

@@ -85,6 +85,9 @@ class GenerateResult:
     request_id: str
     backend: str
     backend_latency: Optional[timedelta]
+    #: The foundation model that served the call (the model behind an
+    #: inference profile or application profile ARN).
+    resolved_model_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,8 @@ class Completion:
     backend: str
     backend_latency: Optional[timedelta]
     time_to_first_token: Optional[timedelta]
+    #: The foundation model that served the call.
+    resolved_model_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -320,6 +325,7 @@ class Stream(Iterator[str]):
                     backend=c.backend,
                     backend_latency=_optional_timedelta(c, "backend_latency"),
                     time_to_first_token=_optional_timedelta(c, "time_to_first_token"),
+                    resolved_model_id=c.resolved_model_id,
                 )
 
     @property
@@ -476,6 +482,7 @@ class Client:
             request_id=response.request_id,
             backend=response.backend,
             backend_latency=_optional_timedelta(response, "backend_latency"),
+            resolved_model_id=response.resolved_model_id,
         )
 
     def stream(

@@ -111,7 +111,7 @@ class GenerationParameters(_message.Message):
     def __init__(self, temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., max_tokens: _Optional[int] = ..., stop_sequences: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GenerateResponse(_message.Message):
-    __slots__ = ("text", "stop_reason", "usage", "invoked_model_id", "backend_latency", "request_id", "backend", "raw_stop_reason")
+    __slots__ = ("text", "stop_reason", "usage", "invoked_model_id", "backend_latency", "request_id", "backend", "raw_stop_reason", "resolved_model_id")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     STOP_REASON_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
@@ -120,6 +120,7 @@ class GenerateResponse(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     RAW_STOP_REASON_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     text: str
     stop_reason: StopReason
     usage: Usage
@@ -128,7 +129,8 @@ class GenerateResponse(_message.Message):
     request_id: str
     backend: str
     raw_stop_reason: str
-    def __init__(self, text: _Optional[str] = ..., stop_reason: _Optional[_Union[StopReason, str]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., invoked_model_id: _Optional[str] = ..., backend_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., request_id: _Optional[str] = ..., backend: _Optional[str] = ..., raw_stop_reason: _Optional[str] = ...) -> None: ...
+    resolved_model_id: str
+    def __init__(self, text: _Optional[str] = ..., stop_reason: _Optional[_Union[StopReason, str]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., invoked_model_id: _Optional[str] = ..., backend_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., request_id: _Optional[str] = ..., backend: _Optional[str] = ..., raw_stop_reason: _Optional[str] = ..., resolved_model_id: _Optional[str] = ...) -> None: ...
 
 class GenerateStreamResponse(_message.Message):
     __slots__ = ("delta", "complete")
@@ -145,7 +147,7 @@ class TextDelta(_message.Message):
     def __init__(self, text: _Optional[str] = ...) -> None: ...
 
 class GenerationComplete(_message.Message):
-    __slots__ = ("stop_reason", "usage", "invoked_model_id", "backend_latency", "request_id", "backend", "raw_stop_reason", "time_to_first_token")
+    __slots__ = ("stop_reason", "usage", "invoked_model_id", "backend_latency", "request_id", "backend", "raw_stop_reason", "time_to_first_token", "resolved_model_id")
     STOP_REASON_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     INVOKED_MODEL_ID_FIELD_NUMBER: _ClassVar[int]
@@ -154,6 +156,7 @@ class GenerationComplete(_message.Message):
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     RAW_STOP_REASON_FIELD_NUMBER: _ClassVar[int]
     TIME_TO_FIRST_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     stop_reason: StopReason
     usage: Usage
     invoked_model_id: str
@@ -162,7 +165,8 @@ class GenerationComplete(_message.Message):
     backend: str
     raw_stop_reason: str
     time_to_first_token: _duration_pb2.Duration
-    def __init__(self, stop_reason: _Optional[_Union[StopReason, str]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., invoked_model_id: _Optional[str] = ..., backend_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., request_id: _Optional[str] = ..., backend: _Optional[str] = ..., raw_stop_reason: _Optional[str] = ..., time_to_first_token: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    resolved_model_id: str
+    def __init__(self, stop_reason: _Optional[_Union[StopReason, str]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., invoked_model_id: _Optional[str] = ..., backend_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., request_id: _Optional[str] = ..., backend: _Optional[str] = ..., raw_stop_reason: _Optional[str] = ..., time_to_first_token: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., resolved_model_id: _Optional[str] = ...) -> None: ...
 
 class Usage(_message.Message):
     __slots__ = ("input_tokens", "output_tokens", "total_tokens", "cache_read_input_tokens", "cache_write_input_tokens")
