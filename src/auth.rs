@@ -36,34 +36,35 @@ impl ApiKeys {
     pub fn parse(text: &str, source: &str) -> Result<Self, String> {
         let mut entries: Vec<([u8; 32], Arc<str>)> = Vec::new();
         // Comments are whole lines, removed before commas split entries, so a
-        // comment may contain commas.
-        let entries_text = text
+        // comment may contain commas. Errors name the line (files) and the
+        // entry within it (inline lists are one line).
+        let lines = text
             .lines()
-            .map(str::trim)
-            .filter(|line| !line.starts_with('#'));
-        for (i, entry) in entries_text
-            .flat_map(|line| line.split(','))
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
             .enumerate()
-        {
-            let (name, key) = entry.split_once(':').ok_or_else(|| {
-                format!("{source}: entry {} is not `name:key`", i + 1)
-            })?;
-            let (name, key) = (name.trim(), key.trim());
-            if name.is_empty() || key.is_empty() {
-                return Err(format!("{source}: entry {} has an empty name or key", i + 1));
+            .map(|(i, line)| (i + 1, line.trim()))
+            .filter(|(_, line)| !line.starts_with('#'));
+        for (line_no, line) in lines {
+            let here = |n: usize| format!("{source} line {line_no}, entry {n}");
+            for (n, entry) in line.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
+                let (name, key) = entry
+                    .split_once(':')
+                    .ok_or_else(|| format!("{}: is not `name:key`", here(n + 1)))?;
+                let (name, key) = (name.trim(), key.trim());
+                if name.is_empty() || key.is_empty() {
+                    return Err(format!("{}: has an empty name or key", here(n + 1)));
+                }
+                if key.len() < 16 {
+                    return Err(format!(
+                        "{}: the key named `{name}` is {} characters; use at least 16",
+                        here(n + 1),
+                        key.len()
+                    ));
+                }
+                if entries.iter().any(|(_, existing)| &**existing == name) {
+                    return Err(format!("{}: the name `{name}` is used twice", here(n + 1)));
+                }
+                entries.push((digest(key), Arc::from(name)));
             }
-            if key.len() < 16 {
-                return Err(format!(
-                    "{source}: the key named `{name}` is {} characters; use at least 16",
-                    key.len()
-                ));
-            }
-            if entries.iter().any(|(_, n)| &**n == name) {
-                return Err(format!("{source}: the name `{name}` is used twice"));
-            }
-            entries.push((digest(key), Arc::from(name)));
         }
         if entries.is_empty() {
             return Err(format!("{source}: no keys found"));
@@ -126,6 +127,15 @@ mod tests {
             assert!(err.contains(fragment), "{err}");
             assert!(!err.contains("0123456789abcdef"), "{err}");
         }
+    }
+
+    #[test]
+    fn errors_name_the_line_and_entry() {
+        let text = "# team keys\nbilling:0123456789abcdef0123\n\nsearch:short\n";
+        let err = ApiKeys::parse(text, "keys.txt").unwrap_err();
+        assert!(err.starts_with("keys.txt line 4, entry 1:"), "{err}");
+        let err = ApiKeys::parse("a:0123456789abcdef0000,b", "--api-keys").unwrap_err();
+        assert!(err.starts_with("--api-keys line 1, entry 2:"), "{err}");
     }
 
     #[test]

@@ -25,7 +25,9 @@ pub struct Config {
     pub region: Option<String>,
 
     /// Bedrock backend: attempts per call, the first included, retrying
-    /// throttling and 5xx errors with exponential backoff. A stream that has
+    /// throttling, 5xx and connection errors with jittered exponential
+    /// backoff (up to 1 s, 2 s, 4 s ..., at most 20 s). Every call gets its
+    /// attempts: there is no process-wide retry budget. A stream that has
     /// delivered text is never re-sent.
     #[arg(long, env = "BEDROCK_GATEWAY_BEDROCK_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub bedrock_max_attempts: u32,
@@ -77,13 +79,14 @@ pub struct Config {
     #[arg(long, env = "BEDROCK_GATEWAY_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
 
-    /// API keys file: one `name:key` per line (`#` comments). Callers send
+    /// API keys file: one `name:key` per line (`#` comments). Each key must be
+    /// at least 16 characters; names must be unique. Callers send
     /// `authorization: Bearer <key>`; the name appears in logs and metrics.
     #[arg(long, env = "BEDROCK_GATEWAY_API_KEYS_FILE", conflicts_with = "api_keys")]
     pub api_keys_file: Option<PathBuf>,
 
-    /// API keys inline, `name:key,name:key` (prefer the file; the value is
-    /// never printed).
+    /// API keys inline, `name:key,name:key`, each key at least 16 characters
+    /// (prefer the file; the value is never printed).
     #[arg(long, env = "BEDROCK_GATEWAY_API_KEYS", hide_env_values = true)]
     pub api_keys: Option<String>,
 
@@ -116,6 +119,17 @@ pub struct Config {
     /// How long a keepalive ping may go unanswered before the connection closes.
     #[arg(long, env = "BEDROCK_GATEWAY_HTTP2_KEEPALIVE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub http2_keepalive_timeout: Duration,
+
+    /// Most concurrent HTTP/2 streams on one connection (SETTINGS_MAX_CONCURRENT_STREAMS),
+    /// every RPC counted, health Watch streams included. A client that opens
+    /// more gets REFUSED_STREAM for the excess.
+    #[arg(long, env = "BEDROCK_GATEWAY_MAX_CONCURRENT_STREAMS_PER_CONNECTION", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_streams_per_connection: u32,
+
+    /// How long a new connection may take to complete its TLS handshake and
+    /// send the HTTP/2 connection preface before it is closed.
+    #[arg(long, env = "BEDROCK_GATEWAY_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub handshake_timeout: Duration,
 
     /// Log prompt and completion text. Off by default: prompts are user data.
     #[arg(long, env = "BEDROCK_GATEWAY_LOG_PROMPTS")]

@@ -21,6 +21,28 @@ async fn main() -> ExitCode {
     let config = Config::parse();
     let _log_flush = bedrock_gateway::telemetry::init(config.log_format, &config.log_level);
 
+    // Everything the flags name is read and checked before the listener
+    // binds: a bad configuration exits with one message and never says
+    // "listening".
+    let tls = match tls_config(&config) {
+        Ok(tls) => tls,
+        Err(e) => return config_error(&e),
+    };
+    if let Some(tls) = &tls {
+        // Builds the acceptor once now: a certificate or key that does not
+        // parse is a configuration error, not a serving one.
+        if let Err(e) = tonic::transport::Server::builder().tls_config(tls.clone()) {
+            return config_error(&format!("TLS: {e}"));
+        }
+    }
+    let keys = match api_keys(&config) {
+        Ok(keys) => keys,
+        Err(e) => return config_error(&e),
+    };
+    if let Some(keys) = &keys {
+        tracing::info!(keys = ?keys, "API keys required");
+    }
+
     let backend: Arc<dyn Backend> = match config.backend {
         BackendKind::Simulated => {
             tracing::warn!(
@@ -46,6 +68,7 @@ async fn main() -> ExitCode {
         ),
     };
 
+    bedrock_gateway::server::raise_open_file_limit();
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -53,26 +76,6 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    tracing::info!(%addr, backend = backend.name(), "bedrock-gateway listening");
-
-    let tls = match tls_config(&config) {
-        Ok(tls) => tls,
-        Err(e) => {
-            tracing::error!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let keys = match api_keys(&config) {
-        Ok(keys) => keys,
-        Err(e) => {
-            tracing::error!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Some(keys) = &keys {
-        tracing::info!(keys = ?keys, "API keys required");
-    }
     let metrics_listener = match config.metrics_listen {
         None => None,
         Some(addr) => match tokio::net::TcpListener::bind(addr).await {
@@ -83,6 +86,8 @@ async fn main() -> ExitCode {
             }
         },
     };
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(%addr, backend = backend.name(), "bedrock-gateway listening");
     let server_config = ServerConfig {
         limits: Limits {
             max_input_bytes: config.max_input_bytes,
@@ -103,6 +108,8 @@ async fn main() -> ExitCode {
         http2_keepalive_interval: (!config.http2_keepalive_interval.is_zero())
             .then_some(config.http2_keepalive_interval),
         http2_keepalive_timeout: config.http2_keepalive_timeout,
+        max_concurrent_streams_per_connection: config.max_concurrent_streams_per_connection,
+        handshake_timeout: config.handshake_timeout,
         metrics_listener,
         metrics: Arc::new(Metrics::new()),
         log_prompts: config.log_prompts,
@@ -117,6 +124,13 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs a configuration error and gives the exit code for it.
+fn config_error(message: &str) -> ExitCode {
+    // One line; the log writer's guard, dropped as main returns, flushes it.
+    tracing::error!("configuration error: {message}");
+    ExitCode::from(2)
 }
 
 /// Reads the TLS files named by the flags, if any.
@@ -146,7 +160,7 @@ fn api_keys(config: &Config) -> Result<Option<Arc<ApiKeys>>, String> {
         return ApiKeys::parse(&text, &path.display().to_string()).map(|k| Some(Arc::new(k)));
     }
     match &config.api_keys {
-        Some(inline) => ApiKeys::parse(inline, "BEDROCK_GATEWAY_API_KEYS").map(|k| Some(Arc::new(k))),
+        Some(inline) => ApiKeys::parse(inline, "--api-keys (BEDROCK_GATEWAY_API_KEYS)").map(|k| Some(Arc::new(k))),
         None => Ok(None),
     }
 }

@@ -140,3 +140,62 @@ async fn each_call_logs_one_json_line_with_its_request_and_trace_ids() {
     assert_eq!(line["code"], "OK", "{line}");
     assert!(line["latency_us"].as_u64().is_some_and(|us| us > 0), "{line}");
 }
+
+/// A bad configuration is reported before the listener binds: one message
+/// naming the flag or the file line, a non-zero exit, and no "listening".
+#[test]
+fn configuration_errors_stop_the_gateway_before_it_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys_file = dir.path().join("keys.txt");
+    std::fs::write(&keys_file, "# keys\nbilling:0123456789abcdef0123\nsearch:short\n").unwrap();
+    let missing_cert = dir.path().join("nope.pem");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--api-keys".into(), "k:short".into()], "--api-keys (BEDROCK_GATEWAY_API_KEYS) line 1, entry 1: the key named `k` is 5 characters; use at least 16"),
+        (vec!["--api-keys-file".into(), keys_file.display().to_string()], "line 3, entry 1: the key named `search`"),
+        (
+            vec!["--tls-cert".into(), missing_cert.display().to_string(), "--tls-key".into(), missing_cert.display().to_string()],
+            "cannot read the TLS certificate",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_bedrock-gateway"))
+            .args(["--backend", "simulated", "--listen", "127.0.0.1:0"])
+            .args(&args)
+            .env_remove("BEDROCK_GATEWAY_API_KEYS")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("configuration error") && stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("listening"), "{args:?} got as far as listening: {stderr}");
+        assert_eq!(stderr.matches("configuration error").count(), 1, "one message: {stderr}");
+    }
+}
+
+/// Pretty logs written to a pipe or file carry no colour escapes.
+#[test]
+fn pretty_logs_are_plain_when_stderr_is_not_a_terminal() {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bedrock-gateway"))
+        .args(["--backend", "simulated", "--listen", "127.0.0.1:0", "--log-format", "pretty"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("listening") {
+                let _ = tx.send(seen.clone());
+            }
+        }
+    });
+    let seen = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("a listening line");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!seen.contains('\u{1b}'), "colour escapes in piped logs:\n{seen:?}");
+}

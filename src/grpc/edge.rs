@@ -13,17 +13,31 @@
 //! the handlers put the request ID, trace ID and key name on the call's log
 //! line. At debug level a tracing span also puts them on every line of the
 //! call.
+//!
+//! A gateway call refused before its handler finishes (a bad key here;
+//! tonic's own refusals, such as a message over `--max-message-bytes` or
+//! tonic's timer) is counted in `bedrock_gateway_requests_total` and logged
+//! here with the same fields as a finished call's line. Calls the handler
+//! logged carry [`LOGGED_MARK`] in their status headers, which the edge
+//! removes before the response leaves.
 
 use crate::auth::{self, ApiKeys};
 use crate::ids::{self, TraceId};
 use super::deadline::{self, Deadline};
 use super::status::to_status;
 use crate::error::GatewayError;
+use crate::metrics::{code_name, Metrics};
 use futures::future::BoxFuture;
 use http::{HeaderName, HeaderValue, Request, Response};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 use tracing::Instrument;
+
+/// Status header set by a handler that logged and counted its call itself.
+pub const LOGGED_MARK: &str = "x-bedrock-gateway-logged";
+const LOGGED_MARK_NAME: HeaderName = HeaderName::from_static(LOGGED_MARK);
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 
 /// Response header carrying the call's request ID.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -59,18 +73,63 @@ pub struct AuthPolicy {
 
 /// The layer.
 #[derive(Debug, Clone)]
-pub struct EdgeLayer {
-    policy: Arc<AuthPolicy>,
+pub struct EdgeLayer(Arc<Shared>);
+
+/// What every call of the layer reads; one reference count for all of it.
+#[derive(Debug)]
+struct Shared {
+    policy: AuthPolicy,
     anonymous: Arc<str>,
+    /// The model label of refusals, which come before any model is known.
+    no_model: Arc<str>,
+    metrics: Arc<Metrics>,
 }
 
 impl EdgeLayer {
-    /// A layer enforcing `policy`.
-    pub fn new(policy: AuthPolicy) -> Self {
-        EdgeLayer {
-            policy: Arc::new(policy),
+    /// A layer enforcing `policy`, counting refusals in `metrics`.
+    pub fn new(policy: AuthPolicy, metrics: Arc<Metrics>) -> Self {
+        EdgeLayer(Arc::new(Shared {
+            policy,
             anonymous: Arc::from(auth::ANONYMOUS),
-        }
+            no_model: Arc::from(""),
+            metrics,
+        }))
+    }
+}
+
+/// The RPC name of a gateway call's path, as the metrics name it; `None`
+/// for health, reflection and unknown paths.
+fn gateway_rpc(path: &str) -> Option<&'static str> {
+    let method = path.strip_prefix("/bedrock.gateway.v1.TextGenerationService/")?;
+    ["Generate", "GenerateStream", "ListModels", "GetModel"]
+        .into_iter()
+        .find(|m| *m == method)
+}
+
+/// Counts and logs a call refused before (or without) its handler's own line.
+struct Refusal<'a> {
+    rpc: &'static str,
+    request_id: &'a str,
+    trace_id: TraceId,
+    key: Option<&'a str>,
+    started: Instant,
+}
+
+impl Refusal<'_> {
+    fn record(&self, layer: &Shared, code: tonic::Code, message: &str) {
+        let latency = self.started.elapsed();
+        layer.metrics.call(self.rpc, &layer.no_model, code, latency);
+        tracing::warn!(
+            rpc = self.rpc,
+            model = "",
+            key = self.key.unwrap_or(""),
+            request_id = self.request_id,
+            trace_id = %self.trace_id,
+            latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+            code = code_name(code),
+            error = message,
+            "call refused"
+        );
     }
 }
 
@@ -181,11 +240,13 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let started = Instant::now();
+        let rpc = gateway_rpc(req.uri().path());
         let deadline = deadline::from_headers(req.headers());
         let headers = req.headers();
         let request_id = request_id(headers.get(&REQUEST_ID_NAME));
         let trace = Trace::from_header(headers.get(&TRACEPARENT_NAME));
-        let policy = &self.layer.policy;
+        let policy = &self.layer.0.policy;
 
         let key = match &policy.keys {
             Some(keys) if is_gateway_rpc(req.uri().path()) || policy.protect_health_and_reflection => {
@@ -200,7 +261,7 @@ where
                         .ok_or("the API key in `authorization` is not valid"),
                 }
             }
-            _ => Ok(self.layer.anonymous.clone()),
+            _ => Ok(self.layer.0.anonymous.clone()),
         };
 
         // A debug-level span: at the default `info` level it is disabled and
@@ -227,21 +288,51 @@ where
 
         match key {
             Err(why) => {
-                span.in_scope(|| tracing::warn!(reason = why, "unauthenticated call refused"));
+                let refusal = Refusal { rpc: rpc.unwrap_or("other"), request_id: &request_id, trace_id: trace.trace_id, key: None, started };
+                span.in_scope(|| refusal.record(&self.layer.0, tonic::Code::Unauthenticated, why));
                 let response = to_status(&GatewayError::unauthenticated(why)).into_http();
                 Box::pin(std::future::ready(Ok(with_headers(response))))
             }
             Ok(key) => {
                 span.record("key", &*key);
+                let request_id: Arc<str> = Arc::from(request_id);
                 req.extensions_mut().insert(CallContext {
-                    request_id: Arc::from(request_id),
+                    request_id: request_id.clone(),
                     trace_id: trace.trace_id,
-                    key,
+                    key: key.clone(),
                     deadline,
                 });
                 let future = self.inner.call(req);
-                Box::pin(async move { future.await.map(with_headers) }.instrument(span))
+                let layer = self.layer.0.clone();
+                Box::pin(
+                    async move {
+                        let mut response = future.await?;
+                        if let Some(rpc) = rpc {
+                            let refusal = Refusal { rpc, request_id: &request_id, trace_id: trace.trace_id, key: Some(&key), started };
+                            settle_refusal(&mut response, &layer, &refusal);
+                        }
+                        Ok(with_headers(response))
+                    }
+                    .instrument(span),
+                )
             }
+        }
+    }
+}
+
+/// A gateway call's response that carries its status in the headers
+/// (trailers-only: a refusal) was either logged by its handler, which marked
+/// it, or refused before the handler finished (tonic's decoding limit, its
+/// timer); the edge counts and logs the latter. The mark never leaves.
+fn settle_refusal<B>(response: &mut Response<B>, layer: &Shared, refusal: &Refusal<'_>) {
+    let headers = response.headers_mut();
+    if !headers.contains_key(&GRPC_STATUS) || headers.remove(&LOGGED_MARK_NAME).is_some() {
+        return;
+    }
+    // tonic reads grpc-status and the percent-encoded grpc-message.
+    if let Some(status) = tonic::Status::from_header_map(headers) {
+        if status.code() != tonic::Code::Ok {
+            refusal.record(layer, status.code(), status.message());
         }
     }
 }
@@ -296,6 +387,13 @@ mod tests {
             assert_ne!(t.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
             assert_eq!(t.flags, 0x01, "{bad}");
         }
+    }
+
+    #[test]
+    fn only_the_four_gateway_rpcs_are_counted() {
+        assert_eq!(gateway_rpc("/bedrock.gateway.v1.TextGenerationService/Generate"), Some("Generate"));
+        assert_eq!(gateway_rpc("/bedrock.gateway.v1.TextGenerationService/Nope"), None);
+        assert_eq!(gateway_rpc("/grpc.health.v1.Health/Check"), None);
     }
 
     #[test]

@@ -134,7 +134,7 @@ impl GatewayService {
     ) -> Result<(GenerationRequest, Permit), Status> {
         let refuse = |call: &Call, e: GatewayError| {
             finish(&self.settings.metrics, call, Err(&e));
-            Status::from(e)
+            logged(e)
         };
         let checked = checked.map_err(|e| refuse(call, e))?;
         call.model = checked.model_id.clone();
@@ -143,7 +143,7 @@ impl GatewayService {
         let permit = self.settings.admission.admit(&call.key).map_err(|(why, e)| {
             self.settings.metrics.limit_refused(&call.key, why.label());
             finish(&self.settings.metrics, call, Err(&e));
-            Status::from(e)
+            logged(e)
         })?;
         if self.settings.log_prompts {
             tracing::info!(prompt = request.last_user_text(), "prompt (--log-prompts)");
@@ -161,6 +161,15 @@ impl GatewayService {
             .metrics
             .tokens(&call.model, &call.key, usage.input_tokens, usage.output_tokens);
     }
+}
+
+/// The status of a call that `finish` already counted and logged, marked so
+/// for the edge (which strips the mark): a refusal without it (tonic's own,
+/// before the handler ran) is the edge's to count and log.
+fn logged(e: GatewayError) -> Status {
+    let mut status = Status::from(e);
+    status.metadata_mut().insert(edge::LOGGED_MARK, MetadataValue::from_static("1"));
+    status
 }
 
 fn deadline_exceeded(deadline: &Deadline, what: &str) -> GatewayError {
@@ -244,7 +253,7 @@ impl TextGenerationService for GatewayService {
         let (request, _permit) = self.begin_generation(&mut call, validated).await?;
         let result = within(call.deadline, self.backend.generate(request)).await;
         finish(&self.settings.metrics, &call, result.as_ref().map(|_| ()));
-        let generation = result?;
+        let generation = result.map_err(logged)?;
         self.account(&call, &generation.completion);
         if self.settings.log_prompts {
             tracing::info!(completion = %generation.text, "completion (--log-prompts)");
@@ -271,7 +280,7 @@ impl TextGenerationService for GatewayService {
             Ok(s) => s,
             Err(e) => {
                 finish(&self.settings.metrics, &call, Err(&e));
-                return Err(Status::from(e));
+                return Err(logged(e));
             }
         };
         let relay = Relay {
@@ -299,7 +308,7 @@ impl TextGenerationService for GatewayService {
         let result = within(call.deadline, self.backend.list_models(&filter)).await;
         finish(&self.settings.metrics, &call, result.as_ref().map(|_| ()));
         Ok(Response::new(pb::ListModelsResponse {
-            models: result?.into_iter().map(convert::model).collect(),
+            models: result.map_err(logged)?.into_iter().map(convert::model).collect(),
         }))
     }
 
@@ -314,7 +323,7 @@ impl TextGenerationService for GatewayService {
         };
         finish(&self.settings.metrics, &call, result.as_ref().map(|_| ()));
         Ok(Response::new(pb::GetModelResponse {
-            model: Some(convert::model(result?)),
+            model: Some(convert::model(result.map_err(logged)?)),
         }))
     }
 }

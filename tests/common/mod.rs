@@ -306,9 +306,23 @@ impl GatewayProcess {
     /// Starts the binary on 127.0.0.1:0 with JSON logs and waits for its
     /// "listening" line to learn the address.
     pub fn start(args: &[&str], envs: &[(&str, &str)]) -> GatewayProcess {
+        Self::start_with_open_file_limit(args, envs, None)
+    }
+
+    /// [`GatewayProcess::start`] with the soft and hard open-file limits set
+    /// to `nofile` in the child before it runs.
+    pub fn start_with_open_file_limit(args: &[&str], envs: &[(&str, &str)], nofile: Option<u64>) -> GatewayProcess {
         use std::io::{BufRead, BufReader};
+        use std::os::unix::process::CommandExt;
         use std::process::{Command, Stdio};
         let mut command = Command::new(env!("CARGO_BIN_EXE_bedrock-gateway"));
+        if let Some(limit) = nofile {
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs
+            // between fork and exec.
+            unsafe {
+                command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, limit, limit));
+            }
+        }
         command
             .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
             .args(args)

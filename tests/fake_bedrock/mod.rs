@@ -294,6 +294,12 @@ impl FakeBedrock {
         self.shared.state.lock().unwrap().denied.push(arn.to_owned());
     }
 
+    /// Scripts only the next `calls` calls for `model_id` (then its usual behaviour
+    /// returns): e.g. a throttle that one retry gets past.
+    pub fn set_behavior_for_calls(&self, model_id: &str, calls: usize, b: Behavior) {
+        self.shared.state.lock().unwrap().transient.insert(model_id.to_string(), (calls, b));
+    }
+
     /// Resets every model to [`Behavior::Normal`].
     pub fn clear_behaviors(&self) {
         self.shared.state.lock().unwrap().behaviors.clear();
@@ -430,11 +436,21 @@ struct State {
     application_profiles: Vec<Value>,
     /// Profile ARNs whose reads and invocations are refused with AccessDeniedException.
     denied: Vec<String>,
+    /// Behaviours for the next few calls only, by model ID: (calls left, behaviour).
+    transient: HashMap<String, (usize, Behavior)>,
 }
 
 impl Shared {
     fn behavior(&self, keys: &[&str]) -> Behavior {
-        let st = self.state.lock().unwrap();
+        let mut st = self.state.lock().unwrap();
+        for k in keys {
+            if let Some((left, b)) = st.transient.get_mut(*k) {
+                if *left > 0 {
+                    *left -= 1;
+                    return b.clone();
+                }
+            }
+        }
         keys.iter()
             .find_map(|k| st.behaviors.get(*k).cloned())
             .unwrap_or_default()

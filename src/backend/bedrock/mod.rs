@@ -84,9 +84,15 @@ impl BedrockBackend {
             Some(r) => tracing::info!(region = %r, "Bedrock backend"),
             None => tracing::warn!("no AWS region configured; Bedrock calls will fail until one is set"),
         }
+        let runtime = aws_sdk_bedrockruntime::config::Builder::from(sdk)
+            .retry_partition(retry_partition("bedrock-gateway-runtime"))
+            .build();
+        let control = aws_sdk_bedrock::config::Builder::from(sdk)
+            .retry_partition(retry_partition("bedrock-gateway-control-plane"))
+            .build();
         Self::from_clients(
-            aws_sdk_bedrockruntime::Client::new(sdk),
-            aws_sdk_bedrock::Client::new(sdk),
+            aws_sdk_bedrockruntime::Client::from_conf(runtime),
+            aws_sdk_bedrock::Client::from_conf(control),
             region.as_deref(),
             config.catalogue_ttl,
         )
@@ -111,6 +117,22 @@ impl BedrockBackend {
             models: ModelDirectory::new(Arc::new(ControlPlane::new(control)), config),
         }
     }
+}
+
+/// The SDK's retries without the process-wide retry budget.
+///
+/// The standard strategy shares one token bucket per partition (500
+/// tokens, 5 per retry, refunded only when a retried call succeeds), so
+/// about 50 calls that fail through all their attempts stop every later
+/// call from being retried at all: a gateway under a throttling storm would
+/// turn each one-retry hiccup into an error. Here each call is retried up to
+/// `--bedrock-max-attempts` with the standard exponential backoff (jittered,
+/// from 1 s, at most 20 s), whatever other calls did; the caller's deadline
+/// still bounds the whole call, and Bedrock's own throttling is what limits a
+/// storm.
+fn retry_partition(name: &'static str) -> aws_sdk_bedrockruntime::config::retry::RetryPartition {
+    use aws_sdk_bedrockruntime::config::retry::{RetryPartition, TokenBucket};
+    RetryPartition::custom(name).token_bucket(TokenBucket::unlimited()).build()
 }
 
 /// The cross-region profile prefix for a region: `us-east-1` → `us`.

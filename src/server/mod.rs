@@ -15,8 +15,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Server, ServerTlsConfig};
+
+mod accept;
+pub use accept::{raise_open_file_limit, ACCEPT_PAUSE};
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
 
@@ -42,6 +44,12 @@ pub struct ServerConfig {
     pub http2_keepalive_interval: Option<Duration>,
     /// How long to wait for a keepalive ping's answer before closing.
     pub http2_keepalive_timeout: Duration,
+    /// SETTINGS_MAX_CONCURRENT_STREAMS: the most concurrent streams on one
+    /// connection, every RPC counted (health Watch streams included).
+    pub max_concurrent_streams_per_connection: u32,
+    /// How long a new connection may take for its TLS handshake and its
+    /// HTTP/2 preface before it is closed.
+    pub handshake_timeout: Duration,
     /// Where to serve Prometheus `/metrics`; `None` serves no metrics.
     pub metrics_listener: Option<TcpListener>,
     /// The metrics registry (tests read it directly).
@@ -62,6 +70,8 @@ impl Default for ServerConfig {
             rate_limits: LimitsConfig::default(),
             http2_keepalive_interval: Some(Duration::from_secs(30)),
             http2_keepalive_timeout: Duration::from_secs(10),
+            max_concurrent_streams_per_connection: 256,
+            handshake_timeout: Duration::from_secs(5),
             metrics_listener: None,
             metrics: Arc::new(Metrics::new()),
             log_prompts: false,
@@ -175,21 +185,33 @@ pub async fn run(
         ));
     }
 
+    // tonic sets no stream limit of its own (hyper's default of 200 is
+    // replaced by "none"), so one connection could hold any number of
+    // streams, health Watch streams included, each costing memory.
     let mut builder = Server::builder()
         .http2_keepalive_interval(config.http2_keepalive_interval)
-        .http2_keepalive_timeout(Some(config.http2_keepalive_timeout));
-    if let Some(tls) = config.tls {
-        builder = builder.tls_config(tls).map_err(ServeError::Tls)?;
-    }
+        .http2_keepalive_timeout(Some(config.http2_keepalive_timeout))
+        .max_concurrent_streams(config.max_concurrent_streams_per_connection);
+    // With TLS, tonic bounds the TLS handshake; the HTTP/2 preface then
+    // travels encrypted, where the accept loop cannot see it.
+    let preface_deadline = match config.tls {
+        Some(tls) => {
+            builder = builder
+                .tls_config(tls.timeout(config.handshake_timeout))
+                .map_err(ServeError::Tls)?;
+            None
+        }
+        None => Some(config.handshake_timeout),
+    };
     let serve = builder
         // The edge runs first for every call: deadline, request ID, trace
         // context and authentication, before any decoding (see edge.rs).
-        .layer(EdgeLayer::new(config.auth))
+        .layer(EdgeLayer::new(config.auth, config.metrics.clone()))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(service)
-        .serve_with_incoming_shutdown(incoming(listener), signal);
+        .serve_with_incoming_shutdown(accept::incoming(listener, preface_deadline), signal);
 
     let drain_deadline = async {
         drain_started.notified().await;
@@ -210,25 +232,7 @@ pub async fn run(
     result
 }
 
-/// Accepted connections with TCP_NODELAY set, as tonic's own listener would
-/// set them: without it, Nagle's algorithm holds each small write (a token
-/// delta, the trailers of a deadline) until the previous one is acknowledged,
-/// which a client's delayed ACK can put off by 40 ms.
-fn incoming(
-    listener: TcpListener,
-) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use futures::StreamExt;
-    TcpListenerStream::new(listener).map(|accepted| {
-        accepted.inspect(|stream| {
-            if let Err(e) = stream.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        })
-    })
-}
-
-/// Readiness, published to the gRPC health service (the service's name) and
-/// to the HTTP `/readyz` probe.
+/// The two health views of readiness: gRPC health and HTTP `/readyz`.
 #[derive(Clone)]
 struct Readiness {
     health: HealthReporter,
