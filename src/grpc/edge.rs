@@ -21,11 +21,11 @@
 //! logged carry [`LOGGED_MARK`] in their status headers, which the edge
 //! removes before the response leaves.
 
-use crate::auth::{self, ApiKeys};
-use crate::ids::{self, TraceId};
 use super::deadline::{self, Deadline};
 use super::status::to_status;
+use crate::auth::{self, ApiKeys};
 use crate::error::GatewayError;
+use crate::ids::{self, TraceId};
 use crate::metrics::{code_name, Metrics};
 use futures::future::BoxFuture;
 use http::{HeaderName, HeaderValue, Request, Response};
@@ -249,7 +249,9 @@ where
         let policy = &self.layer.0.policy;
 
         let key = match &policy.keys {
-            Some(keys) if is_gateway_rpc(req.uri().path()) || policy.protect_health_and_reflection => {
+            Some(keys)
+                if is_gateway_rpc(req.uri().path()) || policy.protect_health_and_reflection =>
+            {
                 let presented = headers
                     .get(http::header::AUTHORIZATION)
                     .and_then(|v| v.to_str().ok())
@@ -288,7 +290,13 @@ where
 
         match key {
             Err(why) => {
-                let refusal = Refusal { rpc: rpc.unwrap_or("other"), request_id: &request_id, trace_id: trace.trace_id, key: None, started };
+                let refusal = Refusal {
+                    rpc: rpc.unwrap_or("other"),
+                    request_id: &request_id,
+                    trace_id: trace.trace_id,
+                    key: None,
+                    started,
+                };
                 span.in_scope(|| refusal.record(&self.layer.0, tonic::Code::Unauthenticated, why));
                 let response = to_status(&GatewayError::unauthenticated(why)).into_http();
                 Box::pin(std::future::ready(Ok(with_headers(response))))
@@ -308,7 +316,13 @@ where
                     async move {
                         let mut response = future.await?;
                         if let Some(rpc) = rpc {
-                            let refusal = Refusal { rpc, request_id: &request_id, trace_id: trace.trace_id, key: Some(&key), started };
+                            let refusal = Refusal {
+                                rpc,
+                                request_id: &request_id,
+                                trace_id: trace.trace_id,
+                                key: Some(&key),
+                                started,
+                            };
                             settle_refusal(&mut response, &layer, &refusal);
                         }
                         Ok(with_headers(response))
@@ -343,31 +357,51 @@ mod tests {
 
     #[test]
     fn a_valid_traceparent_continues_its_trace_with_a_new_span() {
-        let incoming = HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        let incoming =
+            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
         let t = Trace::from_header(Some(&incoming));
         assert_eq!(t.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_ne!(t.span_id, 0x00f0_67aa_0ba9_02b7);
         let header = t.header();
         let header = header.to_str().unwrap();
         assert_eq!(header.len(), 55);
-        assert!(header.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{header}");
+        assert!(
+            header.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "{header}"
+        );
         assert!(header.ends_with("-01"), "{header}");
         assert_ne!(&header[36..52], "00f067aa0ba902b7");
     }
 
     #[test]
     fn a_later_version_may_append_fields() {
-        let incoming = HeaderValue::from_static("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future");
+        let incoming = HeaderValue::from_static(
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future",
+        );
         let t = Trace::from_header(Some(&incoming));
         assert_eq!(t.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
     }
 
     #[test]
     fn the_traceparent_header_is_the_w3c_layout() {
-        let t = Trace { trace_id: TraceId(0x0af7_6519_16cd_43dd_8448_eb21_1c80_319c), span_id: 0xb7ad_6b71_6920_3331, flags: 1 };
-        assert_eq!(t.header(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
-        let t = Trace { trace_id: TraceId(1), span_id: u64::MAX, flags: 0 };
-        assert_eq!(t.header(), "00-00000000000000000000000000000001-ffffffffffffffff-00");
+        let t = Trace {
+            trace_id: TraceId(0x0af7_6519_16cd_43dd_8448_eb21_1c80_319c),
+            span_id: 0xb7ad_6b71_6920_3331,
+            flags: 1,
+        };
+        assert_eq!(
+            t.header(),
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        );
+        let t = Trace {
+            trace_id: TraceId(1),
+            span_id: u64::MAX,
+            flags: 0,
+        };
+        assert_eq!(
+            t.header(),
+            "00-00000000000000000000000000000001-ffffffffffffffff-00"
+        );
     }
 
     #[test]
@@ -391,16 +425,28 @@ mod tests {
 
     #[test]
     fn only_the_four_gateway_rpcs_are_counted() {
-        assert_eq!(gateway_rpc("/bedrock.gateway.v1.TextGenerationService/Generate"), Some("Generate"));
-        assert_eq!(gateway_rpc("/bedrock.gateway.v1.TextGenerationService/Nope"), None);
+        assert_eq!(
+            gateway_rpc("/bedrock.gateway.v1.TextGenerationService/Generate"),
+            Some("Generate")
+        );
+        assert_eq!(
+            gateway_rpc("/bedrock.gateway.v1.TextGenerationService/Nope"),
+            None
+        );
         assert_eq!(gateway_rpc("/grpc.health.v1.Health/Check"), None);
     }
 
     #[test]
     fn request_ids_are_kept_or_made() {
-        assert_eq!(request_id(Some(&HeaderValue::from_static("abc-123"))), "abc-123");
+        assert_eq!(
+            request_id(Some(&HeaderValue::from_static("abc-123"))),
+            "abc-123"
+        );
         assert_eq!(request_id(None).len(), 36);
         let long = "x".repeat(200);
-        assert_eq!(request_id(Some(&HeaderValue::from_str(&long).unwrap())).len(), 36);
+        assert_eq!(
+            request_id(Some(&HeaderValue::from_str(&long).unwrap())).len(),
+            36
+        );
     }
 }

@@ -96,7 +96,11 @@ pub fn to_status(e: &GatewayError) -> Status {
             details.set_error_info(up.error_type.clone(), UPSTREAM_DOMAIN, info);
         }
         None => {
-            details.set_error_info(code_name(code), GATEWAY_DOMAIN, std::collections::HashMap::new());
+            details.set_error_info(
+                code_name(code),
+                GATEWAY_DOMAIN,
+                std::collections::HashMap::new(),
+            );
         }
     }
     Status::with_error_details_and_metadata(code, message, details, metadata)
@@ -160,8 +164,15 @@ mod tests {
     fn unauthenticated_is_its_own_code_with_gateway_error_info() {
         let status = Status::from(GatewayError::unauthenticated("no key"));
         assert_eq!(status.code(), Code::Unauthenticated);
-        let info = status.get_error_details().error_info().cloned().expect("ErrorInfo");
-        assert_eq!((info.reason.as_str(), info.domain.as_str()), ("UNAUTHENTICATED", GATEWAY_DOMAIN));
+        let info = status
+            .get_error_details()
+            .error_info()
+            .cloned()
+            .expect("ErrorInfo");
+        assert_eq!(
+            (info.reason.as_str(), info.domain.as_str()),
+            ("UNAUTHENTICATED", GATEWAY_DOMAIN)
+        );
     }
 
     #[test]
@@ -171,7 +182,10 @@ mod tests {
         assert_eq!(code("ResourceNotFoundException"), Code::NotFound);
         assert_eq!(code("AccessDeniedException"), Code::PermissionDenied);
         assert_eq!(code("ThrottlingException"), Code::ResourceExhausted);
-        assert_eq!(code("ServiceQuotaExceededException"), Code::ResourceExhausted);
+        assert_eq!(
+            code("ServiceQuotaExceededException"),
+            Code::ResourceExhausted
+        );
         assert_eq!(code("ModelNotReadyException"), Code::Unavailable);
         assert_eq!(code("ServiceUnavailableException"), Code::Unavailable);
         assert_eq!(code("ModelTimeoutException"), Code::DeadlineExceeded);

@@ -149,16 +149,22 @@ impl CapabilityTable {
         let mut row_of_glob = Vec::new();
         for (i, row) in rows.iter().enumerate() {
             if row.patterns.is_empty() {
-                return Err(TableError(format!("row {:?} has no `match` pattern", row.name)));
+                return Err(TableError(format!(
+                    "row {:?} has no `match` pattern",
+                    row.name
+                )));
             }
             for p in &row.patterns {
-                let glob = Glob::new(p).map_err(|e| TableError(format!("row {:?}: {e}", row.name)))?;
+                let glob =
+                    Glob::new(p).map_err(|e| TableError(format!("row {:?}: {e}", row.name)))?;
                 builder.add(glob);
                 row_of_glob.push(i);
             }
         }
         if rows.last().is_none_or(|r| r.patterns != ["*"]) {
-            return Err(TableError("the last row must be the catch-all `match = [\"*\"]`".into()));
+            return Err(TableError(
+                "the last row must be the catch-all `match = [\"*\"]`".into(),
+            ));
         }
         let globs = builder.build().map_err(|e| TableError(e.to_string()))?;
         Ok(CapabilityTable {
@@ -171,7 +177,8 @@ impl CapabilityTable {
     /// The table compiled into the binary.
     pub fn shipped() -> &'static CapabilityTable {
         static TABLE: LazyLock<CapabilityTable> = LazyLock::new(|| {
-            CapabilityTable::parse(TABLE_TOML).expect("data/model-capabilities.toml is checked by a unit test")
+            CapabilityTable::parse(TABLE_TOML)
+                .expect("data/model-capabilities.toml is checked by a unit test")
         });
         &TABLE
     }
@@ -223,32 +230,57 @@ mod tests {
         let catalogue = Catalogue::seed();
         let mut missing = Vec::new();
         for m in catalogue.models() {
-            if m.output_modalities.iter().any(|o| o == "TEXT") && table.is_fallback(table.lookup(&m.model_id)) {
+            if m.output_modalities.iter().any(|o| o == "TEXT")
+                && table.is_fallback(table.lookup(&m.model_id))
+            {
                 missing.push(m.model_id.clone());
             }
         }
-        assert!(missing.is_empty(), "text models without a row in data/model-capabilities.toml: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "text models without a row in data/model-capabilities.toml: {missing:?}"
+        );
     }
 
     #[test]
     fn rows_are_matched_in_order_first_wins() {
         let t = CapabilityTable::shipped();
-        assert_eq!(t.lookup("amazon.titan-text-express-v1:0:8k").max_output_tokens, Some(8192));
-        assert_eq!(t.lookup("amazon.titan-tg1-large").stop_sequences, StopSequenceRule::Titan);
-        assert_eq!(t.lookup("anthropic.claude-sonnet-4-20250514-v1:0").name, "Claude 4 (Sonnet 4, Opus 4, Opus 4.1)");
-        assert_eq!(t.lookup("anthropic.claude-sonnet-4-5-20250929-v1:0").name, "Claude 4.5 and later");
+        assert_eq!(
+            t.lookup("amazon.titan-text-express-v1:0:8k")
+                .max_output_tokens,
+            Some(8192)
+        );
+        assert_eq!(
+            t.lookup("amazon.titan-tg1-large").stop_sequences,
+            StopSequenceRule::Titan
+        );
+        assert_eq!(
+            t.lookup("anthropic.claude-sonnet-4-20250514-v1:0").name,
+            "Claude 4 (Sonnet 4, Opus 4, Opus 4.1)"
+        );
+        assert_eq!(
+            t.lookup("anthropic.claude-sonnet-4-5-20250929-v1:0").name,
+            "Claude 4.5 and later"
+        );
         assert_eq!(t.lookup("mistral.mistral-large-2407-v1:0").native, None);
-        assert_eq!(t.lookup("mistral.mistral-large-2402-v1:0").native, Some(Family::Mistral));
+        assert_eq!(
+            t.lookup("mistral.mistral-large-2402-v1:0").native,
+            Some(Family::Mistral)
+        );
         assert!(t.is_fallback(t.lookup("someone.new-model-v1:0")));
     }
 
     #[test]
     fn a_broken_table_is_refused_with_the_reason() {
-        let e = CapabilityTable::parse("[[model]]\nmatch = [\"*\"]\nname = \"x\"\ntools = true\n").unwrap_err();
+        let e = CapabilityTable::parse("[[model]]\nmatch = [\"*\"]\nname = \"x\"\ntools = true\n")
+            .unwrap_err();
         assert!(e.0.contains("tools"), "{e:?}");
         let e = CapabilityTable::parse("[[model]]\nmatch = [\"a*\"]\nname = \"x\"\n").unwrap_err();
         assert!(e.0.contains("catch-all"), "{e:?}");
-        let e = CapabilityTable::parse("[[model]]\nmatch = [\"a[\"]\nname = \"x\"\n[[model]]\nmatch = [\"*\"]\nname = \"y\"\n").unwrap_err();
+        let e = CapabilityTable::parse(
+            "[[model]]\nmatch = [\"a[\"]\nname = \"x\"\n[[model]]\nmatch = [\"*\"]\nname = \"y\"\n",
+        )
+        .unwrap_err();
         assert!(e.0.contains("\"x\""), "{e:?}");
     }
 }

@@ -31,7 +31,8 @@ impl Catalogue {
 
     /// The seed catalogue, [`SEED_JSON`].
     pub fn seed() -> Self {
-        Self::from_list_json(SEED_JSON).expect("data/foundation-models.json is checked by a unit test")
+        Self::from_list_json(SEED_JSON)
+            .expect("data/foundation-models.json is checked by a unit test")
     }
 
     /// Parses Bedrock's ListFoundationModels JSON (`{"modelSummaries": [...]}`).
@@ -41,7 +42,9 @@ impl Catalogue {
         struct List {
             model_summaries: Vec<ModelInfo>,
         }
-        Ok(Self::new(serde_json::from_str::<List>(json)?.model_summaries))
+        Ok(Self::new(
+            serde_json::from_str::<List>(json)?.model_summaries,
+        ))
     }
 
     /// Every model, in Bedrock's order.
@@ -130,7 +133,11 @@ pub struct ModelInfo {
     #[serde(default)]
     pub inference_types_supported: Vec<String>,
     /// Lifecycle status.
-    #[serde(default, rename = "modelLifecycle", deserialize_with = "lifecycle_status")]
+    #[serde(
+        default,
+        rename = "modelLifecycle",
+        deserialize_with = "lifecycle_status"
+    )]
     pub lifecycle_status: String,
 }
 
@@ -185,7 +192,9 @@ mod tests {
             customization_type: None,
         };
         let got = c.filtered(&f);
-        assert!(got.iter().any(|m| m.model_id == "amazon.titan-text-express-v1"));
+        assert!(got
+            .iter()
+            .any(|m| m.model_id == "amazon.titan-text-express-v1"));
         assert!(got.iter().all(|m| m.provider_name == "Amazon"
             && m.output_modalities.contains(&"TEXT".to_owned())
             && m.supports_on_demand()));

@@ -205,7 +205,6 @@ impl ModelDirectory {
         current
     }
 
-
     /// A fresh snapshot, fetching if the current one is missing or stale. If
     /// a refresh is already running, waits for it instead of starting
     /// another. A failed refresh falls back to the stale snapshot.
@@ -291,7 +290,11 @@ impl ModelDirectory {
 
     /// The profile of a foundation model: the snapshot's, or one made from
     /// the table for a model the snapshot does not list.
-    fn model_profile(&self, snapshot: Option<&Snapshot>, model_id: &str) -> Option<Arc<ModelProfile>> {
+    fn model_profile(
+        &self,
+        snapshot: Option<&Snapshot>,
+        model_id: &str,
+    ) -> Option<Arc<ModelProfile>> {
         if let Some(p) = snapshot.and_then(|s| s.models.get(model_id)) {
             return Some(p.clone());
         }
@@ -316,7 +319,11 @@ impl ModelDirectory {
         })
     }
 
-    fn resolve_profile(&self, snapshot: Option<&Snapshot>, p: &InferenceProfile) -> ResolvedProfile {
+    fn resolve_profile(
+        &self,
+        snapshot: Option<&Snapshot>,
+        p: &InferenceProfile,
+    ) -> ResolvedProfile {
         let model = p
             .model_arns
             .iter()
@@ -348,7 +355,10 @@ impl ModelDirectory {
 
     /// [`ModelDirectory::resolve`] of an identifier already shared: the
     /// target keeps it rather than copy it.
-    pub async fn resolve_shared(self: &Arc<Self>, requested: Arc<str>) -> Result<Target, GatewayError> {
+    pub async fn resolve_shared(
+        self: &Arc<Self>,
+        requested: Arc<str>,
+    ) -> Result<Target, GatewayError> {
         let identifier = &*requested;
         match self.resolve_from_snapshot(requested.clone())? {
             Resolution::Done(target) => Ok(target),
@@ -374,20 +384,24 @@ impl ModelDirectory {
         }
     }
 
-    fn resolve_from_snapshot(self: &Arc<Self>, requested: Arc<str>) -> Result<Resolution, GatewayError> {
+    fn resolve_from_snapshot(
+        self: &Arc<Self>,
+        requested: Arc<str>,
+    ) -> Result<Resolution, GatewayError> {
         let identifier = &*requested;
         let parsed = Identifier::parse(identifier)
             .map_err(|e| GatewayError::invalid_field("model_id", format!("must be {}", e.0)))?;
         let snapshot = self.peek();
         let snapshot = snapshot.as_deref();
         let kind = parsed.kind();
-        let target = |invoke_id: Arc<str>, arns: Option<Arc<[String]>>, model: Arc<ModelProfile>| Target {
-            requested: requested.clone(),
-            kind,
-            invoke_id,
-            foundation_model_arns: arns,
-            model,
-        };
+        let target =
+            |invoke_id: Arc<str>, arns: Option<Arc<[String]>>, model: Arc<ModelProfile>| Target {
+                requested: requested.clone(),
+                kind,
+                invoke_id,
+                foundation_model_arns: arns,
+                model,
+            };
         match parsed {
             Identifier::ModelId { model_id }
             | Identifier::FoundationModelArn { model_id, .. }
@@ -409,7 +423,11 @@ impl ModelDirectory {
                 }
                 if kind == IdentifierKind::ModelId {
                     if let Some((profile, arns)) = self.on_demand_route(snapshot, &model) {
-                        tracing::debug!(model_id, profile = &*profile, "routed to an inference profile");
+                        tracing::debug!(
+                            model_id,
+                            profile = &*profile,
+                            "routed to an inference profile"
+                        );
                         return Ok(Resolution::Done(target(profile, arns, model)));
                     }
                 }
@@ -417,7 +435,11 @@ impl ModelDirectory {
             }
             Identifier::ApplicationProfileArn { .. } => {
                 match snapshot.and_then(|s| s.application_profiles.get(identifier)) {
-                    Some(r) => Ok(Resolution::Done(target(requested.clone(), r.model_arns.clone(), r.model.clone()))),
+                    Some(r) => Ok(Resolution::Done(target(
+                        requested.clone(),
+                        r.model_arns.clone(),
+                        r.model.clone(),
+                    ))),
                     None => Ok(Resolution::LookUp { requested }),
                 }
             }
@@ -493,10 +515,18 @@ impl ModelDirectory {
     }
 
     fn remember(&self, arn: &str, result: Result<ResolvedProfile, GatewayError>, ttl: Duration) {
-        let until = Instant::now().checked_add(ttl).unwrap_or_else(|| Instant::now() + NEGATIVE_TTL);
+        let until = Instant::now()
+            .checked_add(ttl)
+            .unwrap_or_else(|| Instant::now() + NEGATIVE_TTL);
         self.looked_up.rcu(|map| {
             let mut map = HashMap::clone(map);
-            map.insert(arn.to_owned(), LookedUp { result: result.clone(), until });
+            map.insert(
+                arn.to_owned(),
+                LookedUp {
+                    result: result.clone(),
+                    until,
+                },
+            );
             map
         });
     }
@@ -589,8 +619,10 @@ mod tests {
         gets: AtomicUsize,
     }
 
-    const UNLISTED: &str = "arn:aws:bedrock:us-east-1:999999999999:application-inference-profile/shared1";
-    const FORBIDDEN: &str = "arn:aws:bedrock:us-east-1:999999999999:application-inference-profile/secret";
+    const UNLISTED: &str =
+        "arn:aws:bedrock:us-east-1:999999999999:application-inference-profile/shared1";
+    const FORBIDDEN: &str =
+        "arn:aws:bedrock:us-east-1:999999999999:application-inference-profile/secret";
 
     #[async_trait::async_trait]
     impl ModelSource for Counting {
@@ -626,15 +658,27 @@ mod tests {
         d.ready().await.unwrap();
         let cases = [
             (TITAN.to_owned(), TITAN, IdentifierKind::ModelId),
-            (format!("arn:aws:bedrock:us-east-1::foundation-model/{TITAN}"), TITAN, IdentifierKind::FoundationModelArn),
-            (format!("us.{CLAUDE_37}"), CLAUDE_37, IdentifierKind::SystemProfile),
+            (
+                format!("arn:aws:bedrock:us-east-1::foundation-model/{TITAN}"),
+                TITAN,
+                IdentifierKind::FoundationModelArn,
+            ),
+            (
+                format!("us.{CLAUDE_37}"),
+                CLAUDE_37,
+                IdentifierKind::SystemProfile,
+            ),
             (
                 format!("arn:aws:bedrock:us-east-1:123456789012:inference-profile/eu.{CLAUDE_37}"),
                 CLAUDE_37,
                 IdentifierKind::SystemProfileArn,
             ),
             (APP.to_owned(), TITAN, IdentifierKind::ApplicationProfileArn),
-            (UNLISTED.to_owned(), CLAUDE_37, IdentifierKind::ApplicationProfileArn),
+            (
+                UNLISTED.to_owned(),
+                CLAUDE_37,
+                IdentifierKind::ApplicationProfileArn,
+            ),
         ];
         for (id, model, kind) in cases {
             let t = d.resolve(&id).await.unwrap_or_else(|e| panic!("{id}: {e}"));
@@ -643,8 +687,15 @@ mod tests {
             assert_eq!(&*t.requested, id.as_str());
         }
         let app = d.resolve(APP).await.unwrap();
-        assert_eq!(&*app.invoke_id, APP, "an application profile is invoked as given");
-        assert_eq!(app.foundation_model_arns().len(), 2, "both regions' models are kept");
+        assert_eq!(
+            &*app.invoke_id, APP,
+            "an application profile is invoked as given"
+        );
+        assert_eq!(
+            app.foundation_model_arns().len(),
+            2,
+            "both regions' models are kept"
+        );
         assert_eq!(app.capabilities().name, "Titan Text Express");
     }
 
@@ -656,7 +707,10 @@ mod tests {
         assert_eq!(&*t.invoke_id, format!("us.{CLAUDE_37}").as_str());
         assert_eq!(&*t.requested, CLAUDE_37);
         let t = d.resolve(TITAN).await.unwrap();
-        assert_eq!(&*t.invoke_id, TITAN, "on-demand models are invoked directly");
+        assert_eq!(
+            &*t.invoke_id, TITAN,
+            "on-demand models are invoked directly"
+        );
     }
 
     #[tokio::test]
@@ -674,7 +728,10 @@ mod tests {
             assert_eq!(&*t.invoke_id, id);
         }
         // A new model of a known family gets its family's row.
-        let t = d.resolve("anthropic.claude-opus-9-20300101-v1:0").await.unwrap();
+        let t = d
+            .resolve("anthropic.claude-opus-9-20300101-v1:0")
+            .await
+            .unwrap();
         assert_eq!(t.capabilities().name, "Claude 4.5 and later");
     }
 
@@ -687,7 +744,11 @@ mod tests {
             d.resolve(UNLISTED).await.unwrap();
             d.resolve(APP).await.unwrap();
         }
-        assert_eq!(source.gets.load(Ordering::SeqCst), 1, "one GetInferenceProfile for the unlisted profile, none for the listed");
+        assert_eq!(
+            source.gets.load(Ordering::SeqCst),
+            1,
+            "one GetInferenceProfile for the unlisted profile, none for the listed"
+        );
         let missing = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/nope";
         for _ in 0..3 {
             let e = d.resolve(missing).await.unwrap_err();
@@ -697,7 +758,11 @@ mod tests {
             assert_eq!(e.kind(), ErrorKind::PermissionDenied);
         }
         assert_eq!(source.gets.load(Ordering::SeqCst), 3);
-        assert_eq!(source.lists.load(Ordering::SeqCst), 1, "generation never lists again within the TTL");
+        assert_eq!(
+            source.lists.load(Ordering::SeqCst),
+            1,
+            "generation never lists again within the TTL"
+        );
     }
 
     #[tokio::test]
@@ -705,8 +770,16 @@ mod tests {
         let d = ModelDirectory::fixed(listing(), Unknown::NotFound);
         assert!(d.resolve(TITAN).await.is_ok());
         assert_eq!(d.resolve(APP).await.unwrap().resolved_model_id(), TITAN);
-        for id in ["amazon.nope-v1", "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/p1", UNLISTED] {
-            assert_eq!(d.resolve(id).await.unwrap_err().kind(), ErrorKind::NotFound, "{id}");
+        for id in [
+            "amazon.nope-v1",
+            "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/p1",
+            UNLISTED,
+        ] {
+            assert_eq!(
+                d.resolve(id).await.unwrap_err().kind(),
+                ErrorKind::NotFound,
+                "{id}"
+            );
         }
         let e = d.resolve("arn:aws:s3:::bucket/key").await.unwrap_err();
         assert_eq!(e.violations()[0].field, "model_id");
@@ -716,7 +789,13 @@ mod tests {
     async fn get_model_answers_a_profile_with_its_model() {
         let d = ModelDirectory::fixed(listing(), Unknown::NotFound);
         assert_eq!(d.get(APP).await.unwrap().model_id, TITAN);
-        assert_eq!(d.get(&format!("us.{CLAUDE_37}")).await.unwrap().model_id, CLAUDE_37);
-        assert_eq!(d.get("amazon.nope-v1").await.unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(
+            d.get(&format!("us.{CLAUDE_37}")).await.unwrap().model_id,
+            CLAUDE_37
+        );
+        assert_eq!(
+            d.get("amazon.nope-v1").await.unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
     }
 }

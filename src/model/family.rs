@@ -17,7 +17,12 @@ pub enum Family {
 
 impl Family {
     /// Every family, in the order error messages list them.
-    pub const ALL: [Family; 4] = [Family::Titan, Family::Anthropic, Family::Llama, Family::Mistral];
+    pub const ALL: [Family; 4] = [
+        Family::Titan,
+        Family::Anthropic,
+        Family::Llama,
+        Family::Mistral,
+    ];
 
     /// The family's name as a user knows it.
     pub fn name(self) -> &'static str {

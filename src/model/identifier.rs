@@ -19,7 +19,9 @@
 /// The geography prefixes of Bedrock's system-defined cross-region inference
 /// profiles (`us.anthropic.claude-…`). `us-gov.` comes before `us.` only for
 /// readability: the two cannot both match.
-pub const PROFILE_PREFIXES: &[&str] = &["us-gov.", "us.", "eu.", "apac.", "ca.", "jp.", "au.", "global."];
+pub const PROFILE_PREFIXES: &[&str] = &[
+    "us-gov.", "us.", "eu.", "apac.", "ca.", "jp.", "au.", "global.",
+];
 
 /// Which of the forms an identifier has, without its parts: a label for
 /// logs, tests and decisions that depend only on the form.
@@ -125,14 +127,22 @@ impl<'a> Arn<'a> {
             ))
         };
         let mut parts = s.splitn(6, ':');
-        let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
+        let (
+            Some("arn"),
+            Some(partition),
+            Some(service),
+            Some(region),
+            Some(account),
+            Some(resource),
+        ) = (
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
-        ) else {
+        )
+        else {
             return Err(shape());
         };
         if partition.is_empty() || service != "bedrock" {
@@ -170,7 +180,10 @@ impl<'a> Identifier<'a> {
     pub fn parse(s: &'a str) -> Result<Identifier<'a>, MalformedIdentifier> {
         if !s.starts_with("arn:") {
             return Ok(match system_profile(s) {
-                Some((geography, model_id)) => Identifier::SystemProfile { geography, model_id },
+                Some((geography, model_id)) => Identifier::SystemProfile {
+                    geography,
+                    model_id,
+                },
                 None => Identifier::ModelId { model_id: s },
             });
         }
@@ -296,13 +309,20 @@ mod tests {
     #[test]
     fn arn_parts_keep_colons_in_the_resource_id() {
         let Identifier::FoundationModelArn { arn, model_id } =
-            Identifier::parse("arn:aws:bedrock:us-west-2::foundation-model/anthropic.claude-v2:1").unwrap()
+            Identifier::parse("arn:aws:bedrock:us-west-2::foundation-model/anthropic.claude-v2:1")
+                .unwrap()
         else {
             panic!("not a foundation-model ARN")
         };
-        assert_eq!((arn.partition, arn.region, arn.account), ("aws", "us-west-2", ""));
+        assert_eq!(
+            (arn.partition, arn.region, arn.account),
+            ("aws", "us-west-2", "")
+        );
         assert_eq!(model_id, "anthropic.claude-v2:1");
-        assert_eq!(model_id_of_arn("arn:aws:bedrock:us-east-2::foundation-model/x.y"), Some("x.y"));
+        assert_eq!(
+            model_id_of_arn("arn:aws:bedrock:us-east-2::foundation-model/x.y"),
+            Some("x.y")
+        );
         assert_eq!(model_id_of_arn("x.y"), None);
     }
 
@@ -322,7 +342,13 @@ mod tests {
 
     #[test]
     fn a_bare_prefix_is_a_model_id_not_a_profile() {
-        assert_eq!(Identifier::parse("us.").unwrap().kind(), IdentifierKind::ModelId);
-        assert_eq!(Identifier::parse("usual.model").unwrap().kind(), IdentifierKind::ModelId);
+        assert_eq!(
+            Identifier::parse("us.").unwrap().kind(),
+            IdentifierKind::ModelId
+        );
+        assert_eq!(
+            Identifier::parse("usual.model").unwrap().kind(),
+            IdentifierKind::ModelId
+        );
     }
 }

@@ -24,7 +24,9 @@ pub mod target;
 
 pub use capabilities::{Capabilities, CapabilityTable};
 pub use catalogue::{Catalogue, ModelFilter, ModelInfo};
-pub use directory::{DirectoryConfig, InferenceProfile, Listing, ModelDirectory, ModelSource, Unknown};
+pub use directory::{
+    DirectoryConfig, InferenceProfile, Listing, ModelDirectory, ModelSource, Unknown,
+};
 pub use family::Family;
 pub use identifier::{Identifier, IdentifierKind};
 pub use target::{ModelProfile, Target};
@@ -44,7 +46,8 @@ pub(crate) fn test_target(identifier: &str) -> Target {
             Unknown::PassThrough,
         )
     });
-    SEED.resolve_listed(identifier).expect("resolves over the seed catalogue")
+    SEED.resolve_listed(identifier)
+        .expect("resolves over the seed catalogue")
 }
 
 #[cfg(test)]
@@ -88,8 +91,14 @@ mod tests {
     fn every_native_family_in_the_catalogue_belongs_to_its_provider() {
         let table = CapabilityTable::shipped();
         for m in Catalogue::seed().models() {
-            let Some(f) = table.lookup(&m.model_id).native else { continue };
-            assert!(m.output_modalities.iter().any(|o| o == "TEXT"), "{}", m.model_id);
+            let Some(f) = table.lookup(&m.model_id).native else {
+                continue;
+            };
+            assert!(
+                m.output_modalities.iter().any(|o| o == "TEXT"),
+                "{}",
+                m.model_id
+            );
             let provider = match f {
                 Family::Titan => "Amazon",
                 Family::Anthropic => "Anthropic",

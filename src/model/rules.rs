@@ -43,7 +43,10 @@ pub fn check(target: &Target, ask: &Ask<'_>) -> Vec<FieldViolation> {
             .unwrap_or_default();
         v.push(FieldViolation::new(
             "model_id",
-            format!("must name a model that outputs TEXT; `{}` outputs {outputs}", target.requested),
+            format!(
+                "must name a model that outputs TEXT; `{}` outputs {outputs}",
+                target.requested
+            ),
         ));
     }
     if ask.native && caps.native.is_none() {
@@ -125,7 +128,9 @@ fn titan_stop_allowed(s: &str) -> bool {
 }
 
 fn sampling(caps: &Capabilities, target: &Target, ask: &Ask<'_>, v: &mut Vec<FieldViolation>) {
-    if let (SamplingRule::Either, Some(t), Some(top_p)) = (caps.sampling, ask.temperature, ask.top_p) {
+    if let (SamplingRule::Either, Some(t), Some(top_p)) =
+        (caps.sampling, ask.temperature, ask.top_p)
+    {
         v.push(FieldViolation::new(
             "parameters.top_p",
             format!(
@@ -184,7 +189,12 @@ mod tests {
             "mistral.mistral-7b-instruct-v0:2",
         ] {
             for native in [false, true] {
-                let a = Ask { native, temperature: Some(1.0), max_tokens: Some(50), ..ask() };
+                let a = Ask {
+                    native,
+                    temperature: Some(1.0),
+                    max_tokens: Some(50),
+                    ..ask()
+                };
                 assert_eq!(check(&target(id), &a), [], "{id} native={native}");
             }
         }
@@ -201,11 +211,30 @@ mod tests {
             ("us.amazon.titan-text-premier-v1:0", 3072),
         ] {
             let t = target(id);
-            assert_eq!(check(&t, &Ask { max_tokens: Some(limit), ..ask() }), [], "{id} at its limit");
-            let v = check(&t, &Ask { max_tokens: Some(limit + 1), ..ask() });
+            assert_eq!(
+                check(
+                    &t,
+                    &Ask {
+                        max_tokens: Some(limit),
+                        ..ask()
+                    }
+                ),
+                [],
+                "{id} at its limit"
+            );
+            let v = check(
+                &t,
+                &Ask {
+                    max_tokens: Some(limit + 1),
+                    ..ask()
+                },
+            );
             assert_eq!(fields(&v), ["parameters.max_tokens"], "{id}");
             let d = &v[0].description;
-            assert!(d.contains(&limit.to_string()) && d.contains(&(limit + 1).to_string()), "{d}");
+            assert!(
+                d.contains(&limit.to_string()) && d.contains(&(limit + 1).to_string()),
+                "{d}"
+            );
         }
     }
 
@@ -214,39 +243,103 @@ mod tests {
         let t = target("amazon.titan-text-express-v1");
         for ok in ["User:", "|", "|||"] {
             let stops = [ok.to_owned()];
-            assert_eq!(check(&t, &Ask { native: true, stop_sequences: &stops, ..ask() }), [], "{ok}");
+            assert_eq!(
+                check(
+                    &t,
+                    &Ask {
+                        native: true,
+                        stop_sequences: &stops,
+                        ..ask()
+                    }
+                ),
+                [],
+                "{ok}"
+            );
         }
         let stops = ["END".to_owned()];
-        let v = check(&t, &Ask { stop_sequences: &stops, ..ask() });
+        let v = check(
+            &t,
+            &Ask {
+                stop_sequences: &stops,
+                ..ask()
+            },
+        );
         assert_eq!(fields(&v), ["parameters.stop_sequences"]);
-        assert!(v[0].description.contains("\"END\"") && v[0].description.contains("User:"), "{}", v[0].description);
+        assert!(
+            v[0].description.contains("\"END\"") && v[0].description.contains("User:"),
+            "{}",
+            v[0].description
+        );
 
         let stops = ["|".to_owned(), "User:".to_owned()];
-        let v = check(&t, &Ask { stop_sequences: &stops, ..ask() });
+        let v = check(
+            &t,
+            &Ask {
+                stop_sequences: &stops,
+                ..ask()
+            },
+        );
         assert_eq!(fields(&v), ["parameters.stop_sequences"]);
-        assert!(v[0].description.contains("at most 1") && v[0].description.contains("got 2"), "{}", v[0].description);
+        assert!(
+            v[0].description.contains("at most 1") && v[0].description.contains("got 2"),
+            "{}",
+            v[0].description
+        );
     }
 
     #[test]
     fn every_titan_violation_is_reported_at_once() {
         let stops = ["User:".to_owned(), "STOP".to_owned()];
-        let a = Ask { native: true, system: Some("Be brief."), max_tokens: Some(5000), stop_sequences: &stops, ..ask() };
+        let a = Ask {
+            native: true,
+            system: Some("Be brief."),
+            max_tokens: Some(5000),
+            stop_sequences: &stops,
+            ..ask()
+        };
         let v = check(&target("amazon.titan-text-premier-v1:0"), &a);
         assert_eq!(
             fields(&v),
-            ["parameters.max_tokens", "parameters.stop_sequences", "parameters.stop_sequences", "system"]
+            [
+                "parameters.max_tokens",
+                "parameters.stop_sequences",
+                "parameters.stop_sequences",
+                "system"
+            ]
         );
-        assert!(v[3].description.contains("in the prompt"), "{}", v[3].description);
+        assert!(
+            v[3].description.contains("in the prompt"),
+            "{}",
+            v[3].description
+        );
     }
 
     #[test]
     fn llama_stop_sequences_only_through_converse() {
         let t = target("meta.llama3-70b-instruct-v1:0");
         let stops = ["###".to_owned()];
-        let v = check(&t, &Ask { native: true, stop_sequences: &stops, ..ask() });
+        let v = check(
+            &t,
+            &Ask {
+                native: true,
+                stop_sequences: &stops,
+                ..ask()
+            },
+        );
         assert_eq!(fields(&v), ["parameters.stop_sequences"]);
-        assert!(v[0].description.contains("###") && v[0].description.contains("BEDROCK_API_CONVERSE"));
-        assert_eq!(check(&t, &Ask { stop_sequences: &stops, ..ask() }), []);
+        assert!(
+            v[0].description.contains("###") && v[0].description.contains("BEDROCK_API_CONVERSE")
+        );
+        assert_eq!(
+            check(
+                &t,
+                &Ask {
+                    stop_sequences: &stops,
+                    ..ask()
+                }
+            ),
+            []
+        );
     }
 
     #[test]
@@ -260,26 +353,78 @@ mod tests {
             "anthropic.claude-opus-5-20270101-v1:0",
         ] {
             let t = target(id);
-            let v = check(&t, &Ask { temperature: Some(0.5), top_p: Some(0.9), ..ask() });
+            let v = check(
+                &t,
+                &Ask {
+                    temperature: Some(0.5),
+                    top_p: Some(0.9),
+                    ..ask()
+                },
+            );
             assert_eq!(fields(&v), ["parameters.top_p"], "{id}");
             assert!(v[0].description.contains("0.5") && v[0].description.contains("0.9"));
-            assert_eq!(check(&t, &Ask { temperature: Some(0.5), ..ask() }), [], "{id}");
-            assert_eq!(check(&t, &Ask { top_p: Some(0.9), ..ask() }), [], "{id}");
+            assert_eq!(
+                check(
+                    &t,
+                    &Ask {
+                        temperature: Some(0.5),
+                        ..ask()
+                    }
+                ),
+                [],
+                "{id}"
+            );
+            assert_eq!(
+                check(
+                    &t,
+                    &Ask {
+                        top_p: Some(0.9),
+                        ..ask()
+                    }
+                ),
+                [],
+                "{id}"
+            );
         }
-        for id in ["anthropic.claude-3-haiku-20240307-v1:0", "anthropic.claude-3-5-sonnet-20241022-v2:0", "anthropic.claude-v2:1"] {
-            let a = Ask { native: true, temperature: Some(0.5), top_p: Some(0.9), ..ask() };
+        for id in [
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            "anthropic.claude-3-5-sonnet-20241022-v2:0",
+            "anthropic.claude-v2:1",
+        ] {
+            let a = Ask {
+                native: true,
+                temperature: Some(0.5),
+                top_p: Some(0.9),
+                ..ask()
+            };
             assert_eq!(check(&target(id), &a), [], "{id}");
         }
     }
 
     #[test]
     fn native_calls_to_other_models_point_to_converse() {
-        for id in ["amazon.nova-pro-v1:0", "cohere.command-r-v1:0", "meta.llama4-scout-17b-instruct-v1:0"] {
-            let v = check(&target(id), &Ask { native: true, ..ask() });
+        for id in [
+            "amazon.nova-pro-v1:0",
+            "cohere.command-r-v1:0",
+            "meta.llama4-scout-17b-instruct-v1:0",
+        ] {
+            let v = check(
+                &target(id),
+                &Ask {
+                    native: true,
+                    ..ask()
+                },
+            );
             assert_eq!(fields(&v), ["api"], "{id}");
             let d = &v[0].description;
             assert!(d.contains(id) && d.contains("BEDROCK_API_CONVERSE"), "{d}");
-            assert!(d.contains("Titan") && d.contains("Claude") && d.contains("Llama") && d.contains("Mistral"), "{d}");
+            assert!(
+                d.contains("Titan")
+                    && d.contains("Claude")
+                    && d.contains("Llama")
+                    && d.contains("Mistral"),
+                "{d}"
+            );
         }
     }
 
@@ -287,14 +432,28 @@ mod tests {
     fn models_that_do_not_output_text_are_refused_by_name() {
         let v = check(&target("amazon.titan-embed-text-v2:0"), &ask());
         assert_eq!(fields(&v), ["model_id"]);
-        assert!(v[0].description.contains("EMBEDDING"), "{}", v[0].description);
+        assert!(
+            v[0].description.contains("EMBEDDING"),
+            "{}",
+            v[0].description
+        );
     }
 
     #[test]
     fn unknown_models_and_routers_get_no_model_specific_rule() {
         let stops = ["a".to_owned(), "b".to_owned()];
-        let a = Ask { system: Some("s"), temperature: Some(0.1), top_p: Some(0.2), max_tokens: Some(1_000_000), stop_sequences: &stops, ..ask() };
-        for id in ["someone.new-v1:0", "arn:aws:bedrock:us-east-1:123456789012:prompt-router/r1"] {
+        let a = Ask {
+            system: Some("s"),
+            temperature: Some(0.1),
+            top_p: Some(0.2),
+            max_tokens: Some(1_000_000),
+            stop_sequences: &stops,
+            ..ask()
+        };
+        for id in [
+            "someone.new-v1:0",
+            "arn:aws:bedrock:us-east-1:123456789012:prompt-router/r1",
+        ] {
             assert_eq!(check(&target(id), &a), [], "{id}");
         }
     }

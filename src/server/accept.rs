@@ -63,7 +63,10 @@ pub(super) fn incoming(
                     return Some((Ok(Handshaking::new(stream, preface_deadline)), st));
                 }
                 Err(e) if resource_exhausted(&e) => {
-                    if st.last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    if st
+                        .last_warning
+                        .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+                    {
                         tracing::warn!(
                             error = %e,
                             suppressed = st.suppressed,
@@ -137,7 +140,9 @@ impl AsyncRead for Handshaking {
         match Pin::new(&mut this.stream).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 if this.deadline.is_some() {
-                    this.preface_left = this.preface_left.saturating_sub(buf.filled().len() - before);
+                    this.preface_left = this
+                        .preface_left
+                        .saturating_sub(buf.filled().len() - before);
                     if this.preface_left == 0 {
                         this.deadline = None;
                     }
@@ -145,7 +150,10 @@ impl AsyncRead for Handshaking {
                 Poll::Ready(Ok(()))
             }
             Poll::Pending => {
-                let expired = this.deadline.as_mut().is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready());
+                let expired = this
+                    .deadline
+                    .as_mut()
+                    .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready());
                 if expired {
                     Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
@@ -161,7 +169,11 @@ impl AsyncRead for Handshaking {
 }
 
 impl AsyncWrite for Handshaking {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
