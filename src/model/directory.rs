@@ -18,7 +18,7 @@
 use super::capabilities::CapabilityTable;
 use super::catalogue::{Catalogue, ModelFilter, ModelInfo};
 use super::identifier::{model_id_of_arn, Identifier, IdentifierKind};
-use super::target::{ModelProfile, Target};
+use super::target::{ModelArns, ModelProfile, Target};
 use crate::error::{ErrorKind, GatewayError};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use std::collections::HashMap;
@@ -96,7 +96,7 @@ pub struct DirectoryConfig {
 /// An application profile, resolved.
 #[derive(Debug, Clone)]
 struct ResolvedProfile {
-    model_arns: Option<Arc<[String]>>,
+    model_arns: ModelArns,
     model: Arc<ModelProfile>,
 }
 
@@ -107,7 +107,7 @@ struct Snapshot {
     /// By foundation model ID.
     models: HashMap<String, Arc<ModelProfile>>,
     /// System profile ID → its model ARNs.
-    system_profiles: HashMap<String, Option<Arc<[String]>>>,
+    system_profiles: HashMap<String, ModelArns>,
     /// Application profile ARN → its model.
     application_profiles: HashMap<String, ResolvedProfile>,
     /// When the snapshot goes stale; `None`: never (a fixed listing).
@@ -395,7 +395,7 @@ impl ModelDirectory {
         let snapshot = snapshot.as_deref();
         let kind = parsed.kind();
         let target =
-            |invoke_id: Arc<str>, arns: Option<Arc<[String]>>, model: Arc<ModelProfile>| Target {
+            |invoke_id: Arc<str>, arns: ModelArns, model: Arc<ModelProfile>| Target {
                 requested: requested.clone(),
                 kind,
                 invoke_id,
@@ -462,7 +462,7 @@ impl ModelDirectory {
         &self,
         snapshot: Option<&Snapshot>,
         model: &ModelProfile,
-    ) -> Option<(Arc<str>, Option<Arc<[String]>>)> {
+    ) -> Option<(Arc<str>, ModelArns)> {
         let (snapshot, geography, info) = (snapshot?, self.config.geography?, model.info.as_ref()?);
         if info.supports_on_demand() {
             return None;
@@ -566,7 +566,7 @@ impl ModelDirectory {
 }
 
 /// A profile's model ARNs, shared; `None` when it lists none.
-fn arns(model_arns: Vec<String>) -> Option<Arc<[String]>> {
+fn arns(model_arns: Vec<String>) -> ModelArns {
     (!model_arns.is_empty()).then(|| Arc::from(model_arns))
 }
 

@@ -39,6 +39,10 @@ impl ModelProfile {
     }
 }
 
+/// The foundation-model ARNs behind an inference profile, shared; `None`
+/// when there are none to tell.
+pub type ModelArns = Option<Arc<[String]>>;
+
 /// A request's model, resolved: what the caller named, what is invoked, and
 /// the foundation model behind it with everything known about it.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,7 +58,7 @@ pub struct Target {
     /// The foundation-model ARNs behind an inference profile (one per
     /// region it routes to), as the control plane lists them; `None` for a
     /// plain model ID or when the profile is not listed.
-    pub foundation_model_arns: Option<Arc<[String]>>,
+    pub foundation_model_arns: ModelArns,
     /// The model behind the identifier.
     pub model: Arc<ModelProfile>,
 }
