@@ -353,3 +353,54 @@ async fn refused_calls_are_counted_and_logged_like_finished_ones() {
         );
     }
 }
+
+/// With TLS: a client that completes the TLS handshake and then sends
+/// nothing is closed at the handshake timeout; a real client that goes on to
+/// speak HTTP/2 keeps its connection past it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tls_a_client_silent_after_the_tls_handshake_is_closed_too() {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
+    let config = ServerConfig {
+        handshake_timeout: Duration::from_millis(300),
+        tls: Some(ServerTlsConfig::new().identity(Identity::from_pem(&cert_pem, &key_pem))),
+        ..quick_config()
+    };
+    let server = TestServer::start(simulated(), config).await;
+
+    // A raw TLS client (rustls, ALPN h2) that stops after the handshake.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+    let started = Instant::now();
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut silent = connector.connect(name, tcp).await.expect("the TLS handshake completes");
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(3), silent.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "a client silent after TLS was still connected after 3 s");
+    assert!(started.elapsed() >= Duration::from_millis(250), "closed after {:?}", started.elapsed());
+
+    // A real client: two calls on one connection, the second well after the
+    // handshake timeout.
+    let channel = tonic::transport::Channel::from_shared(format!("https://localhost:{}", server.addr.port()))
+        .unwrap()
+        .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&cert_pem)).domain_name("localhost"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = bedrock_gateway::pb::text_generation_service_client::TextGenerationServiceClient::new(channel);
+    client.generate(request()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    client.generate(request()).await.expect("a connection past its handshake is kept");
+    server.stop().await;
+}

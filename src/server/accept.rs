@@ -3,8 +3,8 @@
 //! write, a token delta or the trailers of a deadline, until the previous one
 //! is acknowledged, which a client's delayed ACK can put off by 40 ms), a pause
 //! (never a spin) when the process runs out of descriptors or memory, and a
-//! deadline for a new connection's HTTP/2 preface, so idle sockets cannot
-//! hold descriptors forever.
+//! deadline for a new connection's handshake (TLS, then the HTTP/2 preface),
+//! so idle sockets cannot hold descriptors forever.
 
 use futures::Stream;
 use std::future::Future;
@@ -37,11 +37,12 @@ fn resource_exhausted(e: &io::Error) -> bool {
 /// Accepted connections, as tonic's `serve_with_incoming` takes them. Errors
 /// are handled here and never yielded: a connection the peer gave up on is
 /// skipped, and exhaustion pauses the loop (logged at most once a second).
-/// With `preface_deadline`, a plaintext connection that has not sent the
-/// HTTP/2 preface within it is closed.
+/// A connection that has not finished its handshake (TLS, when `tls`, then
+/// the HTTP/2 preface) within `handshake_timeout` is closed.
 pub(super) fn incoming(
     listener: TcpListener,
-    preface_deadline: Option<Duration>,
+    handshake_timeout: Duration,
+    tls: bool,
 ) -> impl Stream<Item = io::Result<Handshaking>> {
     struct State {
         listener: TcpListener,
@@ -60,7 +61,10 @@ pub(super) fn incoming(
                     if let Err(e) = stream.set_nodelay(true) {
                         tracing::debug!(error = %e, "could not set TCP_NODELAY");
                     }
-                    return Some((Ok(Handshaking::new(stream, preface_deadline)), st));
+                    return Some((
+                        Ok(Handshaking::new(stream, Some(handshake_timeout), tls)),
+                        st,
+                    ));
                 }
                 Err(e) if resource_exhausted(&e) => {
                     if st
@@ -100,23 +104,100 @@ pub(super) fn incoming(
     })
 }
 
-/// A new connection that must send the HTTP/2 preface before its deadline:
-/// until it has sent 24 bytes, a read that would wait past the deadline
-/// fails with `TimedOut` instead, and hyper closes the connection. After
-/// that it is the plain socket.
+/// A new connection that must finish its handshake before its deadline:
+/// until it has, a read that would wait past the deadline fails with
+/// `TimedOut` instead, and hyper closes the connection. After that it is the
+/// plain socket.
+///
+/// In plaintext the handshake is the 24-byte HTTP/2 preface. With TLS the
+/// preface is encrypted, so the client's TLS records are counted instead:
+/// a client that has sent two application-data records has sent its
+/// preface. (TLS 1.3: Finished, then the preface and SETTINGS, then the
+/// SETTINGS ACK; TLS 1.2: the preface and SETTINGS, then the ACK. A client
+/// that stops after the TLS handshake has sent at most one.)
 #[derive(Debug)]
 pub(super) struct Handshaking {
     stream: TcpStream,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
-    preface_left: usize,
+    expect: Expect,
+}
+
+/// What the handshake still needs from the client.
+#[derive(Debug)]
+enum Expect {
+    /// This many more bytes of the plaintext preface.
+    Preface(usize),
+    /// TLS: this many more application-data records, and where the reader
+    /// is in the record framing.
+    TlsRecords {
+        app_records: u8,
+        header: [u8; 5],
+        header_len: usize,
+        body_left: usize,
+    },
+}
+
+/// TLS's record content type for application data (and, in TLS 1.3, for
+/// every encrypted record).
+const TLS_APPLICATION_DATA: u8 = 23;
+
+impl Expect {
+    fn new(tls: bool) -> Self {
+        if tls {
+            Expect::TlsRecords {
+                app_records: 2,
+                header: [0; 5],
+                header_len: 0,
+                body_left: 0,
+            }
+        } else {
+            Expect::Preface(PREFACE_LEN)
+        }
+    }
+
+    /// Takes note of bytes the client sent; true once the handshake is done.
+    fn saw(&mut self, mut bytes: &[u8]) -> bool {
+        match self {
+            Expect::Preface(left) => {
+                *left = left.saturating_sub(bytes.len());
+                *left == 0
+            }
+            Expect::TlsRecords {
+                app_records,
+                header,
+                header_len,
+                body_left,
+            } => {
+                while !bytes.is_empty() && *app_records > 0 {
+                    if *body_left > 0 {
+                        let skip = (*body_left).min(bytes.len());
+                        *body_left -= skip;
+                        bytes = &bytes[skip..];
+                        continue;
+                    }
+                    header[*header_len] = bytes[0];
+                    *header_len += 1;
+                    bytes = &bytes[1..];
+                    if *header_len == header.len() {
+                        *header_len = 0;
+                        *body_left = usize::from(u16::from_be_bytes([header[3], header[4]]));
+                        if header[0] == TLS_APPLICATION_DATA {
+                            *app_records -= 1;
+                        }
+                    }
+                }
+                *app_records == 0
+            }
+        }
+    }
 }
 
 impl Handshaking {
-    fn new(stream: TcpStream, deadline: Option<Duration>) -> Self {
+    fn new(stream: TcpStream, deadline: Option<Duration>, tls: bool) -> Self {
         Handshaking {
             stream,
             deadline: deadline.map(|d| Box::pin(tokio::time::sleep(d))),
-            preface_left: PREFACE_LEN,
+            expect: Expect::new(tls),
         }
     }
 }
@@ -139,13 +220,8 @@ impl AsyncRead for Handshaking {
         let before = buf.filled().len();
         match Pin::new(&mut this.stream).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                if this.deadline.is_some() {
-                    this.preface_left = this
-                        .preface_left
-                        .saturating_sub(buf.filled().len() - before);
-                    if this.preface_left == 0 {
-                        this.deadline = None;
-                    }
+                if this.deadline.is_some() && this.expect.saw(&buf.filled()[before..]) {
+                    this.deadline = None;
                 }
                 Poll::Ready(Ok(()))
             }
@@ -207,5 +283,47 @@ pub fn raise_open_file_limit() {
             Err(e) => tracing::warn!(soft, hard, error = %e, "could not raise the open-file limit"),
         },
         Err(e) => tracing::warn!(error = %e, "could not read the open-file limit"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plaintext_handshake_is_the_24_byte_preface_in_any_pieces() {
+        let mut e = Expect::new(false);
+        assert!(!e.saw(b"PRI * HTTP/2.0\r\n"));
+        assert!(!e.saw(b"\r\nSM\r"));
+        assert!(e.saw(b"\n\r\n and then frames"));
+    }
+
+    fn record(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut r = vec![kind, 3, 3];
+        r.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        r.extend_from_slice(body);
+        r
+    }
+
+    #[test]
+    fn with_tls_two_application_data_records_finish_the_handshake() {
+        // ClientHello, then (TLS 1.3) change-cipher-spec and the encrypted
+        // Finished: one application-data record, not yet done.
+        let mut flight = record(22, &[1; 300]);
+        flight.extend(record(20, &[1]));
+        flight.extend(record(TLS_APPLICATION_DATA, &[0x17; 53]));
+        let mut e = Expect::new(true);
+        // Byte by byte: framing survives any split.
+        for b in &flight {
+            assert!(!e.saw(std::slice::from_ref(b)));
+        }
+        // A record body that looks like a record header does not count.
+        let lookalike = record(22, &[TLS_APPLICATION_DATA, 3, 3, 0, 0]);
+        assert!(!e.saw(&lookalike[..7]));
+        assert!(!e.saw(&lookalike[7..]));
+        assert!(
+            e.saw(&record(TLS_APPLICATION_DATA, &[9; 40])),
+            "the preface's record"
+        );
     }
 }

@@ -192,17 +192,15 @@ pub async fn run(
         .http2_keepalive_interval(config.http2_keepalive_interval)
         .http2_keepalive_timeout(Some(config.http2_keepalive_timeout))
         .max_concurrent_streams(config.max_concurrent_streams_per_connection);
-    // With TLS, tonic bounds the TLS handshake; the HTTP/2 preface then
-    // travels encrypted, where the accept loop cannot see it.
-    let preface_deadline = match config.tls {
-        Some(tls) => {
-            builder = builder
-                .tls_config(tls.timeout(config.handshake_timeout))
-                .map_err(ServeError::Tls)?;
-            None
-        }
-        None => Some(config.handshake_timeout),
-    };
+    // The accept loop bounds the whole handshake (TLS, then the HTTP/2
+    // preface) from the moment of accept; tonic's own TLS timeout is the
+    // same bound on the TLS part.
+    let tls = config.tls.is_some();
+    if let Some(tls) = config.tls {
+        builder = builder
+            .tls_config(tls.timeout(config.handshake_timeout))
+            .map_err(ServeError::Tls)?;
+    }
     let serve = builder
         // The edge runs first for every call: deadline, request ID, trace
         // context and authentication, before any decoding (see edge.rs).
@@ -211,7 +209,7 @@ pub async fn run(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(service)
-        .serve_with_incoming_shutdown(accept::incoming(listener, preface_deadline), signal);
+        .serve_with_incoming_shutdown(accept::incoming(listener, config.handshake_timeout, tls), signal);
 
     let drain_deadline = async {
         drain_started.notified().await;
