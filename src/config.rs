@@ -128,7 +128,7 @@ pub struct Config {
 
     /// How long a new connection may take to complete its TLS handshake and
     /// send the HTTP/2 connection preface before it is closed.
-    #[arg(long, env = "BEDROCK_GATEWAY_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "BEDROCK_GATEWAY_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = positive_duration)]
     pub handshake_timeout: Duration,
 
     /// Log prompt and completion text. Off by default: prompts are user data.
@@ -222,6 +222,14 @@ fn application_profile(s: &str) -> Result<(String, String), String> {
     Ok((arn.to_owned(), model.to_owned()))
 }
 
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(format!("must be longer than 0 (a connection needs time for its handshake), got {s:?}")),
+        Err(e) => Err(format!("`{s}` is not a duration such as 5s: {e}")),
+    }
+}
+
 fn probability(s: &str) -> Result<f64, String> {
     let p: f64 = s.parse().map_err(|e| format!("`{s}` is not a number: {e}"))?;
     if (0.0..=1.0).contains(&p) {
@@ -251,6 +259,13 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_zero_handshake_timeout_is_refused() {
+        assert!(Config::try_parse_from(["bedrock-gateway", "--handshake-timeout", "0s"]).is_err());
+        let c = Config::try_parse_from(["bedrock-gateway", "--handshake-timeout", "250ms"]).unwrap();
+        assert_eq!(c.handshake_timeout, Duration::from_millis(250));
     }
 
     #[test]

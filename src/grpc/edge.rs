@@ -14,10 +14,13 @@
 //! line. At debug level a tracing span also puts them on every line of the
 //! call.
 //!
-//! A gateway call refused before its handler finishes (a bad key here;
-//! tonic's own refusals, such as a message over `--max-message-bytes` or
-//! tonic's timer) is counted in `bedrock_gateway_requests_total` and logged
-//! here with the same fields as a finished call's line. Calls the handler
+//! A gateway call refused without its handler's log line (a bad key here;
+//! tonic's own refusals inside this layer, such as a message over
+//! `--max-message-bytes`) is counted in `bedrock_gateway_requests_total` and
+//! logged here with the same fields as a finished call's line. (tonic's own
+//! `grpc-timeout` timer sits outside this layer. The gateway's deadline, 2 ms
+//! earlier, normally answers first and the handler logs it; a call whose
+//! request body is still arriving when tonic's timer fires has no line.) Calls the handler
 //! logged carry [`LOGGED_MARK`] in their status headers, which the edge
 //! removes before the response leaves.
 
@@ -315,15 +318,21 @@ where
                 Box::pin(
                     async move {
                         let mut response = future.await?;
-                        if let Some(rpc) = rpc {
-                            let refusal = Refusal {
-                                rpc,
-                                request_id: &request_id,
-                                trace_id: trace.trace_id,
-                                key: Some(&key),
-                                started,
-                            };
-                            settle_refusal(&mut response, &layer, &refusal);
+                        match rpc {
+                            Some(rpc) => {
+                                let refusal = Refusal {
+                                    rpc,
+                                    request_id: &request_id,
+                                    trace_id: trace.trace_id,
+                                    key: Some(&key),
+                                    started,
+                                };
+                                settle_refusal(&mut response, &layer, &refusal);
+                            }
+                            // Only gateway handlers mark; the mark never leaves.
+                            None => {
+                                response.headers_mut().remove(&LOGGED_MARK_NAME);
+                            }
                         }
                         Ok(with_headers(response))
                     }

@@ -31,6 +31,16 @@ use std::time::{Duration, Instant};
 /// a moment ago is soon usable.
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(30);
 
+/// The most application profiles remembered from one-by-one lookups. Past
+/// it, expired entries are dropped first, and a new answer is not
+/// remembered if none has expired: a client sending endless made-up ARNs
+/// cannot grow the gateway's memory.
+pub const MAX_LOOKED_UP: usize = 1024;
+
+/// How long after a failed catalogue refresh the stale snapshot is served
+/// without trying again (or the TTL, if shorter).
+pub const REFRESH_PAUSE: Duration = Duration::from_secs(10);
+
 /// An inference profile and the foundation models it routes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InferenceProfile {
@@ -146,6 +156,11 @@ pub struct ModelDirectory {
     table: &'static CapabilityTable,
     current: ArcSwapOption<Snapshot>,
     refreshing: Arc<tokio::sync::Mutex<()>>,
+    /// After a failed refresh, no other is started before this instant
+    /// (milliseconds since `born`): a control plane that is down or refusing
+    /// is asked again every [`REFRESH_PAUSE`] at most, not on every call.
+    refresh_paused_until_ms: std::sync::atomic::AtomicU64,
+    born: Instant,
     looked_up: ArcSwap<HashMap<String, LookedUp>>,
 }
 
@@ -158,6 +173,8 @@ impl ModelDirectory {
             table: CapabilityTable::shipped(),
             current: ArcSwapOption::empty(),
             refreshing: Arc::new(tokio::sync::Mutex::new(())),
+            refresh_paused_until_ms: std::sync::atomic::AtomicU64::new(0),
+            born: Instant::now(),
             looked_up: ArcSwap::from_pointee(HashMap::new()),
         })
     }
@@ -191,7 +208,7 @@ impl ModelDirectory {
     /// not a clone: no shared reference count is touched per call.
     fn peek(self: &Arc<Self>) -> arc_swap::Guard<Option<Arc<Snapshot>>> {
         let current = self.current.load();
-        if current.as_ref().is_none_or(|s| s.is_stale()) {
+        if current.as_ref().is_none_or(|s| s.is_stale()) && !self.refresh_paused() {
             if let Ok(guard) = self.refreshing.clone().try_lock_owned() {
                 let this = self.clone();
                 tokio::spawn(async move {
@@ -211,6 +228,11 @@ impl ModelDirectory {
     async fn fresh(&self) -> Result<Arc<Snapshot>, GatewayError> {
         if let Some(s) = self.current.load_full().filter(|s| !s.is_stale()) {
             return Ok(s);
+        }
+        if self.refresh_paused() {
+            if let Some(stale) = self.current.load_full() {
+                return Ok(stale);
+            }
         }
         let _guard = self.refreshing.lock().await;
         if let Some(s) = self.current.load_full().filter(|s| !s.is_stale()) {
@@ -233,9 +255,29 @@ impl ModelDirectory {
         self.fresh().await.map(|_| ())
     }
 
+    /// Whether a failed refresh was too recent to try again.
+    fn refresh_paused(&self) -> bool {
+        let now_ms = u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX);
+        now_ms
+            < self
+                .refresh_paused_until_ms
+                .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     async fn fetch_and_store(&self) -> Result<Arc<Snapshot>, GatewayError> {
         let started = Instant::now();
-        let listing = self.source.list().await?;
+        let listing = match self.source.list().await {
+            Ok(listing) => listing,
+            Err(e) => {
+                let pause = REFRESH_PAUSE.min(self.config.ttl);
+                let until = self.born.elapsed().saturating_add(pause);
+                self.refresh_paused_until_ms.store(
+                    u64::try_from(until.as_millis()).unwrap_or(u64::MAX),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                return Err(e);
+            }
+        };
         tracing::info!(
             models = listing.models.len(),
             system_profiles = listing.system_profiles.len(),
@@ -394,14 +436,13 @@ impl ModelDirectory {
         let snapshot = self.peek();
         let snapshot = snapshot.as_deref();
         let kind = parsed.kind();
-        let target =
-            |invoke_id: Arc<str>, arns: ModelArns, model: Arc<ModelProfile>| Target {
-                requested: requested.clone(),
-                kind,
-                invoke_id,
-                foundation_model_arns: arns,
-                model,
-            };
+        let target = |invoke_id: Arc<str>, arns: ModelArns, model: Arc<ModelProfile>| Target {
+            requested: requested.clone(),
+            kind,
+            invoke_id,
+            foundation_model_arns: arns,
+            model,
+        };
         match parsed {
             Identifier::ModelId { model_id }
             | Identifier::FoundationModelArn { model_id, .. }
@@ -499,17 +540,34 @@ impl ModelDirectory {
     }
 
     async fn fetch_profile(&self, arn: &str) -> Result<ResolvedProfile, GatewayError> {
-        let result = self.source.inference_profile(arn).await.map(|p| {
-            let snapshot = self.current.load_full();
-            self.resolve_profile(snapshot.as_deref(), &p)
-        });
+        let snapshot = self.current.load_full();
+        let result = self
+            .source
+            .inference_profile(arn)
+            .await
+            .map(|p| self.resolve_profile(snapshot.as_deref(), &p));
         match &result {
+            // Resolved without a catalogue (none fetched yet): kept briefly,
+            // so the model's catalogue entry is picked up soon.
+            Ok(_) if snapshot.is_none() => {
+                self.remember(arn, result.clone(), NEGATIVE_TTL.min(self.config.ttl))
+            }
             Ok(_) => self.remember(arn, result.clone(), self.config.ttl),
             Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied) => {
                 self.remember(arn, result.clone(), NEGATIVE_TTL.min(self.config.ttl))
             }
-            // Throttling or an outage: ask again next time.
-            Err(_) => {}
+            // Throttling or an outage of the control plane: the runtime may
+            // still serve the ARN. A pass-through directory invokes it under
+            // the rules common to every model rather than fail the call.
+            Err(e) => {
+                tracing::warn!(arn, error = %e, "cannot read the application profile; invoking it under the common rules");
+                if self.config.unknown == Unknown::PassThrough {
+                    return Ok(ResolvedProfile {
+                        model_arns: None,
+                        model: self.opaque_profile(arn),
+                    });
+                }
+            }
         }
         result
     }
@@ -520,6 +578,13 @@ impl ModelDirectory {
             .unwrap_or_else(|| Instant::now() + NEGATIVE_TTL);
         self.looked_up.rcu(|map| {
             let mut map = HashMap::clone(map);
+            if map.len() >= MAX_LOOKED_UP && !map.contains_key(arn) {
+                let now = Instant::now();
+                map.retain(|_, entry| entry.until > now);
+                if map.len() >= MAX_LOOKED_UP {
+                    return map;
+                }
+            }
             map.insert(
                 arn.to_owned(),
                 LookedUp {
@@ -763,6 +828,76 @@ mod tests {
             1,
             "generation never lists again within the TTL"
         );
+    }
+
+    /// A source whose listing works once, then fails.
+    #[derive(Debug, Default)]
+    struct Flaky {
+        lists: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl ModelSource for Flaky {
+        async fn list(&self) -> Result<Listing, GatewayError> {
+            match self.lists.fetch_add(1, Ordering::SeqCst) {
+                0 => Ok(listing()),
+                _ => Err(GatewayError::new(
+                    ErrorKind::Unavailable,
+                    "control plane down",
+                )),
+            }
+        }
+        async fn inference_profile(&self, _arn: &str) -> Result<InferenceProfile, GatewayError> {
+            Err(GatewayError::new(ErrorKind::ResourceExhausted, "throttled"))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_control_plane_is_asked_again_only_after_a_pause() {
+        let source = Arc::new(Flaky::default());
+        let d = ModelDirectory::new(
+            source.clone(),
+            DirectoryConfig {
+                ttl: Duration::from_millis(1),
+                unknown: Unknown::PassThrough,
+                geography: None,
+            },
+        );
+        d.ready().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        for _ in 0..5 {
+            // Stale and failing: the stale catalogue is served.
+            assert!(d.list(&ModelFilter::default()).await.unwrap().len() > 10);
+            d.resolve(TITAN).await.unwrap();
+        }
+        assert!(
+            source.lists.load(Ordering::SeqCst) <= 3,
+            "{} listings",
+            source.lists.load(Ordering::SeqCst)
+        );
+
+        // A throttled GetInferenceProfile does not fail the call: the ARN
+        // goes to Bedrock under the common rules.
+        let t = d.resolve(UNLISTED).await.unwrap();
+        assert!(CapabilityTable::shipped().is_fallback(t.capabilities()));
+        assert_eq!(&*t.invoke_id, UNLISTED);
+    }
+
+    #[tokio::test]
+    async fn remembered_lookups_are_bounded() {
+        let source = Arc::new(Counting::default());
+        let d = open(source.clone());
+        d.ready().await.unwrap();
+        for i in 0..(MAX_LOOKED_UP + 50) {
+            let arn = format!(
+                "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/made-up-{i}"
+            );
+            assert_eq!(
+                d.resolve(&arn).await.unwrap_err().kind(),
+                ErrorKind::NotFound
+            );
+        }
+        assert_eq!(d.looked_up.load().len(), MAX_LOOKED_UP);
     }
 
     #[tokio::test]

@@ -13,8 +13,10 @@
 //! | provisioned-model ARN | `arn:aws:bedrock:us-east-1:123456789012:provisioned-model/xyz` |
 //! | prompt-router ARN | `arn:aws:bedrock:us-east-1:123456789012:default-prompt-router/anthropic.claude:1` |
 //!
-//! Custom, imported and marketplace models are ARNs of other resource types;
-//! they parse as [`Identifier::OtherArn`] and go to Bedrock unchanged.
+//! Custom and imported models (other Bedrock resource types), Bedrock
+//! Marketplace endpoints (SageMaker endpoint ARNs) and inference profiles of
+//! a geography this list does not know yet parse as [`Identifier::OtherArn`]
+//! and go to Bedrock unchanged, under the rules common to every model.
 
 /// The geography prefixes of Bedrock's system-defined cross-region inference
 /// profiles (`us.anthropic.claude-…`). `us-gov.` comes before `us.` only for
@@ -91,7 +93,7 @@ pub enum Identifier<'a> {
         /// The ARN's parts.
         arn: Arn<'a>,
     },
-    /// Any other `arn:…:bedrock:…` resource.
+    /// Any other Bedrock (or SageMaker endpoint) ARN.
     OtherArn {
         /// The ARN's parts.
         arn: Arn<'a>,
@@ -145,7 +147,9 @@ impl<'a> Arn<'a> {
         else {
             return Err(shape());
         };
-        if partition.is_empty() || service != "bedrock" {
+        // Bedrock's runtime takes its own ARNs and, for Bedrock Marketplace
+        // models, SageMaker endpoint ARNs.
+        if partition.is_empty() || !matches!(service, "bedrock" | "sagemaker") {
             return Err(shape());
         }
         let Some((resource_type, resource_id)) = resource.split_once('/') else {
@@ -199,12 +203,8 @@ impl<'a> Identifier<'a> {
                     geography,
                     model_id,
                 },
-                None => {
-                    return Err(MalformedIdentifier(format!(
-                        "an inference-profile ARN whose ID starts with a geography ({}), got {s:?}",
-                        PROFILE_PREFIXES.join(", ")
-                    )))
-                }
+                // A geography added after this list: Bedrock judges it.
+                None => Identifier::OtherArn { arn },
             },
             "application-inference-profile" => Identifier::ApplicationProfileArn { arn },
             "provisioned-model" => Identifier::ProvisionedModelArn { arn },
@@ -333,10 +333,23 @@ mod tests {
             "arn:aws:s3:::bucket/key",
             "arn:aws:bedrock:us-east-1:123:foundation-model",
             "arn:aws:bedrock:us-east-1:123:/x",
-            "arn:aws:bedrock:us-east-1:123:inference-profile/anthropic.claude",
         ] {
             let e = Identifier::parse(bad).expect_err(bad);
             assert!(e.0.contains(bad), "{bad}: {}", e.0);
+        }
+    }
+
+    #[test]
+    fn arns_bedrock_may_accept_pass_as_other_arns() {
+        for id in [
+            "arn:aws:sagemaker:us-east-1:123456789012:endpoint/marketplace-model",
+            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/mx.anthropic.claude-x",
+        ] {
+            assert_eq!(
+                Identifier::parse(id).unwrap().kind(),
+                IdentifierKind::OtherArn,
+                "{id}"
+            );
         }
     }
 
