@@ -38,7 +38,8 @@ pub const NEGATIVE_TTL: Duration = Duration::from_secs(30);
 pub const MAX_LOOKED_UP: usize = 1024;
 
 /// How long after a failed catalogue refresh the stale snapshot is served
-/// without trying again (or the TTL, if shorter).
+/// without trying again. (Without a snapshot, ListModels, GetModel and the
+/// readiness probe still try at once: there is nothing to serve instead.)
 pub const REFRESH_PAUSE: Duration = Duration::from_secs(10);
 
 /// An inference profile and the foundation models it routes to.
@@ -269,8 +270,7 @@ impl ModelDirectory {
         let listing = match self.source.list().await {
             Ok(listing) => listing,
             Err(e) => {
-                let pause = REFRESH_PAUSE.min(self.config.ttl);
-                let until = self.born.elapsed().saturating_add(pause);
+                let until = self.born.elapsed().saturating_add(REFRESH_PAUSE);
                 self.refresh_paused_until_ms.store(
                     u64::try_from(until.as_millis()).unwrap_or(u64::MAX),
                     std::sync::atomic::Ordering::Relaxed,
