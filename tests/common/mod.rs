@@ -503,9 +503,13 @@ pub async fn sdk_config_for(endpoint: &str, max_attempts: u32) -> aws_config::Sd
             "AKIDTEST", "dummy-secret", None, None, "test",
         ))
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(max_attempts))
+        // 3 s, not 1 s: on a loaded machine a loopback SYN can be dropped
+        // from a full accept backlog and is retransmitted only after the
+        // kernel's 1 s initial RTO (seen once in 1,000 connections of the
+        // cancellation storm). Refused connections still fail at once.
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(1))
+                .connect_timeout(Duration::from_secs(3))
                 .build(),
         )
         .load()
