@@ -211,24 +211,15 @@ async fn out_of_descriptors_the_gateway_pauses_instead_of_spinning_and_recovers(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_throttling_storm_a_call_that_one_retry_saves_still_succeeds() {
     let fake = FakeBedrock::start().await;
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(fake.url())
-        .credentials_provider(aws_sdk_bedrockruntime::config::Credentials::new(
-            "AKIDTEST", "dummy-secret", None, None, "test",
-        ))
-        .retry_config(
-            aws_config::retry::RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(5))
-                .with_max_backoff(Duration::from_millis(20)),
-        )
-        .load()
-        .await;
-    let backend = bedrock_gateway::backend::bedrock::BedrockBackend::from_sdk_config(
-        &sdk,
-        &bedrock_gateway::backend::bedrock::BedrockConfig::default(),
-    );
+    let sdk = common::sdk_config_with_retry(
+        &fake.url(),
+        aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(Duration::from_millis(5))
+            .with_max_backoff(Duration::from_millis(20)),
+    )
+    .await;
+    let backend = common::bedrock_backend_over(&sdk);
     let server = TestServer::start(Arc::new(backend), quick_config()).await;
     let throttle = Behavior::Error {
         status: 429,

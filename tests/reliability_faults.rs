@@ -435,24 +435,15 @@ async fn connection_refused_is_unavailable_and_recovers_when_bedrock_returns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_stay_inside_the_callers_deadline() {
     let fake = FakeBedrock::start().await;
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(fake.url())
-        .credentials_provider(aws_sdk_bedrockruntime::config::Credentials::new(
-            "AKIDTEST", "dummy-secret", None, None, "test",
-        ))
-        .retry_config(
-            aws_config::retry::RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(200))
-                .with_use_static_exponential_base(true),
-        )
-        .load()
-        .await;
-    let backend = bedrock_gateway::backend::bedrock::BedrockBackend::from_sdk_config(
-        &sdk,
-        &bedrock_gateway::backend::bedrock::BedrockConfig::default(),
-    );
+    let sdk = common::sdk_config_with_retry(
+        &fake.url(),
+        aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(Duration::from_millis(200))
+            .with_use_static_exponential_base(true),
+    )
+    .await;
+    let backend = common::bedrock_backend_over(&sdk);
     let server = TestServer::start(Arc::new(backend), config()).await;
     fake.set_behavior(
         TITAN,

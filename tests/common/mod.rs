@@ -496,13 +496,19 @@ pub fn panic_count() -> usize {
 /// on 127.0.0.1, or a closed port) with dummy static credentials, `max_attempts`
 /// attempts per call and a 1 s connect timeout.
 pub async fn sdk_config_for(endpoint: &str, max_attempts: u32) -> aws_config::SdkConfig {
+    sdk_config_with_retry(endpoint, aws_config::retry::RetryConfig::standard().with_max_attempts(max_attempts)).await
+}
+
+/// [`sdk_config_for`] with the caller's retry configuration (fast or
+/// deterministic backoff for retry tests).
+pub async fn sdk_config_with_retry(endpoint: &str, retry: aws_config::retry::RetryConfig) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_bedrockruntime::config::Credentials::new(
             "AKIDTEST", "dummy-secret", None, None, "test",
         ))
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(max_attempts))
+        .retry_config(retry)
         // 3 s, not 1 s: on a loaded machine a loopback SYN can be dropped
         // from a full accept backlog and is retransmitted only after the
         // kernel's 1 s initial RTO (seen once in 1,000 connections of the
@@ -514,6 +520,14 @@ pub async fn sdk_config_for(endpoint: &str, max_attempts: u32) -> aws_config::Sd
         )
         .load()
         .await
+}
+
+/// The real Bedrock backend over `sdk`, built as the binary builds it.
+pub fn bedrock_backend_over(sdk: &aws_config::SdkConfig) -> bedrock_gateway::backend::bedrock::BedrockBackend {
+    bedrock_gateway::backend::bedrock::BedrockBackend::from_sdk_config(
+        sdk,
+        &bedrock_gateway::backend::bedrock::BedrockConfig::default(),
+    )
 }
 
 /// The real Bedrock backend (real SDK, real HTTP) in this process, against `endpoint`.
