@@ -30,6 +30,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // Image and document bytes as `bytes::Bytes`: decoding slices the
+        // request buffer instead of copying it, and the domain shares them.
+        .bytes(".bedrock.gateway.v1")
         .emit_rerun_if_changed(false)
         .compile_fds(fds)?;
     Ok(())

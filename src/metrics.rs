@@ -44,6 +44,13 @@ struct TokenLabels {
     key: Arc<str>,
 }
 
+/// Labels of content-block counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BlockLabels {
+    model: Arc<str>,
+    kind: &'static str,
+}
+
 /// Labels of upstream errors.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct UpstreamLabels {
@@ -79,6 +86,8 @@ pub struct Metrics {
     streams_in_flight: Gauge,
     upstream_errors: Family<UpstreamLabels, Counter>,
     limit_refusals: Family<LimitLabels, Counter>,
+    content_blocks: Family<BlockLabels, Counter>,
+    tool_calls: Family<ModelLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -105,6 +114,8 @@ impl Metrics {
         let streams_in_flight = Gauge::default();
         let upstream_errors = Family::<UpstreamLabels, Counter>::default();
         let limit_refusals = Family::<LimitLabels, Counter>::default();
+        let content_blocks = Family::<BlockLabels, Counter>::default();
+        let tool_calls = Family::<ModelLabels, Counter>::default();
         registry.register("requests", "Finished calls by RPC, model and gRPC status code", requests.clone());
         registry.register("request_duration_seconds", "Call latency by RPC, to the last message", latency.clone());
         registry.register(
@@ -125,6 +136,17 @@ impl Metrics {
             "Calls refused by the gateway's own limits, by key and limit (concurrency, requests, tokens)",
             limit_refusals.clone(),
         );
+        registry.register(
+            "content_blocks",
+            "Content blocks other than text in generation requests, by model and kind (image, \
+             document, tool_use, tool_result)",
+            content_blocks.clone(),
+        );
+        registry.register(
+            "tool_calls",
+            "Tool calls in generation answers, by model",
+            tool_calls.clone(),
+        );
         let latency_by_rpc = RPCS
             .iter()
             .map(|&rpc| (rpc, latency.get_or_create(&RpcLabels { rpc }).clone()))
@@ -140,7 +162,23 @@ impl Metrics {
             streams_in_flight,
             upstream_errors,
             limit_refusals,
+            content_blocks,
+            tool_calls,
         }
+    }
+
+    /// Counts `count` request blocks of `kind` ("image", "tool_result", ...).
+    pub fn content_blocks(&self, model: &Arc<str>, kind: &'static str, count: u64) {
+        self.content_blocks
+            .get_or_create(&BlockLabels { model: model.clone(), kind })
+            .inc_by(count);
+    }
+
+    /// Counts tool calls in an answer.
+    pub fn tool_calls(&self, model: &Arc<str>, count: u64) {
+        self.tool_calls
+            .get_or_create(&ModelLabels { model: model.clone() })
+            .inc_by(count);
     }
 
     /// Records a finished call.

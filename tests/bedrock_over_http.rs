@@ -90,6 +90,7 @@ async fn collect(
             Ok(m) => match m.event.unwrap() {
                 Event::Delta(d) => text.push_str(&d.text),
                 Event::Complete(c) => return (text, Ok(c)),
+                other => panic!("a text-only answer has only text events, got {other:?}"),
             },
             Err(status) => return (text, Err(status)),
         }

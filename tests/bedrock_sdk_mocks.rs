@@ -46,15 +46,14 @@ fn request(model_id: &str, parameters: Parameters) -> GenerationRequest {
     GenerationRequest {
         target: target(model_id),
         from_prompt: true,
-        messages: vec![DomainMessage {
-            role: Role::User,
-            content: "Write a poem about sky".into(),
-        }],
+        messages: vec![DomainMessage::text(Role::User, "Write a poem about sky")],
         system: None,
         parameters,
         additional_model_request_fields: None,
         simulation: None,
         api: BedrockApi::Converse,
+        tool_config: None,
+        output_schema: None,
     }
 }
 
@@ -195,7 +194,7 @@ async fn converse_sends_only_the_parameters_given_and_reads_the_answer() {
         ))
         .await
         .unwrap();
-    assert_eq!(g.text, "The sky");
+    assert_eq!(g.text(), "The sky");
     assert_eq!(g.completion.stop_reason, StopReason::MaxTokens);
     assert_eq!(g.completion.raw_stop_reason, "max_tokens");
     assert_eq!(g.completion.usage.input_tokens, 5);
@@ -267,12 +266,12 @@ async fn models_without_on_demand_are_routed_to_the_regional_profile() {
     assert!(b.ready().await);
 
     let g = b.generate(resolved(&b, CLAUDE_37).await).await.unwrap();
-    assert_eq!(g.text, "routed");
+    assert_eq!(g.text(), "routed");
     assert_eq!(g.completion.invoked_model_id, format!("us.{CLAUDE_37}"));
     assert_eq!(g.completion.resolved_model_id, CLAUDE_37);
 
     let g = b.generate(resolved(&b, "anthropic.claude-3-haiku-20240307-v1:0").await).await.unwrap();
-    assert_eq!(g.text, "direct");
+    assert_eq!(g.text(), "direct");
     assert_eq!(g.completion.invoked_model_id, "anthropic.claude-3-haiku-20240307-v1:0");
 
     // An explicit profile ID passes through unchanged.
@@ -350,7 +349,7 @@ async fn titan_invoke_model_uses_the_notebook_body_and_reads_its_answer() {
     r.api = BedrockApi::InvokeModel;
     let g = b.generate(r).await.unwrap();
     assert_eq!(invoke.num_calls(), 1);
-    assert!(g.text.starts_with("\nFrom day to day"));
+    assert!(g.text().starts_with("\nFrom day to day"));
     assert_eq!(g.completion.stop_reason, StopReason::MaxTokens);
     assert_eq!(g.completion.raw_stop_reason, "LENGTH");
     assert_eq!(g.completion.usage.input_tokens, 5);

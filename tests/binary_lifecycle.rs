@@ -36,6 +36,7 @@ async fn sigterm_lets_the_stream_finish_then_exits_zero() {
                 completed = true;
                 assert_eq!(c.usage.unwrap().output_tokens, deltas);
             }
+            other => panic!("a text-only answer has only text events, got {other:?}"),
         }
     }
     assert!(completed, "the in-flight stream ran to its completion");

@@ -5,6 +5,7 @@ mod fake_bedrock;
 
 use aws_sdk_bedrockruntime::operation::RequestId as _;
 use aws_sdk_bedrockruntime::primitives::Blob;
+use aws_sdk_bedrockruntime::types as sdk;
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ContentBlockDelta, ConversationRole, ConverseStreamOutput,
     InferenceConfiguration, Message, ResponseStream, StopReason, SystemContentBlock,
@@ -928,4 +929,921 @@ async fn malformed_wire_behaviours_fail_in_the_sdk() {
     assert!(t.elapsed() >= Duration::from_millis(300));
 
     assert!(fake.wait_streams_closed(Duration::from_secs(2)).await);
+}
+
+// ---------------------------------------------------------------------------------------
+// Converse beyond text: images, documents, tools, structured output
+// ---------------------------------------------------------------------------------------
+
+fn weather_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            "days": {"type": "integer", "minimum": 1}
+        },
+        "required": ["city", "unit"]
+    })
+}
+
+/// JSON into the SDK's Document.
+fn doc(v: &Value) -> aws_smithy_types::Document {
+    use aws_smithy_types::{Document as D, Number};
+    match v {
+        Value::Null => D::Null,
+        Value::Bool(b) => D::Bool(*b),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => D::Number(Number::PosInt(u)),
+            (_, Some(i)) => D::Number(Number::NegInt(i)),
+            _ => D::Number(Number::Float(n.as_f64().unwrap())),
+        },
+        Value::String(s) => D::String(s.clone()),
+        Value::Array(a) => D::Array(a.iter().map(doc).collect()),
+        Value::Object(o) => D::Object(o.iter().map(|(k, v)| (k.clone(), doc(v))).collect()),
+    }
+}
+
+/// The SDK's Document as JSON.
+fn json_of(d: &aws_smithy_types::Document) -> Value {
+    use aws_smithy_types::{Document as D, Number};
+    match d {
+        D::Null => Value::Null,
+        D::Bool(b) => json!(b),
+        D::Number(Number::PosInt(u)) => json!(u),
+        D::Number(Number::NegInt(i)) => json!(i),
+        D::Number(Number::Float(f)) => json!(f),
+        D::String(s) => json!(s),
+        D::Array(a) => Value::Array(a.iter().map(json_of).collect()),
+        D::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), json_of(v))).collect()),
+    }
+}
+
+fn weather_tools(choice: Option<sdk::ToolChoice>) -> sdk::ToolConfiguration {
+    let spec = sdk::ToolSpecification::builder()
+        .name("get_weather")
+        .description("Current weather for a city")
+        .input_schema(sdk::ToolInputSchema::Json(doc(&weather_schema())))
+        .build()
+        .unwrap();
+    sdk::ToolConfiguration::builder()
+        .tools(sdk::Tool::ToolSpec(spec))
+        .set_tool_choice(choice)
+        .build()
+        .unwrap()
+}
+
+fn any_tool() -> Option<sdk::ToolChoice> {
+    Some(sdk::ToolChoice::Any(sdk::AnyToolChoice::builder().build()))
+}
+
+fn png_block() -> ContentBlock {
+    ContentBlock::Image(
+        sdk::ImageBlock::builder()
+            .format(sdk::ImageFormat::Png)
+            .source(sdk::ImageSource::Bytes(Blob::new(
+                fake_bedrock::sample_image("png"),
+            )))
+            .build()
+            .unwrap(),
+    )
+}
+
+fn user_blocks(blocks: Vec<ContentBlock>) -> Message {
+    Message::builder()
+        .role(ConversationRole::User)
+        .set_content(Some(blocks))
+        .build()
+        .unwrap()
+}
+
+fn assistant_blocks(blocks: Vec<ContentBlock>) -> Message {
+    Message::builder()
+        .role(ConversationRole::Assistant)
+        .set_content(Some(blocks))
+        .build()
+        .unwrap()
+}
+
+fn tool_result(id: &str, parts: Vec<sdk::ToolResultContentBlock>) -> ContentBlock {
+    ContentBlock::ToolResult(
+        sdk::ToolResultBlock::builder()
+            .tool_use_id(id)
+            .set_content(Some(parts))
+            .status(sdk::ToolResultStatus::Success)
+            .build()
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn sdk_converse_image_and_tool_round_trip() {
+    let fake = FakeBedrock::start().await;
+    let client = runtime(&fake).await;
+    let first_turn = user_blocks(vec![
+        ContentBlock::Text("What is the weather where this photo was taken?".into()),
+        png_block(),
+    ]);
+
+    // A forced tool call: only the tool use, stop reason tool_use.
+    let out = client
+        .converse()
+        .model_id(CLAUDE_3_HAIKU)
+        .messages(first_turn.clone())
+        .tool_config(weather_tools(any_tool()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.stop_reason(), &StopReason::ToolUse);
+    let content = out
+        .output()
+        .unwrap()
+        .as_message()
+        .unwrap()
+        .content()
+        .to_vec();
+    assert_eq!(content.len(), 1, "{content:?}");
+    let call = content[0].as_tool_use().unwrap().clone();
+    assert_eq!(call.name(), "get_weather");
+    assert!(
+        fake_bedrock::is_tool_use_id(call.tool_use_id()),
+        "{}",
+        call.tool_use_id()
+    );
+    assert_eq!(
+        json_of(call.input()),
+        json!({"city": "sky", "unit": "celsius"})
+    );
+    assert_eq!(
+        json_of(call.input()),
+        fake_bedrock::example_tool_input(&weather_schema())
+    );
+    let usage = out.usage().unwrap();
+    assert_eq!(usage.input_tokens(), 9);
+    assert!(usage.output_tokens() >= 2);
+
+    // What arrived: the image's bytes and the toolConfig, exactly as the SDK sent them.
+    let r = fake.last_converse().unwrap();
+    let images = r.images();
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0].bytes, fake_bedrock::sample_image("png"));
+    assert_eq!(images[0].format, "png");
+    assert_eq!(images[0].path, "messages.0.content.1.image");
+    assert_eq!(
+        r.tool_config().unwrap(),
+        &json!({
+            "tools": [{"toolSpec": {
+                "name": "get_weather",
+                "description": "Current weather for a city",
+                "inputSchema": {"json": weather_schema()},
+            }}],
+            "toolChoice": {"any": {}},
+        })
+    );
+
+    // The tool's result goes back; the model quotes it.
+    let out = client
+        .converse()
+        .model_id(CLAUDE_3_HAIKU)
+        .messages(first_turn)
+        .messages(assistant_blocks(content))
+        .messages(user_blocks(vec![tool_result(
+            call.tool_use_id(),
+            vec![
+                sdk::ToolResultContentBlock::Json(doc(&json!({"temp_c": 21, "sky": "clear"}))),
+                sdk::ToolResultContentBlock::Text("Measured at noon".into()),
+            ],
+        )]))
+        .tool_config(weather_tools(any_tool()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.stop_reason(), &StopReason::EndTurn);
+    let text = out.output().unwrap().as_message().unwrap().content()[0]
+        .as_text()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        text,
+        r#"The get_weather tool returned {"sky":"clear","temp_c":21} Measured at noon."#
+    );
+    assert_eq!(
+        text,
+        fake_bedrock::tool_result_sentence(
+            "get_weather",
+            r#"{"sky":"clear","temp_c":21} Measured at noon"#,
+            false
+        )
+    );
+    let body = fake.last_converse_body().unwrap();
+    assert_eq!(
+        body["messages"][1]["content"][0]["toolUse"]["toolUseId"],
+        call.tool_use_id()
+    );
+    assert_eq!(
+        body["messages"][2]["content"][0]["toolResult"]["status"],
+        "success"
+    );
+}
+
+#[tokio::test]
+async fn sdk_converse_stream_tool_call_events() {
+    let fake = FakeBedrock::start().await;
+    let client = runtime(&fake).await;
+    let question = || {
+        user_blocks(vec![
+            png_block(),
+            ContentBlock::Text("Call GET_WEATHER please".into()),
+        ])
+    };
+
+    // toolChoice auto with the tool named in the text: an announcement, then the call.
+    let unary = client
+        .converse()
+        .model_id(CLAUDE_3_HAIKU)
+        .messages(question())
+        .tool_config(weather_tools(None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unary.stop_reason(), &StopReason::ToolUse);
+    let content = unary
+        .output()
+        .unwrap()
+        .as_message()
+        .unwrap()
+        .content()
+        .to_vec();
+    assert_eq!(
+        content[0].as_text().unwrap(),
+        &fake_bedrock::tool_call_announcement("get_weather")
+    );
+    assert_eq!(content[1].as_tool_use().unwrap().name(), "get_weather");
+
+    let mut out = client
+        .converse_stream()
+        .model_id(CLAUDE_3_HAIKU)
+        .messages(question())
+        .tool_config(weather_tools(None))
+        .send()
+        .await
+        .unwrap();
+    let mut kinds = Vec::new();
+    let (mut text, mut input, mut start, mut stop, mut usage) =
+        (String::new(), String::new(), None, None, None);
+    let mut input_deltas = 0;
+    while let Some(ev) = out.stream.recv().await.unwrap() {
+        match ev {
+            ConverseStreamOutput::MessageStart(_) => kinds.push("messageStart".to_string()),
+            ConverseStreamOutput::ContentBlockStart(s) => {
+                kinds.push(format!("start{}", s.content_block_index()));
+                match s.start().unwrap() {
+                    sdk::ContentBlockStart::ToolUse(t) => start = Some(t.clone()),
+                    other => panic!("unexpected start {other:?}"),
+                }
+            }
+            ConverseStreamOutput::ContentBlockDelta(d) => {
+                let index = d.content_block_index();
+                match d.delta().unwrap() {
+                    ContentBlockDelta::Text(t) => {
+                        assert_eq!(index, 0);
+                        text.push_str(t);
+                    }
+                    ContentBlockDelta::ToolUse(t) => {
+                        assert_eq!(index, 1);
+                        input.push_str(t.input());
+                        input_deltas += 1;
+                    }
+                    other => panic!("unexpected delta {other:?}"),
+                }
+                if kinds.last() != Some(&format!("delta{index}")) {
+                    kinds.push(format!("delta{index}"));
+                }
+            }
+            ConverseStreamOutput::ContentBlockStop(s) => {
+                kinds.push(format!("stop{}", s.content_block_index()))
+            }
+            ConverseStreamOutput::MessageStop(m) => {
+                kinds.push("messageStop".into());
+                stop = Some(m.stop_reason().clone());
+            }
+            ConverseStreamOutput::Metadata(m) => {
+                kinds.push("metadata".into());
+                usage = m.usage().cloned();
+            }
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    assert_eq!(
+        kinds,
+        [
+            "messageStart",
+            "delta0",
+            "stop0",
+            "start1",
+            "delta1",
+            "stop1",
+            "messageStop",
+            "metadata"
+        ]
+    );
+    assert_eq!(text, "I will call get_weather.");
+    let start = start.unwrap();
+    assert_eq!(start.name(), "get_weather");
+    assert!(fake_bedrock::is_tool_use_id(start.tool_use_id()));
+    assert!(input_deltas >= 2, "{input_deltas} input deltas");
+    let input: Value = serde_json::from_str(&input).unwrap();
+    assert_eq!(input, json!({"city": "sky", "unit": "celsius"}));
+    assert_eq!(stop, Some(StopReason::ToolUse));
+    assert_eq!(
+        usage.unwrap().output_tokens(),
+        unary.usage().unwrap().output_tokens()
+    );
+
+    // The result, streamed back: text at index 0, end_turn.
+    let mut out = client
+        .converse_stream()
+        .model_id(CLAUDE_3_HAIKU)
+        .messages(question())
+        .messages(assistant_blocks(vec![ContentBlock::ToolUse(
+            sdk::ToolUseBlock::builder()
+                .tool_use_id(start.tool_use_id())
+                .name("get_weather")
+                .input(doc(&input))
+                .build()
+                .unwrap(),
+        )]))
+        .messages(user_blocks(vec![tool_result(
+            start.tool_use_id(),
+            vec![sdk::ToolResultContentBlock::Text("21 degrees".into())],
+        )]))
+        .tool_config(weather_tools(None))
+        .send()
+        .await
+        .unwrap();
+    let (mut text, mut stop) = (String::new(), None);
+    while let Some(ev) = out.stream.recv().await.unwrap() {
+        match ev {
+            ConverseStreamOutput::ContentBlockDelta(d) => {
+                assert_eq!(d.content_block_index(), 0);
+                text.push_str(d.delta().unwrap().as_text().unwrap());
+            }
+            ConverseStreamOutput::ContentBlockStart(s) => panic!("unexpected {s:?}"),
+            ConverseStreamOutput::MessageStop(m) => stop = Some(m.stop_reason().clone()),
+            _ => {}
+        }
+    }
+    assert_eq!(text, "The get_weather tool returned 21 degrees.");
+    assert_eq!(stop, Some(StopReason::EndTurn));
+    assert!(fake.wait_streams_closed(Duration::from_secs(2)).await);
+}
+
+#[tokio::test]
+async fn sdk_forced_tool_streams_only_the_call() {
+    let fake = FakeBedrock::start().await;
+    let client = runtime(&fake).await;
+    let empty_schema = json!({"type": "object", "properties": {}});
+    let spec = |name: &str, schema: &Value| {
+        sdk::Tool::ToolSpec(
+            sdk::ToolSpecification::builder()
+                .name(name)
+                .input_schema(sdk::ToolInputSchema::Json(doc(schema)))
+                .build()
+                .unwrap(),
+        )
+    };
+    let tools = sdk::ToolConfiguration::builder()
+        .tools(spec("get_weather", &weather_schema()))
+        .tools(spec("get_time", &empty_schema))
+        .tool_choice(sdk::ToolChoice::Tool(
+            sdk::SpecificToolChoice::builder()
+                .name("get_time")
+                .build()
+                .unwrap(),
+        ))
+        .build()
+        .unwrap();
+    let mut out = client
+        .converse_stream()
+        .model_id(CLAUDE_3_HAIKU)
+        .messages(user("what is the weather, get_weather"))
+        .tool_config(tools)
+        .send()
+        .await
+        .unwrap();
+    let (mut starts, mut fragments, mut text_deltas) = (Vec::new(), Vec::new(), 0);
+    while let Some(ev) = out.stream.recv().await.unwrap() {
+        match ev {
+            ConverseStreamOutput::ContentBlockStart(s) => {
+                assert_eq!(s.content_block_index(), 0);
+                starts.push(s.start().unwrap().as_tool_use().unwrap().name().to_string());
+            }
+            ConverseStreamOutput::ContentBlockDelta(d) => match d.delta().unwrap() {
+                ContentBlockDelta::ToolUse(t) => fragments.push(t.input().to_string()),
+                _ => text_deltas += 1,
+            },
+            _ => {}
+        }
+    }
+    // The forced tool wins over the one named in the text, and an empty input still
+    // arrives in two fragments.
+    assert_eq!(starts, ["get_time"]);
+    assert_eq!(text_deltas, 0);
+    assert_eq!(fragments, ["{", "}"]);
+
+    // With tools but none forced or named, the answer is the usual text.
+    let out = client
+        .converse()
+        .model_id(CLAUDE_3_HAIKU)
+        .messages(user("hello there"))
+        .tool_config(weather_tools(None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.stop_reason(), &StopReason::EndTurn);
+    let content = out.output().unwrap().as_message().unwrap().content();
+    assert_eq!(content[0].as_text().unwrap(), &fake_bedrock::natural_text());
+}
+
+#[tokio::test]
+async fn sdk_structured_output_answers_json_for_the_schema() {
+    let fake = FakeBedrock::start().await;
+    let client = runtime(&fake).await;
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "when": {"type": "string", "format": "date"},
+            "temperatures": {"type": "array", "items": {"type": "number"}, "minItems": 2},
+            "sunny": {"type": "boolean"},
+            "wind": {"type": "object", "properties": {"speed": {"type": "integer", "minimum": 3}}}
+        },
+        "required": ["city"],
+        "additionalProperties": false
+    });
+    let output_config = sdk::OutputConfig::builder()
+        .text_format(
+            sdk::OutputFormat::builder()
+                .r#type(sdk::OutputFormatType::JsonSchema)
+                .structure(sdk::OutputFormatStructure::JsonSchema(
+                    sdk::JsonSchemaDefinition::builder()
+                        .schema(schema.to_string())
+                        .name("forecast")
+                        .description("A forecast")
+                        .build()
+                        .unwrap(),
+                ))
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let expected = json!({
+        "city": "sky",
+        "when": "2026-01-01",
+        "temperatures": [1.5, 1.5],
+        "sunny": true,
+        "wind": {"speed": 3}
+    });
+    assert_eq!(fake_bedrock::example_structured_output(&schema), expected);
+
+    let out = client
+        .converse()
+        .model_id(CLAUDE_37_US)
+        .messages(user("Forecast for Paris"))
+        .output_config(output_config.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.stop_reason(), &StopReason::EndTurn);
+    let text = out.output().unwrap().as_message().unwrap().content()[0]
+        .as_text()
+        .unwrap()
+        .clone();
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), expected);
+
+    let r = fake.last_converse().unwrap();
+    assert_eq!(r.output_json_schema(), Some(schema.clone()));
+    assert_eq!(
+        r.output_config().unwrap(),
+        &json!({"textFormat": {"type": "json_schema", "structure": {"jsonSchema": {
+            "schema": schema.to_string(), "name": "forecast", "description": "A forecast"
+        }}}})
+    );
+
+    let mut out = client
+        .converse_stream()
+        .model_id(CLAUDE_37_US)
+        .messages(user("Forecast for Paris"))
+        .output_config(output_config)
+        .send()
+        .await
+        .unwrap();
+    let mut streamed = String::new();
+    let mut deltas = 0;
+    while let Some(ev) = out.stream.recv().await.unwrap() {
+        if let ConverseStreamOutput::ContentBlockDelta(d) = ev {
+            assert_eq!(d.content_block_index(), 0);
+            streamed.push_str(d.delta().unwrap().as_text().unwrap());
+            deltas += 1;
+        }
+    }
+    assert!(deltas >= 2, "{deltas}");
+    assert_eq!(streamed, text);
+}
+
+#[tokio::test]
+async fn sdk_documents_and_tool_result_attachments_are_recorded() {
+    let fake = FakeBedrock::start().await;
+    let client = runtime(&fake).await;
+    let document = |name: &str, format: sdk::DocumentFormat, bytes: &[u8]| {
+        sdk::DocumentBlock::builder()
+            .name(name)
+            .format(format)
+            .source(sdk::DocumentSource::Bytes(Blob::new(bytes.to_vec())))
+            .build()
+            .unwrap()
+    };
+    let gif = fake_bedrock::sample_image("gif");
+    let messages = vec![
+        user_blocks(vec![
+            ContentBlock::Document(document(
+                "Notes (v2)",
+                sdk::DocumentFormat::Txt,
+                b"hello notes",
+            )),
+            ContentBlock::Text("Summarise, then call get_weather".into()),
+        ]),
+        assistant_blocks(vec![ContentBlock::ToolUse(
+            sdk::ToolUseBlock::builder()
+                .tool_use_id("tooluse_abc")
+                .name("get_weather")
+                .input(doc(&json!({"city": "Oslo", "unit": "celsius"})))
+                .build()
+                .unwrap(),
+        )]),
+        user_blocks(vec![tool_result(
+            "tooluse_abc",
+            vec![
+                sdk::ToolResultContentBlock::Image(
+                    sdk::ImageBlock::builder()
+                        .format(sdk::ImageFormat::Gif)
+                        .source(sdk::ImageSource::Bytes(Blob::new(gif.clone())))
+                        .build()
+                        .unwrap(),
+                ),
+                sdk::ToolResultContentBlock::Document(document(
+                    "report_1",
+                    sdk::DocumentFormat::Csv,
+                    b"a,b\n1,2\n",
+                )),
+            ],
+        )]),
+    ];
+    let out = client
+        .converse()
+        .model_id(CLAUDE_3_HAIKU)
+        .set_messages(Some(messages))
+        .tool_config(weather_tools(None))
+        .send()
+        .await
+        .unwrap();
+    // A result of only an image and a document has nothing to quote.
+    assert_eq!(
+        out.output().unwrap().as_message().unwrap().content()[0]
+            .as_text()
+            .unwrap(),
+        "The get_weather tool returned ."
+    );
+    let r = fake.last_converse().unwrap();
+    let documents = r.documents();
+    assert_eq!(documents.len(), 2);
+    assert_eq!(documents[0].name.as_deref(), Some("Notes (v2)"));
+    assert_eq!(documents[0].format, "txt");
+    assert_eq!(documents[0].bytes, b"hello notes");
+    assert_eq!(
+        documents[1].path,
+        "messages.2.content.0.toolResult.content.1.document"
+    );
+    assert_eq!(documents[1].bytes, b"a,b\n1,2\n");
+    let images = r.images();
+    assert_eq!(images.len(), 1);
+    assert_eq!(
+        images[0].path,
+        "messages.2.content.0.toolResult.content.0.image"
+    );
+    assert_eq!(images[0].bytes, gif);
+    assert_eq!(r.attachments().len(), 3);
+}
+
+#[tokio::test]
+async fn sdk_sees_bedrock_validation_errors() {
+    let fake = FakeBedrock::start().await;
+    let client = runtime(&fake).await;
+    let err = client
+        .converse()
+        .model_id(CLAUDE_3_HAIKU)
+        .messages(user("weather?"))
+        .messages(assistant_blocks(vec![ContentBlock::ToolUse(
+            sdk::ToolUseBlock::builder()
+                .tool_use_id("tooluse_abc")
+                .name("get_weather")
+                .input(doc(&json!({})))
+                .build()
+                .unwrap(),
+        )]))
+        .messages(user_blocks(vec![tool_result(
+            "tooluse_abc",
+            vec![sdk::ToolResultContentBlock::Text("21".into())],
+        )]))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_validation_exception(), "{err:?}");
+    assert_eq!(
+        err.meta().message(),
+        Some(fake_bedrock::TOOL_CONFIG_REQUIRED_MESSAGE)
+    );
+
+    let err = client
+        .converse_stream()
+        .model_id(CLAUDE_3_HAIKU)
+        .messages(user_blocks(vec![ContentBlock::Image(
+            sdk::ImageBlock::builder()
+                .format(sdk::ImageFormat::Jpeg)
+                .source(sdk::ImageSource::Bytes(Blob::new(
+                    fake_bedrock::sample_image("png"),
+                )))
+                .build()
+                .unwrap(),
+        )]))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_validation_exception(), "{err:?}");
+    assert_eq!(
+        err.meta().message(),
+        Some(
+            fake_bedrock::claude_image_mismatch_message(
+                "messages.0.content.0.image",
+                "jpeg",
+                "png"
+            )
+            .as_str()
+        )
+    );
+}
+
+/// POSTs a JSON body without signing; the status, the x-amzn-errortype header and the JSON
+/// body of the answer.
+async fn post_json(fake: &FakeBedrock, path: &str, body: &Value) -> (u16, String, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = body.to_string();
+    let mut s = tokio::net::TcpStream::connect(fake.addr()).await.unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let error_type = head
+        .lines()
+        .find_map(|l| {
+            l.to_lowercase()
+                .strip_prefix("x-amzn-errortype: ")
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    (
+        status,
+        error_type,
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn image_json(format: &str, bytes: &[u8]) -> Value {
+    json!({"image": {"format": format, "source": {"bytes": b64(bytes)}}})
+}
+
+fn document_json(name: &str, format: &str) -> Value {
+    json!({"document": {"name": name, "format": format, "source": {"bytes": b64(b"text")}}})
+}
+
+fn tool_config_json(names: &[&str]) -> Value {
+    let tools: Vec<Value> = names
+        .iter()
+        .map(|n| json!({"toolSpec": {"name": n, "inputSchema": {"json": {"type": "object"}}}}))
+        .collect();
+    json!({"tools": tools})
+}
+
+fn call_turns(call_id: &str, result_id: &str) -> Value {
+    json!([
+        {"role": "user", "content": [{"text": "weather?"}]},
+        {"role": "assistant", "content": [{"toolUse": {"toolUseId": call_id, "name": "get_weather", "input": {}}}]},
+        {"role": "user", "content": [{"toolResult": {"toolUseId": result_id, "content": [{"text": "21"}]}}]},
+    ])
+}
+
+#[tokio::test]
+async fn converse_refuses_what_bedrock_refuses() {
+    let fake = FakeBedrock::start().await;
+    let png = fake_bedrock::sample_image("png");
+    let long_name = format!("{}.x", "a".repeat(64));
+    let user_with = |blocks: Vec<Value>| json!([{"role": "user", "content": blocks}]);
+    let cases: Vec<(&str, Value, String)> = vec![
+        (
+            "tool blocks without toolConfig",
+            json!({"messages": call_turns("tooluse_a", "tooluse_a")}),
+            fake_bedrock::TOOL_CONFIG_REQUIRED_MESSAGE.into(),
+        ),
+        (
+            "a result for a call that was never made",
+            json!({"messages": call_turns("tooluse_a", "tooluse_b"), "toolConfig": tool_config_json(&["get_weather"])}),
+            fake_bedrock::missing_tool_results_message(2, &["tooluse_a"]),
+        ),
+        (
+            "a result in the first turn",
+            json!({
+                "messages": [{"role": "user", "content": [{"toolResult": {"toolUseId": "tooluse_a", "content": [{"text": "x"}]}}]}],
+                "toolConfig": tool_config_json(&["get_weather"]),
+            }),
+            fake_bedrock::tool_results_exceed_message(0),
+        ),
+        (
+            "text instead of the result",
+            json!({
+                "messages": [
+                    {"role": "user", "content": [{"text": "weather?"}]},
+                    {"role": "assistant", "content": [{"toolUse": {"toolUseId": "tooluse_a", "name": "get_weather", "input": {}}}]},
+                    {"role": "user", "content": [{"text": "never mind"}]},
+                ],
+                "toolConfig": tool_config_json(&["get_weather"]),
+            }),
+            fake_bedrock::missing_tool_results_message(2, &["tooluse_a"]),
+        ),
+        (
+            "a failed result that does not say why",
+            json!({
+                "messages": [
+                    {"role": "user", "content": [{"text": "weather?"}]},
+                    {"role": "assistant", "content": [{"toolUse": {"toolUseId": "tooluse_a", "name": "get_weather", "input": {}}}]},
+                    {"role": "user", "content": [{"toolResult": {"toolUseId": "tooluse_a", "content": [], "status": "error"}}]},
+                ],
+                "toolConfig": tool_config_json(&["get_weather"]),
+            }),
+            fake_bedrock::empty_error_result_message("messages.2.content.0.toolResult"),
+        ),
+        (
+            "a tool use in a user turn",
+            json!({
+                "messages": user_with(vec![json!({"toolUse": {"toolUseId": "tooluse_a", "name": "get_weather", "input": {}}})]),
+                "toolConfig": tool_config_json(&["get_weather"]),
+            }),
+            fake_bedrock::USER_TOOL_USE_MESSAGE.into(),
+        ),
+        (
+            "PNG bytes declared as JPEG",
+            json!({"messages": user_with(vec![json!({"text": "look"}), image_json("jpeg", &png)])}),
+            fake_bedrock::claude_image_mismatch_message("messages.0.content.1.image", "jpeg", "png"),
+        ),
+        (
+            "bytes of no image format",
+            json!({"messages": user_with(vec![image_json("png", b"not an image")])}),
+            fake_bedrock::unreadable_image_message("messages.0.content.0.image"),
+        ),
+        (
+            "an image format Converse does not know",
+            json!({"messages": user_with(vec![image_json("jpg", &png)])}),
+            "1 validation error detected: Value 'jpg' at 'messages.1.member.content.1.member.image.format' failed to satisfy constraint: Member must satisfy enum value set: [png, jpeg, gif, webp]".into(),
+        ),
+        (
+            "21 images",
+            json!({"messages": user_with(vec![image_json("png", &png); 21])}),
+            fake_bedrock::TOO_MANY_IMAGES_MESSAGE.into(),
+        ),
+        (
+            "an image over 3.75 MiB",
+            json!({"messages": user_with(vec![image_json("png", &[png.clone(), vec![0; fake_bedrock::MAX_IMAGE_BYTES]].concat())])}),
+            fake_bedrock::image_too_large_message(
+                "messages.0.content.0.image",
+                (png.len() + fake_bedrock::MAX_IMAGE_BYTES).div_ceil(3) * 4,
+            ),
+        ),
+        (
+            "6 documents",
+            json!({"messages": user_with((1..=6).map(|i| document_json(&format!("doc {i}"), "txt")).collect())}),
+            fake_bedrock::TOO_MANY_DOCUMENTS_MESSAGE.into(),
+        ),
+        (
+            "a document name with a dot",
+            json!({"messages": user_with(vec![document_json("report.pdf", "pdf")])}),
+            fake_bedrock::DOCUMENT_NAME_MESSAGE.into(),
+        ),
+        (
+            "a document name with two spaces",
+            json!({"messages": user_with(vec![document_json("my  report", "pdf")])}),
+            fake_bedrock::DOCUMENT_NAME_MESSAGE.into(),
+        ),
+        (
+            "two documents of one name",
+            json!({"messages": user_with(vec![document_json("report", "pdf"), document_json("report", "txt")])}),
+            fake_bedrock::DUPLICATE_DOCUMENT_NAMES_MESSAGE.into(),
+        ),
+        (
+            "a tool name with a space",
+            json!({"messages": user_with(vec![json!({"text": "hi"})]), "toolConfig": tool_config_json(&["ok", "get weather"])}),
+            "1 validation error detected: Value 'get weather' at 'toolConfig.tools.2.member.toolSpec.name' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+".into(),
+        ),
+        (
+            "a long tool name with a dot",
+            json!({"messages": user_with(vec![json!({"text": "hi"})]), "toolConfig": tool_config_json(&[&long_name])}),
+            format!(
+                "2 validation errors detected: Value '{long_name}' at 'toolConfig.tools.1.member.toolSpec.name' failed to satisfy constraint: Member must have length less than or equal to 64; Value '{long_name}' at 'toolConfig.tools.1.member.toolSpec.name' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+"
+            ),
+        ),
+        (
+            "two tools of one name",
+            json!({"messages": user_with(vec![json!({"text": "hi"})]), "toolConfig": tool_config_json(&["a", "a"])}),
+            fake_bedrock::DUPLICATE_TOOL_NAMES_MESSAGE.into(),
+        ),
+        (
+            "a forced tool that is not declared",
+            json!({
+                "messages": user_with(vec![json!({"text": "hi"})]),
+                "toolConfig": {"tools": tool_config_json(&["a"])["tools"], "toolChoice": {"tool": {"name": "b"}}},
+            }),
+            fake_bedrock::unknown_tool_choice_message("b"),
+        ),
+        (
+            "an output schema that is not JSON",
+            json!({
+                "messages": user_with(vec![json!({"text": "hi"})]),
+                "outputConfig": {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": {"schema": "{not json"}}}},
+            }),
+            fake_bedrock::invalid_output_schema_message("not valid JSON (key must be a string at line 1 column 2)"),
+        ),
+    ];
+    for (what, body, message) in cases {
+        let (status, error_type, answer) =
+            post_json(&fake, &format!("/model/{CLAUDE_3_HAIKU}/converse"), &body).await;
+        assert_eq!(status, 400, "{what}: {answer}");
+        assert!(
+            error_type.starts_with("validationexception:"),
+            "{what}: {error_type}"
+        );
+        assert_eq!(answer["message"], message, "{what}");
+    }
+
+    // Models other than Claude word an image mismatch their own way.
+    let body = json!({"messages": user_with(vec![image_json("gif", &png)])});
+    let (_, _, answer) = post_json(&fake, &format!("/model/{LLAMA}/converse"), &body).await;
+    assert_eq!(answer["message"], fake_bedrock::IMAGE_MISMATCH_MESSAGE);
+
+    // What Bedrock takes: underscores in document names, every image format, a text
+    // block after tool results.
+    let ok = json!({
+        "messages": [
+            {"role": "user", "content": [
+                document_json("report_2024 (final) [v2]", "pdf"),
+                image_json("png", &png),
+                image_json("jpeg", &fake_bedrock::sample_image("jpeg")),
+                image_json("gif", &fake_bedrock::sample_image("gif")),
+                image_json("webp", &fake_bedrock::sample_image("webp")),
+                {"text": "call get_weather"},
+            ]},
+            {"role": "assistant", "content": [
+                {"text": "I will call get_weather."},
+                {"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather", "input": {}}},
+                {"toolUse": {"toolUseId": "tooluse_2", "name": "get_weather", "input": {}}},
+            ]},
+            {"role": "user", "content": [
+                {"toolResult": {"toolUseId": "tooluse_2", "content": [{"json": {"t": 1}}], "status": "error"}},
+                {"toolResult": {"toolUseId": "tooluse_1", "content": [{"text": "sunny"}]}},
+                {"text": "thanks"},
+            ]},
+        ],
+        "toolConfig": tool_config_json(&["get_weather"]),
+    });
+    let (status, _, answer) =
+        post_json(&fake, &format!("/model/{CLAUDE_3_HAIKU}/converse"), &ok).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["output"]["message"]["content"][0]["text"],
+        r#"The get_weather tool failed: {"t":1}. The get_weather tool returned sunny."#
+    );
+    assert_eq!(answer["stopReason"], "end_turn");
 }

@@ -176,7 +176,7 @@ fn parameters() -> BoxedStrategy<GenerationParameters> {
 
 fn generate_request() -> BoxedStrategy<GenerateRequest> {
     let message = (prop_oneof![8 => 1i32..=2, 1 => Just(0), 1 => any::<i32>()], text())
-        .prop_map(|(role, content)| Message { role, content });
+        .prop_map(|(role, content)| Message { role, content, blocks: vec![] });
     (
         model_id(),
         prop_oneof![2 => text(), 1 => Just(String::new())],
@@ -198,6 +198,7 @@ fn generate_request() -> BoxedStrategy<GenerateRequest> {
                 parameters,
                 additional_model_request_fields,
                 api,
+                ..Default::default()
             },
         )
         .boxed()
@@ -744,12 +745,14 @@ fn arbitrary_event_streams_and_bodies_through_the_sdk_never_panic() {
     let request = |api| domain::GenerationRequest {
         target: titan.clone(),
         from_prompt: true,
-        messages: vec![domain::Message { role: DomainRole::User, content: "hi".into() }],
+        messages: vec![domain::Message::text(DomainRole::User, "hi")],
         system: None,
         parameters: domain::Parameters::default(),
         additional_model_request_fields: None,
         simulation: None,
         api,
+        tool_config: None,
+        output_schema: None,
     };
     // What the cases reached: completed streams, errors, unary answers.
     let completed = std::sync::atomic::AtomicUsize::new(0);

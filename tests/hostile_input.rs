@@ -91,7 +91,7 @@ async fn a_huge_prompt_is_refused_before_any_work() {
     let conversation = GenerateRequest {
         prompt: String::new(),
         system: half.clone(),
-        messages: vec![Message { role: Role::User as i32, content: half + "z" }],
+        messages: vec![Message { role: Role::User as i32, content: half + "z", blocks: vec![] }],
         ..request("")
     };
     let err = client.generate(conversation).await.unwrap_err();

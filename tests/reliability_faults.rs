@@ -117,7 +117,7 @@ async fn call(
                 Ok(m) => match m.event {
                     Some(Event::Delta(d)) => text.push_str(&d.text),
                     Some(Event::Complete(_)) => return (Code::Ok, String::new(), text, false),
-                    None => panic!("an event without a body"),
+                    other => panic!("a text-only answer has only text events, got {other:?}"),
                 },
                 Err(s) => {
                     return (s.code(), s.message().to_owned(), text, s.get_details_retry_info().is_some())

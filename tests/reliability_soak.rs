@@ -276,6 +276,7 @@ async fn one_call(mut client: TextGenerationServiceClient<Channel>, stream: bool
                     return;
                 }
                 None => return tally.unexpected("stream: empty event".into()),
+                Some(other) => return tally.unexpected(format!("stream: a tool event in a text answer: {other:?}")),
             },
             Err(status) => {
                 let during = if drain.started().is_some() { " (cut short during the drain)" } else { "" };

@@ -139,6 +139,7 @@ async fn shutdown_lets_in_flight_streams_finish_and_refuses_new_calls() {
         match m.unwrap().event.unwrap() {
             Event::Delta(_) => deltas += 1,
             Event::Complete(_) => completed = true,
+            other => panic!("a text-only answer has only text events, got {other:?}"),
         }
     }
     assert!(completed);

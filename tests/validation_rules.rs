@@ -4,7 +4,7 @@
 mod common;
 
 use bedrock_gateway::pb::{
-    GenerateRequest, GenerateStreamRequest, GenerationParameters, GetModelRequest, Message, Role,
+    GenerateRequest, GenerationParameters, GetModelRequest, Message, Role,
 };
 use bedrock_gateway::server::ServerConfig;
 use bedrock_gateway::validation::Limits;
@@ -32,6 +32,7 @@ fn turn(role: Role, content: &str) -> Message {
     Message {
         role: role as i32,
         content: content.into(),
+        blocks: vec![],
     }
 }
 
@@ -148,15 +149,7 @@ async fn each_rule_is_refused_before_the_backend_with_the_field_named() {
         assert!(status.message().contains(field), "message names the field: {}", status.message());
 
         // The streaming RPC applies the same rules.
-        let s = GenerateStreamRequest {
-            model_id: request.model_id,
-            prompt: request.prompt,
-            messages: request.messages,
-            system: request.system,
-            parameters: request.parameters,
-            additional_model_request_fields: request.additional_model_request_fields,
-            api: request.api,
-        };
+        let s = common::stream_request(request);
         let status = client.generate_stream(s).await.unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument, "stream {field}");
     }

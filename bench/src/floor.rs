@@ -10,7 +10,7 @@ use crate::pb::text_generation_service_server::{
     TextGenerationService, TextGenerationServiceServer,
 };
 use crate::pb::{
-    generate_stream_response::Event, GenerateRequest, GenerateResponse, GenerateStreamRequest,
+    content_block, generate_stream_response::Event, ContentBlock, GenerateRequest, GenerateResponse, GenerateStreamRequest,
     GenerateStreamResponse, GenerationComplete, GetModelRequest, GetModelResponse,
     ListModelsRequest, ListModelsResponse, StopReason, TextDelta, Usage,
 };
@@ -74,11 +74,16 @@ impl Floor {
             backend: "floor".to_owned(),
             raw_stop_reason: "max_tokens".to_owned(),
             resolved_model_id: "amazon.titan-text-express-v1".to_owned(),
+            // The answer's blocks, as the gateway sends them with the text.
+            content: vec![ContentBlock {
+                block: Some(content_block::Block::Text(WORDS.concat())),
+            }],
         };
         let mut stream: Vec<GenerateStreamResponse> = (0..stream_tokens)
             .map(|i| GenerateStreamResponse {
                 event: Some(Event::Delta(TextDelta {
                     text: WORDS[i % WORDS.len()].to_owned(),
+                    index: 0,
                 })),
             })
             .collect();
@@ -94,6 +99,7 @@ impl Floor {
                 raw_stop_reason: "max_tokens".to_owned(),
                 time_to_first_token: Some(latency),
                 resolved_model_id: "amazon.titan-text-express-v1".to_owned(),
+                tool_uses: Vec::new(),
             })),
         });
         Floor { unary, stream }

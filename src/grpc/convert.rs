@@ -1,6 +1,9 @@
 //! Domain results to protobuf messages. Outbound conversions cannot fail.
 
-use crate::domain::{Completion, Generation, ModelInfo, StopReason, Usage};
+use crate::domain::{
+    Completion, ContentBlock, Document, DocumentFormat, Generation, Image, ImageFormat, ModelInfo,
+    StopReason, ToolResult, ToolResultContent, ToolResultStatus, ToolUse, Usage,
+};
 use crate::pb;
 use std::time::Duration;
 
@@ -44,7 +47,8 @@ pub(crate) fn duration(d: Duration) -> prost_types::Duration {
 }
 
 pub(crate) fn generate_response(g: Generation, backend: &str) -> pb::GenerateResponse {
-    let Generation { text, completion } = g;
+    let text = g.text();
+    let Generation { content, completion } = g;
     let Completion {
         stop_reason: reason,
         raw_stop_reason,
@@ -53,6 +57,7 @@ pub(crate) fn generate_response(g: Generation, backend: &str) -> pb::GenerateRes
         resolved_model_id,
         backend_latency,
         request_id,
+        tool_uses: _,
     } = completion;
     pb::GenerateResponse {
         text,
@@ -64,12 +69,125 @@ pub(crate) fn generate_response(g: Generation, backend: &str) -> pb::GenerateRes
         backend: backend.to_owned(),
         raw_stop_reason,
         resolved_model_id,
+        content: content.into_iter().map(content_block).collect(),
     }
 }
 
-pub(crate) fn delta(text: String) -> pb::GenerateStreamResponse {
+pub(crate) fn content_block(b: ContentBlock) -> pb::ContentBlock {
+    use pb::content_block::Block;
+    let block = match b {
+        ContentBlock::Text(t) => Block::Text(t),
+        ContentBlock::Image(i) => Block::Image(image(i)),
+        ContentBlock::Document(d) => Block::Document(document(d)),
+        ContentBlock::ToolUse(t) => Block::ToolUse(tool_use(t)),
+        ContentBlock::ToolResult(r) => Block::ToolResult(tool_result(r)),
+    };
+    pb::ContentBlock { block: Some(block) }
+}
+
+fn image(i: Image) -> pb::Image {
+    let format = match i.format {
+        ImageFormat::Png => pb::ImageFormat::Png,
+        ImageFormat::Jpeg => pb::ImageFormat::Jpeg,
+        ImageFormat::Gif => pb::ImageFormat::Gif,
+        ImageFormat::Webp => pb::ImageFormat::Webp,
+    };
+    pb::Image { format: format as i32, data: i.data }
+}
+
+fn document(d: Document) -> pb::Document {
+    let format = match d.format {
+        DocumentFormat::Pdf => pb::DocumentFormat::Pdf,
+        DocumentFormat::Csv => pb::DocumentFormat::Csv,
+        DocumentFormat::Doc => pb::DocumentFormat::Doc,
+        DocumentFormat::Docx => pb::DocumentFormat::Docx,
+        DocumentFormat::Xls => pb::DocumentFormat::Xls,
+        DocumentFormat::Xlsx => pb::DocumentFormat::Xlsx,
+        DocumentFormat::Html => pb::DocumentFormat::Html,
+        DocumentFormat::Txt => pb::DocumentFormat::Txt,
+        DocumentFormat::Md => pb::DocumentFormat::Md,
+    };
+    pb::Document { format: format as i32, name: d.name, data: d.data }
+}
+
+pub(crate) fn tool_use(t: ToolUse) -> pb::ToolUse {
+    pb::ToolUse {
+        id: t.id,
+        name: t.name,
+        input: match json_value(t.input).kind {
+            Some(prost_types::value::Kind::StructValue(s)) => Some(s),
+            _ => Some(prost_types::Struct::default()),
+        },
+    }
+}
+
+fn tool_result(r: ToolResult) -> pb::ToolResult {
+    use pb::tool_result_content::Content;
+    pb::ToolResult {
+        tool_use_id: r.tool_use_id,
+        content: r
+            .content
+            .into_iter()
+            .map(|c| pb::ToolResultContent {
+                content: Some(match c {
+                    ToolResultContent::Text(t) => Content::Text(t),
+                    ToolResultContent::Json(j) => match json_value(j).kind {
+                        Some(prost_types::value::Kind::StructValue(s)) => Content::Json(s),
+                        _ => Content::Json(prost_types::Struct::default()),
+                    },
+                    ToolResultContent::Image(i) => Content::Image(image(i)),
+                    ToolResultContent::Document(d) => Content::Document(document(d)),
+                }),
+            })
+            .collect(),
+        status: match r.status {
+            None => pb::ToolResultStatus::Unspecified,
+            Some(ToolResultStatus::Success) => pb::ToolResultStatus::Success,
+            Some(ToolResultStatus::Error) => pb::ToolResultStatus::Error,
+        } as i32,
+    }
+}
+
+/// JSON into a google.protobuf.Value.
+fn json_value(j: serde_json::Value) -> prost_types::Value {
+    use prost_types::{value::Kind, ListValue, Struct, Value};
+    let kind = match j {
+        serde_json::Value::Null => Kind::NullValue(0),
+        serde_json::Value::Bool(b) => Kind::BoolValue(b),
+        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+        serde_json::Value::String(s) => Kind::StringValue(s),
+        serde_json::Value::Array(a) => Kind::ListValue(ListValue {
+            values: a.into_iter().map(json_value).collect(),
+        }),
+        serde_json::Value::Object(o) => Kind::StructValue(Struct {
+            fields: o.into_iter().map(|(k, v)| (k, json_value(v))).collect(),
+        }),
+    };
+    Value { kind: Some(kind) }
+}
+
+pub(crate) fn text_delta(index: u32, text: String) -> pb::GenerateStreamResponse {
     pb::GenerateStreamResponse {
-        event: Some(pb::generate_stream_response::Event::Delta(pb::TextDelta { text })),
+        event: Some(pb::generate_stream_response::Event::Delta(pb::TextDelta { text, index })),
+    }
+}
+
+pub(crate) fn tool_use_start(index: u32, id: String, name: String) -> pb::GenerateStreamResponse {
+    pb::GenerateStreamResponse {
+        event: Some(pb::generate_stream_response::Event::ToolUseStart(pb::ToolUseStart {
+            index,
+            id,
+            name,
+        })),
+    }
+}
+
+pub(crate) fn tool_use_delta(index: u32, input_json: String) -> pb::GenerateStreamResponse {
+    pb::GenerateStreamResponse {
+        event: Some(pb::generate_stream_response::Event::ToolUseDelta(pb::ToolUseDelta {
+            index,
+            input_json,
+        })),
     }
 }
 
@@ -86,6 +204,7 @@ pub(crate) fn complete(
         resolved_model_id,
         backend_latency,
         request_id,
+        tool_uses,
     } = c;
     pb::GenerateStreamResponse {
         event: Some(pb::generate_stream_response::Event::Complete(
@@ -99,6 +218,7 @@ pub(crate) fn complete(
                 raw_stop_reason,
                 time_to_first_token: time_to_first_token.map(duration),
                 resolved_model_id,
+                tool_uses: tool_uses.into_iter().map(tool_use).collect(),
             },
         )),
     }

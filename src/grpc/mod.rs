@@ -13,7 +13,7 @@ pub mod edge;
 pub mod status;
 
 use crate::backend::{Backend, EventStream, GenerationStream};
-use crate::domain::{Completion, GenerationRequest, StreamEvent};
+use crate::domain::{BlockKind, Completion, ContentBlock, GenerationRequest, StreamEvent, Summary};
 use crate::error::{ErrorKind, GatewayError};
 use crate::metrics::code_name;
 use edge::CallContext;
@@ -145,10 +145,27 @@ impl GatewayService {
             finish(&self.settings.metrics, call, Err(&e));
             logged(e)
         })?;
+        if request.has_non_text_blocks() {
+            self.count_blocks(call, &request);
+        }
         if self.settings.log_prompts {
-            tracing::info!(prompt = request.last_user_text(), "prompt (--log-prompts)");
+            tracing::info!(prompt = %last_turn(&request), "prompt (--log-prompts)");
         }
         Ok((request, permit))
+    }
+
+    /// Counts the request's non-text blocks by kind, for a request that has
+    /// some (plain-text requests skip this).
+    fn count_blocks(&self, call: &Call, request: &GenerationRequest) {
+        let mut counts = [0u64; BlockKind::ALL.len()];
+        for block in request.messages.iter().flat_map(|m| &m.content) {
+            counts[block.kind() as usize] += 1;
+        }
+        for (kind, count) in BlockKind::ALL.iter().zip(counts) {
+            if *kind != BlockKind::Text && count > 0 {
+                self.settings.metrics.content_blocks(&call.model, kind.name(), count);
+            }
+        }
     }
 
     fn account(&self, call: &Call, completion: &Completion) {
@@ -160,6 +177,18 @@ impl GatewayService {
         self.settings
             .metrics
             .tokens(&call.model, &call.key, usage.input_tokens, usage.output_tokens);
+    }
+}
+
+/// The last user turn for the prompt log: text as is, images and documents
+/// by format and size only (their bytes are never logged).
+fn last_turn(request: &GenerationRequest) -> String {
+    let Some(turn) = request.messages.last() else {
+        return String::new();
+    };
+    match turn.content.as_slice() {
+        [ContentBlock::Text(text)] => text.clone(),
+        blocks => blocks.iter().map(|b| Summary(b).to_string()).collect::<Vec<_>>().join(" "),
     }
 }
 
@@ -255,8 +284,13 @@ impl TextGenerationService for GatewayService {
         finish(&self.settings.metrics, &call, result.as_ref().map(|_| ()));
         let generation = result.map_err(logged)?;
         self.account(&call, &generation.completion);
+        let calls = generation.tool_uses().count();
+        if calls > 0 {
+            self.settings.metrics.tool_calls(&call.model, calls as u64);
+        }
         if self.settings.log_prompts {
-            tracing::info!(completion = %generation.text, "completion (--log-prompts)");
+            let answer: Vec<String> = generation.content.iter().map(|b| Summary(b).to_string()).collect();
+            tracing::info!(completion = %answer.concat(), "completion (--log-prompts)");
         }
         let upstream_id = generation.completion.request_id.clone();
         let mut response =
@@ -377,23 +411,38 @@ impl Relay {
             },
         };
         let metrics = &self.service.settings.metrics;
+        if self.first_token.is_none()
+            && matches!(next, Some(Ok(StreamEvent::Text { .. } | StreamEvent::ToolUseStart { .. })))
+        {
+            let after = self.call.started.elapsed();
+            self.first_token = Some(after);
+            metrics.first_token(&self.call.model, after);
+        }
         let item = match next {
-            Some(Ok(StreamEvent::Delta(text))) => {
-                if self.first_token.is_none() {
-                    let after = self.call.started.elapsed();
-                    self.first_token = Some(after);
-                    metrics.first_token(&self.call.model, after);
-                }
+            Some(Ok(StreamEvent::Text { index, text })) => {
                 if let Some(all) = &mut self.text {
                     all.push_str(&text);
                 }
-                Ok(convert::delta(text))
+                Ok(convert::text_delta(index, text))
+            }
+            Some(Ok(StreamEvent::ToolUseStart { index, id, name })) => {
+                Ok(convert::tool_use_start(index, id, name))
+            }
+            Some(Ok(StreamEvent::ToolUseDelta { index, input_json })) => {
+                Ok(convert::tool_use_delta(index, input_json))
             }
             Some(Ok(StreamEvent::Complete(c))) => {
                 self.done = true;
                 finish(metrics, &self.call, Ok(()));
                 self.service.account(&self.call, &c);
-                if let Some(all) = &self.text {
+                if !c.tool_uses.is_empty() {
+                    metrics.tool_calls(&self.call.model, c.tool_uses.len() as u64);
+                }
+                if let Some(all) = &mut self.text {
+                    // The calls once, assembled, rather than their fragments.
+                    for call in &c.tool_uses {
+                        all.push_str(&Summary(&ContentBlock::ToolUse(call.clone())).to_string());
+                    }
                     tracing::info!(completion = %all, "completion (--log-prompts)");
                 }
                 Ok(convert::complete(c, self.service.backend.name(), self.first_token))

@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 
 /// The catalogue shipped with the repository: the seed notebook's real
-/// ListFoundationModels answer. The simulated backend serves it; tests use it.
+/// ListFoundationModels answer, plus Claude Sonnet 4.5 and Haiku 4.5 (their
+/// real summaries; released since, and the first with structured output, so
+/// it can be tried offline). The simulated backend serves it; tests use it.
 pub const SEED_JSON: &str = include_str!("../../data/foundation-models.json");
 
 /// The model list plus an index by model ID and by ARN.
@@ -171,7 +173,7 @@ mod tests {
     #[test]
     fn the_shipped_catalogue_is_the_seed_list() {
         let c = cat();
-        assert_eq!(c.models().len(), 92);
+        assert_eq!(c.models().len(), 94);
         let titan = c.get("amazon.titan-text-express-v1").unwrap();
         assert_eq!(titan.model_name, "Titan Text G1 - Express");
         assert_eq!(titan.lifecycle_status, "ACTIVE");

@@ -28,6 +28,14 @@ pub struct Ask<'a> {
     pub max_tokens: Option<u32>,
     /// Stop sequences.
     pub stop_sequences: &'a [String],
+    /// The field path of the request's first image, if it has one.
+    pub image: Option<&'a str>,
+    /// The field path of its first document, if any.
+    pub document: Option<&'a str>,
+    /// `tool_config`, or the first tool block's path, if the request uses tools.
+    pub tools: Option<&'a str>,
+    /// `output_schema`, if set.
+    pub output_schema: Option<&'a str>,
 }
 
 /// Every rule `ask` breaks for `target`'s model, in field order.
@@ -56,7 +64,47 @@ pub fn check(target: &Target, ask: &Ask<'_>) -> Vec<FieldViolation> {
     stop_sequences(caps, ask, &mut v);
     sampling(caps, target, ask, &mut v);
     system(caps, ask, &mut v);
+    features(caps, target, ask, &mut v);
     v
+}
+
+/// Images, documents, tools and structured output, each only for a model
+/// that takes it. Images are the catalogue's word (its input modalities),
+/// the rest the capability table's.
+fn features(caps: &Capabilities, target: &Target, ask: &Ask<'_>, v: &mut Vec<FieldViolation>) {
+    let model = &target.requested;
+    if let Some(path) = ask.image.filter(|_| !target.model.accepts_images()) {
+        let inputs = target
+            .model
+            .info
+            .as_ref()
+            .map(|m| m.input_modalities.join(", "))
+            .unwrap_or_default();
+        v.push(FieldViolation::new(
+            path,
+            format!(
+                "`{model}` takes no images (its input modalities: {inputs}), got an image; use a \
+                 model whose ListModels entry lists IMAGE input"
+            ),
+        ));
+    }
+    let refusals = [
+        (ask.document, caps.document_input, "documents", "a document"),
+        (ask.tools, caps.tool_use, "tool use", "tools"),
+        (ask.output_schema, caps.structured_output, "structured output", "an output schema"),
+    ];
+    for (path, supported, feature, given) in refusals {
+        if let (Some(path), false) = (path, supported) {
+            v.push(FieldViolation::new(
+                path,
+                format!(
+                    "`{model}` ({}) does not support {feature}, got {given}; remove it or use a model \
+                     that does (the README's model table lists them)",
+                    caps.name
+                ),
+            ));
+        }
+    }
 }
 
 fn native_unsupported(target: &Target) -> FieldViolation {
@@ -172,6 +220,10 @@ mod tests {
             top_p: None,
             max_tokens: None,
             stop_sequences: &[],
+            image: None,
+            document: None,
+            tools: None,
+            output_schema: None,
         }
     }
 

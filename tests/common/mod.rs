@@ -4,8 +4,8 @@
 
 use bedrock_gateway::backend::{Backend, EventStream, GenerationStream};
 use bedrock_gateway::domain::{
-    Completion, Generation, GenerationRequest, ModelFilter, ModelInfo, StopReason, StreamEvent,
-    Usage,
+    Completion, ContentBlock, Generation, GenerationRequest, ModelFilter, ModelInfo, StopReason,
+    StreamEvent, Usage,
 };
 use bedrock_gateway::error::GatewayError;
 use bedrock_gateway::model::{Catalogue, Listing, ModelDirectory, Unknown};
@@ -116,7 +116,10 @@ impl MockBackend {
             dropped_notify: Arc::new(Notify::new()),
             events_produced: Arc::new(AtomicUsize::new(0)),
             models: ModelDirectory::fixed(
-                Listing { models: Catalogue::seed().models().to_vec(), ..Listing::default() },
+                Listing {
+                    models: Catalogue::seed().models().to_vec(),
+                    ..Listing::default()
+                },
                 Unknown::PassThrough,
             ),
         }
@@ -127,6 +130,7 @@ impl MockBackend {
             stop_reason: StopReason::EndTurn,
             raw_stop_reason: "end_turn".into(),
             usage: Usage::new(3, self.deltas.len() as u32),
+            tool_uses: Vec::new(),
             invoked_model_id: "mock-model".into(),
             resolved_model_id: "mock-foundation-model".into(),
             backend_latency: Duration::from_millis(7),
@@ -168,7 +172,7 @@ impl Backend for MockBackend {
         match &self.ending {
             Ending::Fail(e) => Err(e.clone()),
             Ending::Complete => Ok(Generation {
-                text: self.deltas.concat(),
+                content: vec![ContentBlock::Text(self.deltas.concat())],
                 completion: self.completion(),
             }),
         }
@@ -191,9 +195,8 @@ impl Backend for MockBackend {
         let ending = self.ending.clone();
         let completion = self.completion();
         let produced = self.events_produced.clone();
-        let events: EventStream = futures::stream::unfold(
-            (guard, 0usize),
-            move |(mut guard, i)| {
+        let events: EventStream =
+            futures::stream::unfold((guard, 0usize), move |(mut guard, i)| {
                 let deltas = deltas.clone();
                 let ending = ending.clone();
                 let completion = completion.clone();
@@ -205,7 +208,13 @@ impl Backend for MockBackend {
                     tokio::time::sleep(delay).await;
                     produced.fetch_add(1, Ordering::SeqCst);
                     if let Some(d) = deltas.get(i) {
-                        return Some((Ok(StreamEvent::Delta(d.clone())), (guard, i + 1)));
+                        return Some((
+                            Ok(StreamEvent::Text {
+                                index: 0,
+                                text: d.clone(),
+                            }),
+                            (guard, i + 1),
+                        ));
                     }
                     guard.finished = true;
                     let last = match ending {
@@ -214,9 +223,8 @@ impl Backend for MockBackend {
                     };
                     Some((last, (guard, i)))
                 }
-            },
-        )
-        .boxed();
+            })
+            .boxed();
         Ok(GenerationStream {
             request_id: "mock-request-1".into(),
             events,
@@ -245,7 +253,9 @@ impl Backend for MockBackend {
 /// A config with short timers for tests.
 /// The same request for `GenerateStream`: the two messages have the same
 /// fields, and tests compare the RPCs on identical input.
-pub fn stream_request(r: bedrock_gateway::pb::GenerateRequest) -> bedrock_gateway::pb::GenerateStreamRequest {
+pub fn stream_request(
+    r: bedrock_gateway::pb::GenerateRequest,
+) -> bedrock_gateway::pb::GenerateStreamRequest {
     bedrock_gateway::pb::GenerateStreamRequest {
         model_id: r.model_id,
         prompt: r.prompt,
@@ -254,6 +264,8 @@ pub fn stream_request(r: bedrock_gateway::pb::GenerateRequest) -> bedrock_gatewa
         parameters: r.parameters,
         additional_model_request_fields: r.additional_model_request_fields,
         api: r.api,
+        tool_config: r.tool_config,
+        output_schema: r.output_schema,
     }
 }
 
@@ -284,7 +296,13 @@ pub async fn raw_grpc_call(
     message: &impl prost::Message,
     grpc_timeout: &str,
 ) -> RawOutcome {
-    let r = raw_grpc_request(addr, path, message, &[("grpc-timeout", grpc_timeout.as_bytes())]).await;
+    let r = raw_grpc_request(
+        addr,
+        path,
+        message,
+        &[("grpc-timeout", grpc_timeout.as_bytes())],
+    )
+    .await;
     RawOutcome {
         grpc_status: r.grpc_status,
         grpc_message: r.grpc_message,
@@ -311,7 +329,11 @@ impl GatewayProcess {
 
     /// [`GatewayProcess::start`] with the soft and hard open-file limits set
     /// to `nofile` in the child before it runs.
-    pub fn start_with_open_file_limit(args: &[&str], envs: &[(&str, &str)], nofile: Option<u64>) -> GatewayProcess {
+    pub fn start_with_open_file_limit(
+        args: &[&str],
+        envs: &[(&str, &str)],
+        nofile: Option<u64>,
+    ) -> GatewayProcess {
         use std::io::{BufRead, BufReader};
         use std::os::unix::process::CommandExt;
         use std::process::{Command, Stdio};
@@ -367,7 +389,11 @@ impl GatewayProcess {
     }
 
     pub async fn client(&self) -> TextGenerationServiceClient<Channel> {
-        let channel = Channel::from_shared(self.url()).unwrap().connect().await.unwrap();
+        let channel = Channel::from_shared(self.url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
         TextGenerationServiceClient::new(channel)
     }
 
@@ -448,7 +474,8 @@ pub async fn raw_grpc_request(
     let started = std::time::Instant::now();
     let response = sender.send_request(request).await.unwrap();
     let text = |name: &str, map: &http::HeaderMap| {
-        map.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        map.get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
     };
     let http_status = response.status().as_u16();
     let response_headers = response.headers().clone();
@@ -496,17 +523,28 @@ pub fn panic_count() -> usize {
 /// on 127.0.0.1, or a closed port) with dummy static credentials, `max_attempts`
 /// attempts per call and a 1 s connect timeout.
 pub async fn sdk_config_for(endpoint: &str, max_attempts: u32) -> aws_config::SdkConfig {
-    sdk_config_with_retry(endpoint, aws_config::retry::RetryConfig::standard().with_max_attempts(max_attempts)).await
+    sdk_config_with_retry(
+        endpoint,
+        aws_config::retry::RetryConfig::standard().with_max_attempts(max_attempts),
+    )
+    .await
 }
 
 /// [`sdk_config_for`] with the caller's retry configuration (fast or
 /// deterministic backoff for retry tests).
-pub async fn sdk_config_with_retry(endpoint: &str, retry: aws_config::retry::RetryConfig) -> aws_config::SdkConfig {
+pub async fn sdk_config_with_retry(
+    endpoint: &str,
+    retry: aws_config::retry::RetryConfig,
+) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_bedrockruntime::config::Credentials::new(
-            "AKIDTEST", "dummy-secret", None, None, "test",
+            "AKIDTEST",
+            "dummy-secret",
+            None,
+            None,
+            "test",
         ))
         .retry_config(retry)
         // 3 s, not 1 s: on a loaded machine a loopback SYN can be dropped
@@ -523,7 +561,9 @@ pub async fn sdk_config_with_retry(endpoint: &str, retry: aws_config::retry::Ret
 }
 
 /// The real Bedrock backend over `sdk`, built as the binary builds it.
-pub fn bedrock_backend_over(sdk: &aws_config::SdkConfig) -> bedrock_gateway::backend::bedrock::BedrockBackend {
+pub fn bedrock_backend_over(
+    sdk: &aws_config::SdkConfig,
+) -> bedrock_gateway::backend::bedrock::BedrockBackend {
     bedrock_gateway::backend::bedrock::BedrockBackend::from_sdk_config(
         sdk,
         &bedrock_gateway::backend::bedrock::BedrockConfig::default(),

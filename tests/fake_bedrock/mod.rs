@@ -11,6 +11,16 @@
 //! without a leading space and every later one with one. A generation is naturally
 //! [`NATURAL_TOKENS`] tokens long unless a max-token limit or a stop sequence ends it earlier.
 //!
+//! Converse takes the whole conversation: images, documents, tool calls and results, tools
+//! (`toolConfig`) and output JSON schemas (`outputConfig`). It refuses what Bedrock refuses
+//! (tool blocks without tools, results that do not answer the calls before them, images
+//! whose bytes are not their format, too many images or documents, bad names) with
+//! Bedrock's messages, and answers like a model: a tool call when a tool is forced or named
+//! in the last user turn, a sentence per tool result after results, JSON for a schema, and
+//! otherwise the text above. [`RecordedRequest::attachments`],
+//! [`RecordedRequest::tool_config`] and [`FakeBedrock::last_converse`] show tests what
+//! arrived.
+//!
 //! Tests script failures per model ID with [`FakeBedrock::set_behavior`]; see [`Behavior`].
 //! The control plane can be scripted too, under the keys [`FOUNDATION_MODELS_KEY`] and
 //! [`INFERENCE_PROFILES_KEY`].
@@ -284,20 +294,35 @@ impl FakeBedrock {
             "status": "ACTIVE",
             "type": "APPLICATION",
         });
-        self.shared.state.lock().unwrap().application_profiles.push(profile);
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .application_profiles
+            .push(profile);
         arn
     }
 
     /// Makes reads and invocations of the profile `arn` fail with AccessDeniedException,
     /// as for a caller whose IAM policy does not cover it.
     pub fn deny_profile(&self, arn: &str) {
-        self.shared.state.lock().unwrap().denied.push(arn.to_owned());
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .denied
+            .push(arn.to_owned());
     }
 
     /// Scripts only the next `calls` calls for `model_id` (then its usual behaviour
     /// returns): e.g. a throttle that one retry gets past.
     pub fn set_behavior_for_calls(&self, model_id: &str, calls: usize, b: Behavior) {
-        self.shared.state.lock().unwrap().transient.insert(model_id.to_string(), (calls, b));
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .transient
+            .insert(model_id.to_string(), (calls, b));
     }
 
     /// Resets every model to [`Behavior::Normal`].
@@ -815,8 +840,8 @@ async fn dispatch(
         Route::GetFoundationModel(id) => get_foundation_model(shared, id),
         Route::ListInferenceProfiles => list_inference_profiles(shared, query),
         Route::GetInferenceProfile(id) => get_inference_profile(shared, id),
-        Route::Converse(id) => converse(shared, id, body, started, false),
-        Route::ConverseStream(id) => converse(shared, id, body, started, true),
+        Route::Converse(id) => converse(shared, id, body, started, false, req_no),
+        Route::ConverseStream(id) => converse(shared, id, body, started, true, req_no),
         Route::Invoke(id) => invoke(shared, id, body, started, false, req_no),
         Route::InvokeStream(id) => invoke(shared, id, body, started, true, req_no),
         Route::Unknown => Err(Box::new(error_response(
@@ -1245,7 +1270,10 @@ fn get_inference_profile(shared: &Shared, id: &str) -> Result<Reply, Fail> {
         let st = shared.state.lock().unwrap();
         (st.application_profiles.clone(), st.denied.clone())
     };
-    if denied.iter().any(|d| d == id || arn_resource_id(d).as_deref() == Some(pid.as_str())) {
+    if denied
+        .iter()
+        .any(|d| d == id || arn_resource_id(d).as_deref() == Some(pid.as_str()))
+    {
         return Err(access_denied("bedrock:GetInferenceProfile", id));
     }
     match shared
@@ -1397,7 +1425,11 @@ fn converse(
     body: &Value,
     started: Instant,
     streaming: bool,
+    req_no: u64,
 ) -> Result<Reply, Fail> {
+    // Bedrock checks the request's shape (enums, patterns, lengths) before it even looks
+    // the model up; the conversation rules come after the model is known.
+    shape_errors(body)?;
     let model = resolve(shared, id)?;
     if !contains_str(&model["outputModalities"], "TEXT") {
         return Err(validation(UNSUPPORTED_MODEL_MESSAGE));
@@ -1412,8 +1444,16 @@ fn converse(
         return Err(validation(NO_SYSTEM_MESSAGE));
     }
     if family(base) == Some(Family::Titan) {
-        titan_rules(base, body["inferenceConfig"]["maxTokens"].as_u64(), &body["inferenceConfig"]["stopSequences"])?;
+        titan_rules(
+            base,
+            body["inferenceConfig"]["maxTokens"].as_u64(),
+            &body["inferenceConfig"]["stopSequences"],
+        )?;
     }
+    conversation_rules(body, &messages)?;
+    media_rules(&messages, family(base))?;
+    output_config_rules(body)?;
+
     let mut input_tokens = 0;
     for m in &messages {
         for block in m["content"].as_array().into_iter().flatten() {
@@ -1423,27 +1463,18 @@ fn converse(
     for block in &system {
         input_tokens += block["text"].as_str().map_or(0, count_words);
     }
-    let cfg = &body["inferenceConfig"];
-    let gen = generate(
-        cfg["maxTokens"].as_u64(),
-        &string_list(&cfg["stopSequences"]),
-    );
-    let stop_reason = match gen.stop {
-        Stop::EndTurn => "end_turn",
-        Stop::MaxTokens => "max_tokens",
-        Stop::Sequence => "stop_sequence",
-    };
+    let answer = plan_answer(body, &messages, req_no);
     let usage = json!({
         "inputTokens": input_tokens,
-        "outputTokens": gen.output_tokens,
-        "totalTokens": input_tokens + gen.output_tokens,
+        "outputTokens": answer.output_tokens,
+        "totalTokens": input_tokens + answer.output_tokens,
     });
     let latency = started.elapsed().as_millis() as u64;
     if !streaming {
         return Ok(Reply::Unary {
             value: json!({
-                "output": { "message": { "role": "assistant", "content": [ { "text": gen.text } ] } },
-                "stopReason": stop_reason,
+                "output": { "message": { "role": "assistant", "content": answer.content_json() } },
+                "stopReason": answer.stop_reason,
                 "usage": usage,
                 "metrics": { "latencyMs": latency },
             }),
@@ -1455,21 +1486,12 @@ fn converse(
         json: json!({ "role": "assistant" }),
         token: false,
     }];
-    for piece in &gen.pieces {
-        events.push(Ev {
-            event_type: "contentBlockDelta",
-            json: json!({ "contentBlockIndex": 0, "delta": { "text": piece } }),
-            token: true,
-        });
+    for (index, block) in answer.blocks.iter().enumerate() {
+        events.extend(block_events(index, block));
     }
     events.push(Ev {
-        event_type: "contentBlockStop",
-        json: json!({ "contentBlockIndex": 0 }),
-        token: false,
-    });
-    events.push(Ev {
         event_type: "messageStop",
-        json: json!({ "stopReason": stop_reason }),
+        json: json!({ "stopReason": answer.stop_reason }),
         token: false,
     });
     events.push(Ev {
@@ -1482,6 +1504,55 @@ fn converse(
         events,
         headers: vec![],
     })
+}
+
+/// The stream events of answer block `index`. Text blocks have no contentBlockStart (as
+/// Bedrock streams text); a tool call starts with its ID and name, then its input arrives
+/// as fragments of JSON.
+fn block_events(index: usize, block: &AnswerBlock) -> Vec<Ev> {
+    let mut events = Vec::new();
+    match block {
+        AnswerBlock::Text { pieces } => {
+            for piece in pieces {
+                events.push(Ev {
+                    event_type: "contentBlockDelta",
+                    json: json!({ "contentBlockIndex": index, "delta": { "text": piece } }),
+                    token: true,
+                });
+            }
+        }
+        AnswerBlock::ToolUse {
+            id,
+            name,
+            fragments,
+            ..
+        } => {
+            events.push(Ev {
+                event_type: "contentBlockStart",
+                json: json!({
+                    "contentBlockIndex": index,
+                    "start": { "toolUse": { "toolUseId": id, "name": name } },
+                }),
+                token: false,
+            });
+            for fragment in fragments {
+                events.push(Ev {
+                    event_type: "contentBlockDelta",
+                    json: json!({
+                        "contentBlockIndex": index,
+                        "delta": { "toolUse": { "input": fragment } },
+                    }),
+                    token: true,
+                });
+            }
+        }
+    }
+    events.push(Ev {
+        event_type: "contentBlockStop",
+        json: json!({ "contentBlockIndex": index }),
+        token: false,
+    });
+    events
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1511,7 +1582,11 @@ fn family(base: &str) -> Option<Family> {
 /// facts are Bedrock's; the wording of these two messages is not verified against it.)
 fn titan_rules(base: &str, max_tokens: Option<u64>, stops: &Value) -> Result<(), Fail> {
     let stops = string_list(stops);
-    if stops.len() > 1 || stops.iter().any(|s| s != "User:" && (s.is_empty() || !s.bytes().all(|b| b == b'|'))) {
+    if stops.len() > 1
+        || stops
+            .iter()
+            .any(|s| s != "User:" && (s.is_empty() || !s.bytes().all(|b| b == b'|')))
+    {
         return Err(validation(&format!(
             "Malformed input request: #/textGenerationConfig/stopSequences: {stops:?} is not valid; \
              expected at most 1 item, \"User:\" or a sequence of '|', please reformat your input and try again."
@@ -1784,4 +1859,1030 @@ fn invoke(
             "application/json".to_string(),
         )],
     })
+}
+
+// ---------------------------------------------------------------------------------------
+// Converse: content blocks, tools and structured output
+// ---------------------------------------------------------------------------------------
+//
+// Shapes follow botocore's bedrock-runtime service model (2023-09-30). Each error message
+// below says where its wording comes from: "verified" means it was seen in a real Bedrock
+// answer quoted in a public issue; "wording unverified" means the rule is Bedrock's but the
+// sentence is the fake's own.
+
+/// Most images one Converse request may carry (tool results' included).
+pub const MAX_IMAGES: usize = 20;
+
+/// Most documents one Converse request may carry (tool results' included).
+pub const MAX_DOCUMENTS: usize = 5;
+
+/// Largest image: 3.75 MiB, whose base64 is exactly the 5 MiB Claude takes. Bedrock's
+/// documentation says "3.75 MB"; the fake takes the larger reading so that it never refuses
+/// an image Bedrock would take.
+pub const MAX_IMAGE_BYTES: usize = 3_932_160;
+
+/// Largest document: 4.5 MiB (the larger reading of Bedrock's "4.5 MB", as for images).
+pub const MAX_DOCUMENT_BYTES: usize = 4_718_592;
+
+/// The image formats Converse takes, in the service model's order.
+pub const IMAGE_FORMATS: [&str; 4] = ["png", "jpeg", "gif", "webp"];
+
+/// The document formats Converse takes, in the service model's order.
+pub const DOCUMENT_FORMATS: [&str; 9] = [
+    "pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md",
+];
+
+/// What the fake model writes into free-text strings of tool inputs and structured answers.
+pub const EXAMPLE_STRING: &str = "sky";
+
+/// Verified (langgenius/dify#7328, vercel/ai#7537 and others).
+pub const TOOL_CONFIG_REQUIRED_MESSAGE: &str =
+    "The toolConfig field must be defined when using toolUse and toolResult content blocks.";
+
+/// Verified (strands-agents/sdk-python#2214).
+pub const USER_TOOL_USE_MESSAGE: &str =
+    "User messages cannot contain tool uses. Please remove the tool uses and try again.";
+
+/// Wording unverified (modelled on [`USER_TOOL_USE_MESSAGE`]).
+pub const ASSISTANT_TOOL_RESULT_MESSAGE: &str =
+    "Assistant messages cannot contain tool results. Please remove the tool results and try again.";
+
+/// Verified (boto/boto3#4632, reproduced by an AWS maintainer with a Claude model).
+pub const TOO_MANY_IMAGES_MESSAGE: &str =
+    "The model returned the following errors: messages: too many images: image_count > 20";
+
+/// Verified (aws-samples/generative-ai-use-cases#1685, production logs).
+pub const TOO_MANY_DOCUMENTS_MESSAGE: &str =
+    "You can't include more than 5 documents in a request.";
+
+/// Verified (maximhq/bifrost#7003, aws-samples/generative-ai-use-cases#1685).
+pub const DUPLICATE_DOCUMENT_NAMES_MESSAGE: &str =
+    "Messages can't contain duplicate document names. Rename the document and retry your request.";
+
+/// Verified (simonw/llm-bedrock#8, vercel/ai#20365).
+pub const DOCUMENT_NAME_MESSAGE: &str = "The document file name can only contain alphanumeric characters, whitespace characters, hyphens, parentheses, and square brackets. The name can't contain more than one consecutive whitespace character. Check that the file name conforms to these restrictions and retry your request.";
+
+/// Verified for Llama 3.2 (boto/boto3#4415): the image-mismatch wording of models other
+/// than Claude.
+pub const IMAGE_MISMATCH_MESSAGE: &str =
+    "The model returned the following errors: The provided image does not match the specified image format.";
+
+/// Verified (aws-samples/sample-multi-agent-orchestration-chat-on-agentcore#15): a
+/// toolResult with status "error" and no content, at `path` (e.g.
+/// "messages.2.content.0.toolResult").
+pub fn empty_error_result_message(path: &str) -> String {
+    format!("The content field at {path} cannot be empty when status value is error.")
+}
+
+/// Wording unverified (Anthropic's own sentence, as Bedrock would relay it).
+pub const DUPLICATE_TOOL_NAMES_MESSAGE: &str =
+    "The model returned the following errors: tools: Tool names must be unique.";
+
+/// Verified (Just-Curieous/Curie#16, strands-agents/sdk-python#1435): more toolResult blocks
+/// in user message `message` (0-based) than toolUse blocks in the assistant turn before.
+pub fn tool_results_exceed_message(message: usize) -> String {
+    format!(
+        "The number of toolResult blocks at messages.{message}.content exceeds the number of toolUse blocks of previous turn."
+    )
+}
+
+/// Verified (camel-ai/camel#3954): toolUse IDs of the assistant turn before user message
+/// `message` (0-based) that got no toolResult, joined with ", ".
+pub fn missing_tool_results_message(message: usize, ids: &[&str]) -> String {
+    format!(
+        "Expected toolResult blocks at messages.{message}.content for the following Ids: {}",
+        ids.join(", ")
+    )
+}
+
+/// A Claude model's answer to an image whose bytes are not its declared format; `path` is
+/// the block's Converse path, e.g. "messages.0.content.1.image". Partly verified: the prefix
+/// "The model returned the following errors: messages.0.content.1.image.so" and Anthropic's
+/// sentence were seen (NousResearch/hermes-agent#55429, ziatdinovmax/SciLink#382); the
+/// ".source.bytes" between them is a guess.
+pub fn claude_image_mismatch_message(path: &str, declared: &str, actual: &str) -> String {
+    format!(
+        "The model returned the following errors: {path}.source.bytes: The image was specified using the image/{declared} media type, but the image appears to be a image/{actual} image"
+    )
+}
+
+/// Wording unverified: bytes that are no image format at all.
+pub fn unreadable_image_message(path: &str) -> String {
+    format!("The model returned the following errors: {path}.source.bytes: Could not process image")
+}
+
+/// Anthropic's wording for an image over 5 MiB of base64 (`encoded_len` bytes), as Bedrock
+/// would relay it; wording unverified on Bedrock.
+pub fn image_too_large_message(path: &str, encoded_len: usize) -> String {
+    format!(
+        "The model returned the following errors: {path}.source.bytes: image exceeds 5 MB maximum: {encoded_len} bytes > 5242880 bytes"
+    )
+}
+
+/// Wording unverified.
+pub fn document_too_large_message(name: &str) -> String {
+    format!(
+        "The document {name} is larger than the 4.5 MB limit. Reduce the document's size and retry your request."
+    )
+}
+
+/// Wording unverified: a `toolChoice.tool.name` that names no declared tool.
+pub fn unknown_tool_choice_message(name: &str) -> String {
+    format!(
+        "The model returned the following errors: tool_choice: Tool '{name}' not found in tools."
+    )
+}
+
+/// Wording unverified: `outputConfig.textFormat.structure.jsonSchema.schema` that is not a
+/// JSON object (`detail` says why).
+pub fn invalid_output_schema_message(detail: &str) -> String {
+    format!(
+        "The JSON schema in outputConfig.textFormat.structure.jsonSchema.schema is invalid: {detail}. Provide a valid JSON schema and try again."
+    )
+}
+
+/// The fake model's sentence about one tool result: "The NAME tool returned SUMMARY." or,
+/// for status "error", "The NAME tool failed: SUMMARY.". SUMMARY is the result's text pieces
+/// and JSON pieces (compact, keys sorted: see [`sorted_keys`]) joined by " ".
+pub fn tool_result_sentence(name: &str, summary: &str, failed: bool) -> String {
+    if failed {
+        format!("The {name} tool failed: {summary}.")
+    } else {
+        format!("The {name} tool returned {summary}.")
+    }
+}
+
+/// The sentence the fake model says before a tool call it chose itself (toolChoice auto,
+/// or none, with the tool named in the last user turn).
+pub fn tool_call_announcement(name: &str) -> String {
+    format!("I will call {name}.")
+}
+
+/// Whether `id` has Bedrock's tool-use ID shape: "tooluse_" and 22 ASCII letters/digits.
+pub fn is_tool_use_id(id: &str) -> bool {
+    id.strip_prefix("tooluse_")
+        .is_some_and(|rest| rest.len() == 22 && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// The image format whose signature `bytes` start with ("png", "jpeg", "gif", "webp").
+pub fn sniff_image_format(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("png")
+    } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        Some("jpeg")
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some("gif")
+    } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
+        Some("webp")
+    } else {
+        None
+    }
+}
+
+/// Small bytes of an image in `format` ("png" and "gif" are real 1x1 images; "jpeg" and
+/// "webp" only carry the signature, which is all the fake checks).
+pub fn sample_image(format: &str) -> Vec<u8> {
+    let b64 = match format {
+        "png" => "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+        "gif" => "R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7",
+        "jpeg" => return [&[0xff, 0xd8, 0xff, 0xe0][..], b"\x00\x10JFIF\x00fake jpeg", &[0xff, 0xd9]].concat(),
+        "webp" => return [&b"RIFF"[..], &[20, 0, 0, 0], b"WEBPVP8 fake webp."].concat(),
+        other => panic!("no sample image for format {other:?}"),
+    };
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap()
+}
+
+/// `v` with every object's keys in sorted order. The fake writes JSON this way, since the
+/// order in which keys arrive is not stable (the SDK's Document objects are hash maps).
+pub fn sorted_keys(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted_keys(&o[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(sorted_keys).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The input the fake model passes to a tool whose input schema is `schema`: an object
+/// with every `required` property, filled by type (see [`example_structured_output`]).
+pub fn example_tool_input(schema: &Value) -> Value {
+    sorted_keys(&example(schema, Fill::Required, 0))
+}
+
+/// The JSON the fake model answers under an output JSON schema: every property filled.
+/// Values by schema: `const`, else the first `enum` value, else `default`, else the first
+/// of anyOf/oneOf/allOf, else by type: string [`EXAMPLE_STRING`] (or a sample of its
+/// `format`, within min/maxLength), integer `minimum` or 1, number `minimum` or 1.5,
+/// boolean true, array `minItems` (at least 1) items, object its properties; keys sorted.
+pub fn example_structured_output(schema: &Value) -> Value {
+    sorted_keys(&example(schema, Fill::All, 0))
+}
+
+/// An image or document of a recorded Converse request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    /// "image" or "document".
+    pub kind: &'static str,
+    /// The declared format as sent, e.g. "png" or "pdf".
+    pub format: String,
+    /// The document's name (None for images).
+    pub name: Option<String>,
+    /// The base64-decoded `source.bytes`; empty when the source was not inline bytes.
+    pub bytes: Vec<u8>,
+    /// Where the block sat, e.g. "messages.0.content.1.image" or
+    /// "messages.2.content.0.toolResult.content.1.document".
+    pub path: String,
+}
+
+impl RecordedRequest {
+    /// Whether this was a Converse or ConverseStream call.
+    pub fn is_converse(&self) -> bool {
+        self.path.ends_with("/converse") || self.path.ends_with("/converse-stream")
+    }
+
+    /// The request's `messages` (empty when absent).
+    pub fn messages(&self) -> &[Value] {
+        self.body["messages"].as_array().map_or(&[], Vec::as_slice)
+    }
+
+    /// Every image and document, in order (those inside tool results included).
+    pub fn attachments(&self) -> Vec<Attachment> {
+        attachments_of(self.messages())
+    }
+
+    /// Every image, in order.
+    pub fn images(&self) -> Vec<Attachment> {
+        self.attachments()
+            .into_iter()
+            .filter(|a| a.kind == "image")
+            .collect()
+    }
+
+    /// Every document, in order.
+    pub fn documents(&self) -> Vec<Attachment> {
+        self.attachments()
+            .into_iter()
+            .filter(|a| a.kind == "document")
+            .collect()
+    }
+
+    /// `toolConfig` exactly as sent.
+    pub fn tool_config(&self) -> Option<&Value> {
+        self.body.get("toolConfig")
+    }
+
+    /// `outputConfig` exactly as sent.
+    pub fn output_config(&self) -> Option<&Value> {
+        self.body.get("outputConfig")
+    }
+
+    /// The JSON schema of `outputConfig`, parsed from the string it travels as.
+    pub fn output_json_schema(&self) -> Option<Value> {
+        output_json_schema(&self.body)
+    }
+}
+
+impl FakeBedrock {
+    /// Every Converse and ConverseStream request so far, oldest first.
+    pub fn converse_requests(&self) -> Vec<RecordedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(RecordedRequest::is_converse)
+            .collect()
+    }
+
+    /// The latest Converse or ConverseStream request.
+    pub fn last_converse(&self) -> Option<RecordedRequest> {
+        self.converse_requests().pop()
+    }
+
+    /// The JSON body of the latest Converse or ConverseStream request.
+    pub fn last_converse_body(&self) -> Option<Value> {
+        self.last_converse().map(|r| r.body)
+    }
+}
+
+/// The content blocks of a message (empty when absent).
+fn content(message: &Value) -> &[Value] {
+    message["content"].as_array().map_or(&[], Vec::as_slice)
+}
+
+fn role(message: &Value) -> &str {
+    message["role"].as_str().unwrap_or_default()
+}
+
+fn output_json_schema(body: &Value) -> Option<Value> {
+    let schema =
+        body["outputConfig"]["textFormat"]["structure"]["jsonSchema"]["schema"].as_str()?;
+    serde_json::from_str(schema).ok()
+}
+
+fn attachments_of(messages: &[Value]) -> Vec<Attachment> {
+    let mut out = Vec::new();
+    for (i, message) in messages.iter().enumerate() {
+        for (j, block) in content(message).iter().enumerate() {
+            let at = format!("messages.{i}.content.{j}");
+            push_attachment(block, &at, &mut out);
+            let results = block["toolResult"]["content"].as_array();
+            for (k, part) in results.into_iter().flatten().enumerate() {
+                push_attachment(part, &format!("{at}.toolResult.content.{k}"), &mut out);
+            }
+        }
+    }
+    out
+}
+
+fn push_attachment(block: &Value, at: &str, out: &mut Vec<Attachment>) {
+    for kind in ["image", "document"] {
+        let Some(b) = block.get(kind) else { continue };
+        let bytes = b["source"]["bytes"]
+            .as_str()
+            .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+            .unwrap_or_default();
+        out.push(Attachment {
+            kind,
+            format: b["format"].as_str().unwrap_or_default().to_string(),
+            name: b["name"].as_str().map(str::to_string),
+            bytes,
+            path: format!("{at}.{kind}"),
+        });
+    }
+}
+
+// --- Validation -------------------------------------------------------------------------
+
+/// Bedrock's first line of validation: the service model's own constraints (enums, patterns,
+/// lengths), all reported at once in the "N validation errors detected" form with 1-based
+/// `member` paths (the form is verified, e.g. openclaw/openclaw#12892; which constraints
+/// the fake checks is a choice).
+fn shape_errors(body: &Value) -> Result<(), Fail> {
+    let mut errors = Vec::new();
+    if let Some(tools) = body["toolConfig"]["tools"].as_array() {
+        if tools.is_empty() {
+            errors.push(
+                "Value '[]' at 'toolConfig.tools' failed to satisfy constraint: Member must have length greater than or equal to 1".to_string(),
+            );
+        }
+        for (i, tool) in tools.iter().enumerate() {
+            if let Some(name) = tool["toolSpec"]["name"].as_str() {
+                let at = format!("toolConfig.tools.{}.member.toolSpec.name", i + 1);
+                tool_name_errors(name, &at, &mut errors);
+            }
+        }
+    }
+    if let Some(name) = body["toolConfig"]["toolChoice"]["tool"]["name"].as_str() {
+        tool_name_errors(name, "toolConfig.toolChoice.tool.name", &mut errors);
+    }
+    let messages = body["messages"].as_array().map_or(&[][..], Vec::as_slice);
+    for (i, message) in messages.iter().enumerate() {
+        for (j, block) in content(message).iter().enumerate() {
+            let at = format!("messages.{}.member.content.{}.member", i + 1, j + 1);
+            if let Some(name) = block["toolUse"]["name"].as_str() {
+                tool_name_errors(name, &format!("{at}.toolUse.name"), &mut errors);
+            }
+            media_shape_errors(block, &at, &mut errors);
+            let results = block["toolResult"]["content"].as_array();
+            for (k, part) in results.into_iter().flatten().enumerate() {
+                let inner = format!("{at}.toolResult.content.{}.member", k + 1);
+                media_shape_errors(part, &inner, &mut errors);
+            }
+        }
+    }
+    if let Some(kind) = body["outputConfig"]["textFormat"]["type"].as_str() {
+        if kind != "json_schema" {
+            errors.push(enum_error(
+                kind,
+                "outputConfig.textFormat.type",
+                &["json_schema"],
+            ));
+        }
+    }
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(validation(&format!(
+            "1 validation error detected: {}",
+            errors[0]
+        ))),
+        n => Err(validation(&format!(
+            "{n} validation errors detected: {}",
+            errors.join("; ")
+        ))),
+    }
+}
+
+/// ToolName: 1 to 64 characters of `[a-zA-Z0-9_-]`.
+fn tool_name_errors(name: &str, at: &str, errors: &mut Vec<String>) {
+    let prefix = format!("Value '{name}' at '{at}' failed to satisfy constraint: Member must");
+    if name.is_empty() {
+        errors.push(format!("{prefix} have length greater than or equal to 1"));
+        return;
+    }
+    if name.chars().count() > 64 {
+        errors.push(format!("{prefix} have length less than or equal to 64"));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        errors.push(format!(
+            "{prefix} satisfy regular expression pattern: [a-zA-Z0-9_-]+"
+        ));
+    }
+}
+
+fn media_shape_errors(block: &Value, at: &str, errors: &mut Vec<String>) {
+    if let Some(format) = block["image"]["format"].as_str() {
+        if !IMAGE_FORMATS.contains(&format) {
+            errors.push(enum_error(
+                format,
+                &format!("{at}.image.format"),
+                &IMAGE_FORMATS,
+            ));
+        }
+    }
+    if let Some(format) = block["document"]["format"].as_str() {
+        if !DOCUMENT_FORMATS.contains(&format) {
+            errors.push(enum_error(
+                format,
+                &format!("{at}.document.format"),
+                &DOCUMENT_FORMATS,
+            ));
+        }
+    }
+    if let Some(name) = block["document"]["name"].as_str() {
+        let at = format!("{at}.document.name");
+        let prefix = format!("Value '{name}' at '{at}' failed to satisfy constraint: Member must");
+        if name.is_empty() {
+            errors.push(format!("{prefix} have length greater than or equal to 1"));
+        } else if name.chars().count() > 200 {
+            errors.push(format!("{prefix} have length less than or equal to 200"));
+        }
+    }
+}
+
+fn enum_error(value: &str, at: &str, allowed: &[&str]) -> String {
+    format!(
+        "Value '{value}' at '{at}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+        allowed.join(", ")
+    )
+}
+
+/// The rules of a conversation with tools: tool blocks need `toolConfig`; toolUse only in
+/// assistant turns and toolResult only in user turns; a failed result says why; a user turn
+/// answers every toolUse of the assistant turn just before it, and nothing else; tool names
+/// are unique and a forced tool is one of them.
+fn conversation_rules(body: &Value, messages: &[Value]) -> Result<(), Fail> {
+    let has = |key: &str| {
+        messages
+            .iter()
+            .flat_map(content)
+            .any(|b| b.get(key).is_some())
+    };
+    let no_tool_config = body.get("toolConfig").is_none_or(Value::is_null);
+    if (has("toolUse") || has("toolResult")) && no_tool_config {
+        return Err(validation(TOOL_CONFIG_REQUIRED_MESSAGE));
+    }
+    for message in messages {
+        let blocks = content(message);
+        if role(message) == "user" && blocks.iter().any(|b| b.get("toolUse").is_some()) {
+            return Err(validation(USER_TOOL_USE_MESSAGE));
+        }
+        if role(message) == "assistant" && blocks.iter().any(|b| b.get("toolResult").is_some()) {
+            return Err(validation(ASSISTANT_TOOL_RESULT_MESSAGE));
+        }
+    }
+    for (i, message) in messages.iter().enumerate() {
+        for (j, block) in content(message).iter().enumerate() {
+            let result = &block["toolResult"];
+            let empty = result["content"].as_array().is_none_or(Vec::is_empty);
+            if result["status"] == "error" && empty {
+                let path = format!("messages.{i}.content.{j}.toolResult");
+                return Err(validation(&empty_error_result_message(&path)));
+            }
+        }
+        if role(message) == "user" {
+            let previous = i.checked_sub(1).map(|p| &messages[p]);
+            let calls = previous.map_or(vec![], |p| block_ids(p, "toolUse"));
+            tool_results_answer_calls(i, &calls, &block_ids(message, "toolResult"))?;
+        }
+    }
+    tool_rules(&body["toolConfig"])
+}
+
+/// The `toolUseId`s of a message's `key` blocks ("toolUse" or "toolResult").
+fn block_ids<'a>(message: &'a Value, key: &str) -> Vec<&'a str> {
+    content(message)
+        .iter()
+        .filter_map(|b| b.get(key))
+        .map(|b| b["toolUseId"].as_str().unwrap_or_default())
+        .collect()
+}
+
+/// User message `index` must answer exactly the tool calls of the turn before it.
+fn tool_results_answer_calls(index: usize, calls: &[&str], results: &[&str]) -> Result<(), Fail> {
+    if results.len() > calls.len() {
+        return Err(validation(&tool_results_exceed_message(index)));
+    }
+    let missing: Vec<&str> = calls
+        .iter()
+        .copied()
+        .filter(|c| !results.contains(c))
+        .collect();
+    if !missing.is_empty() {
+        return Err(validation(&missing_tool_results_message(index, &missing)));
+    }
+    Ok(())
+}
+
+fn tool_rules(tool_config: &Value) -> Result<(), Fail> {
+    let names: Vec<&str> = tool_specs(tool_config)
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    if names
+        .iter()
+        .enumerate()
+        .any(|(i, n)| names[..i].contains(n))
+    {
+        return Err(validation(DUPLICATE_TOOL_NAMES_MESSAGE));
+    }
+    match tool_config["toolChoice"]["tool"]["name"].as_str() {
+        Some(chosen) if !names.contains(&chosen) => {
+            Err(validation(&unknown_tool_choice_message(chosen)))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The `toolSpec`s of a `toolConfig`, in order.
+fn tool_specs(tool_config: &Value) -> Vec<&Value> {
+    tool_config["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.get("toolSpec"))
+        .collect()
+}
+
+/// Limits on images and documents, and images whose bytes are not their declared format.
+fn media_rules(messages: &[Value], family: Option<Family>) -> Result<(), Fail> {
+    let attachments = attachments_of(messages);
+    let (images, documents): (Vec<&Attachment>, Vec<&Attachment>) =
+        attachments.iter().partition(|a| a.kind == "image");
+    if images.len() > MAX_IMAGES {
+        return Err(validation(TOO_MANY_IMAGES_MESSAGE));
+    }
+    if documents.len() > MAX_DOCUMENTS {
+        return Err(validation(TOO_MANY_DOCUMENTS_MESSAGE));
+    }
+    document_rules(&documents)?;
+    for image in images {
+        image_rules(image, family == Some(Family::Claude))?;
+    }
+    Ok(())
+}
+
+fn document_rules(documents: &[&Attachment]) -> Result<(), Fail> {
+    let names: Vec<&str> = documents.iter().filter_map(|d| d.name.as_deref()).collect();
+    if !names.iter().all(|n| valid_document_name(n)) {
+        return Err(validation(DOCUMENT_NAME_MESSAGE));
+    }
+    if names
+        .iter()
+        .enumerate()
+        .any(|(i, n)| names[..i].contains(n))
+    {
+        return Err(validation(DUPLICATE_DOCUMENT_NAMES_MESSAGE));
+    }
+    match documents
+        .iter()
+        .find(|d| d.bytes.len() > MAX_DOCUMENT_BYTES)
+    {
+        Some(d) => Err(validation(&document_too_large_message(
+            d.name.as_deref().unwrap_or_default(),
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Bedrock's document-name rule: ASCII letters and digits, single spaces, hyphens,
+/// parentheses and square brackets. Underscores pass too: Bedrock takes them although its
+/// message does not list them (strands-agents/sdk-python#3019, tested live there).
+fn valid_document_name(name: &str) -> bool {
+    name.chars()
+        .all(|c| c.is_ascii_alphanumeric() || " -()[]_".contains(c))
+        && !name.contains("  ")
+}
+
+fn image_rules(image: &Attachment, claude: bool) -> Result<(), Fail> {
+    if image.bytes.is_empty() {
+        // Not inline bytes (an S3 location): nothing the fake can look at.
+        return Ok(());
+    }
+    if image.bytes.len() > MAX_IMAGE_BYTES {
+        let encoded_len = image.bytes.len().div_ceil(3) * 4;
+        return Err(validation(&image_too_large_message(
+            &image.path,
+            encoded_len,
+        )));
+    }
+    match sniff_image_format(&image.bytes) {
+        None => Err(validation(&unreadable_image_message(&image.path))),
+        Some(actual) if actual != image.format && claude => Err(validation(
+            &claude_image_mismatch_message(&image.path, &image.format, actual),
+        )),
+        Some(actual) if actual != image.format => Err(validation(IMAGE_MISMATCH_MESSAGE)),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The output JSON schema travels as a string; it must hold a JSON object.
+fn output_config_rules(body: &Value) -> Result<(), Fail> {
+    let structure = &body["outputConfig"]["textFormat"]["structure"];
+    let Some(schema) = structure["jsonSchema"]["schema"].as_str() else {
+        return Ok(());
+    };
+    match serde_json::from_str::<Value>(schema) {
+        Ok(v) if v.is_object() => Ok(()),
+        Ok(_) => Err(validation(&invalid_output_schema_message(
+            "the schema must be a JSON object",
+        ))),
+        Err(e) => Err(validation(&invalid_output_schema_message(&format!(
+            "not valid JSON ({e})"
+        )))),
+    }
+}
+
+// --- Answers ----------------------------------------------------------------------------
+
+/// Longest piece of text or tool input a stream sends in one delta.
+const MAX_PIECE_CHARS: usize = 16;
+
+/// One block of the fake model's answer.
+enum AnswerBlock {
+    /// Text, as the pieces a stream sends (they concatenate to the text).
+    Text { pieces: Vec<String> },
+    /// A tool call; a stream sends its input's JSON as `fragments`.
+    ToolUse {
+        id: String,
+        name: String,
+        input: Value,
+        fragments: Vec<String>,
+    },
+}
+
+/// The fake model's answer to a Converse request.
+struct Answer {
+    blocks: Vec<AnswerBlock>,
+    stop_reason: &'static str,
+    output_tokens: usize,
+}
+
+impl Answer {
+    /// An `end_turn` answer of this text, one output token per streamed piece.
+    fn text(text: &str) -> Answer {
+        let pieces = text_pieces(text);
+        Answer {
+            output_tokens: pieces.len(),
+            blocks: vec![AnswerBlock::Text { pieces }],
+            stop_reason: "end_turn",
+        }
+    }
+
+    /// The answer's `output.message.content`.
+    fn content_json(&self) -> Value {
+        let blocks = self.blocks.iter().map(|b| match b {
+            AnswerBlock::Text { pieces } => json!({ "text": pieces.concat() }),
+            AnswerBlock::ToolUse {
+                id, name, input, ..
+            } => {
+                json!({ "toolUse": { "toolUseId": id, "name": name, "input": input } })
+            }
+        });
+        Value::Array(blocks.collect())
+    }
+}
+
+/// Decides the answer, like a model would but deterministically: after tool results, a
+/// sentence per result; a tool call when one is forced or the user named a tool; JSON for
+/// an output schema; otherwise the usual generated text.
+fn plan_answer(body: &Value, messages: &[Value], req_no: u64) -> Answer {
+    let last_user = messages.last().filter(|m| role(m) == "user");
+    let blocks = last_user.map_or(&[][..], content);
+    if blocks.iter().any(|b| b.get("toolResult").is_some()) {
+        return Answer::text(&tool_results_text(messages, blocks));
+    }
+    if let Some((tool, announced)) = chosen_tool(&body["toolConfig"], blocks) {
+        return tool_call_answer(tool, announced, req_no);
+    }
+    if let Some(schema) = output_json_schema(body) {
+        return Answer::text(&example_structured_output(&schema).to_string());
+    }
+    let cfg = &body["inferenceConfig"];
+    let gen = generate(
+        cfg["maxTokens"].as_u64(),
+        &string_list(&cfg["stopSequences"]),
+    );
+    Answer {
+        stop_reason: match gen.stop {
+            Stop::EndTurn => "end_turn",
+            Stop::MaxTokens => "max_tokens",
+            Stop::Sequence => "stop_sequence",
+        },
+        output_tokens: gen.output_tokens,
+        blocks: vec![AnswerBlock::Text { pieces: gen.pieces }],
+    }
+}
+
+/// The tool to call, and whether the model chose it itself (and so announces it): the
+/// tool `toolChoice.tool` forces; for `any`, the tool the user named or else the first; for
+/// `auto` (or no choice), the tool the user named, if any.
+fn chosen_tool<'a>(tool_config: &'a Value, last_user: &[Value]) -> Option<(&'a Value, bool)> {
+    let specs = tool_specs(tool_config);
+    let text = last_user
+        .iter()
+        .filter_map(|b| b["text"].as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    let named = specs.iter().copied().find(|s| {
+        s["name"]
+            .as_str()
+            .is_some_and(|n| text.contains(&n.to_lowercase()))
+    });
+    let choice = &tool_config["toolChoice"];
+    if let Some(forced) = choice["tool"]["name"].as_str() {
+        return specs
+            .into_iter()
+            .find(|s| s["name"] == forced)
+            .map(|s| (s, false));
+    }
+    if choice.get("any").is_some() {
+        return named.or(specs.first().copied()).map(|s| (s, false));
+    }
+    named.map(|s| (s, true))
+}
+
+fn tool_call_answer(spec: &Value, announced: bool, req_no: u64) -> Answer {
+    let name = spec["name"].as_str().unwrap_or_default().to_string();
+    let input = example_tool_input(&spec["inputSchema"]["json"]);
+    let mut blocks = Vec::new();
+    if announced {
+        blocks.push(AnswerBlock::Text {
+            pieces: text_pieces(&tool_call_announcement(&name)),
+        });
+    }
+    blocks.push(AnswerBlock::ToolUse {
+        id: tool_use_id(req_no),
+        name,
+        fragments: json_fragments(&input.to_string()),
+        input,
+    });
+    let output_tokens = blocks
+        .iter()
+        .map(|b| match b {
+            AnswerBlock::Text { pieces } => pieces.len(),
+            AnswerBlock::ToolUse { fragments, .. } => fragments.len(),
+        })
+        .sum();
+    Answer {
+        blocks,
+        stop_reason: "tool_use",
+        output_tokens,
+    }
+}
+
+/// One [`tool_result_sentence`] per toolResult of the last user turn, naming the tool from
+/// the assistant turn before it, joined by " ".
+fn tool_results_text(messages: &[Value], last_user: &[Value]) -> String {
+    let calls = messages
+        .len()
+        .checked_sub(2)
+        .map_or(&[][..], |i| content(&messages[i]));
+    let tool_name = |id: &str| {
+        calls
+            .iter()
+            .find(|b| b["toolUse"]["toolUseId"] == id)
+            .and_then(|b| b["toolUse"]["name"].as_str())
+            .unwrap_or(id)
+            .to_string()
+    };
+    last_user
+        .iter()
+        .filter_map(|b| b.get("toolResult"))
+        .map(|r| {
+            let name = tool_name(r["toolUseId"].as_str().unwrap_or_default());
+            tool_result_sentence(
+                &name,
+                &result_summary(&r["content"]),
+                r["status"] == "error",
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A tool result's text pieces and compact JSON pieces (keys sorted), joined by " "
+/// (images and documents say nothing).
+fn result_summary(content: &Value) -> String {
+    content
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|part| match (part.get("text"), part.get("json")) {
+            (Some(Value::String(t)), _) => Some(t.clone()),
+            (_, Some(j)) => Some(sorted_keys(j).to_string()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Splits text as a model streams it: at spaces (a piece starts with its space), and no
+/// piece longer than [`MAX_PIECE_CHARS`].
+fn text_pieces(text: &str) -> Vec<String> {
+    let mut pieces = Vec::new();
+    let mut current = String::new();
+    for c in text.chars() {
+        let word_ends = c == ' ' && !current.is_empty() && !current.ends_with(' ');
+        if word_ends || current.chars().count() >= MAX_PIECE_CHARS {
+            pieces.push(std::mem::take(&mut current));
+        }
+        current.push(c);
+    }
+    if !current.is_empty() {
+        pieces.push(current);
+    }
+    pieces
+}
+
+/// Splits a tool input's JSON into at least two fragments (as Bedrock streams it, the
+/// fragments alone are not valid JSON; only their concatenation is).
+fn json_fragments(json: &str) -> Vec<String> {
+    let chars: Vec<char> = json.chars().collect();
+    let count = chars.len().div_ceil(MAX_PIECE_CHARS).max(2);
+    let size = chars.len().div_ceil(count).max(1);
+    chars.chunks(size).map(|c| c.iter().collect()).collect()
+}
+
+/// A tool-use ID of Bedrock's shape, "tooluse_" and 22 letters and digits, derived from
+/// the request number so that runs repeat and requests differ.
+fn tool_use_id(seed: u64) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut state = seed;
+    let mut id = String::from("tooluse_");
+    for _ in 0..22 {
+        // SplitMix64 steps.
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        id.push(char::from(ALPHABET[(z % ALPHABET.len() as u64) as usize]));
+    }
+    id
+}
+
+/// Which object properties an example fills.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fill {
+    /// Only the required ones (a tool call's input).
+    Required,
+    /// All of them (a structured answer).
+    All,
+}
+
+/// How deep an example follows nested schemas (a recursive `$ref`-free schema can still
+/// nest arbitrarily).
+const MAX_EXAMPLE_DEPTH: usize = 16;
+
+fn example(schema: &Value, fill: Fill, depth: usize) -> Value {
+    let Some(s) = schema.as_object() else {
+        return json!(EXAMPLE_STRING);
+    };
+    if depth > MAX_EXAMPLE_DEPTH {
+        return Value::Null;
+    }
+    if let Some(v) = s.get("const") {
+        return v.clone();
+    }
+    if let Some(first) = s
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|e| e.first())
+    {
+        return first.clone();
+    }
+    if let Some(v) = s.get("default") {
+        return v.clone();
+    }
+    for key in ["anyOf", "oneOf", "allOf"] {
+        if let Some(first) = s.get(key).and_then(Value::as_array).and_then(|a| a.first()) {
+            return example(first, fill, depth + 1);
+        }
+    }
+    match schema_type(s) {
+        "object" => object_example(s, fill, depth),
+        "array" => {
+            let count = s
+                .get("minItems")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+                .clamp(1, 8);
+            let item = s
+                .get("items")
+                .map_or(json!(EXAMPLE_STRING), |i| example(i, fill, depth + 1));
+            Value::Array(vec![item; count as usize])
+        }
+        "integer" => {
+            let low = s
+                .get("minimum")
+                .and_then(Value::as_f64)
+                .map_or(1, |m| m.ceil() as i64);
+            let high = s
+                .get("maximum")
+                .and_then(Value::as_f64)
+                .map_or(i64::MAX, |m| m.floor() as i64);
+            json!(low.min(high))
+        }
+        "number" => {
+            let low = s.get("minimum").and_then(Value::as_f64).unwrap_or(1.5);
+            let high = s.get("maximum").and_then(Value::as_f64).unwrap_or(f64::MAX);
+            json!(low.min(high))
+        }
+        "boolean" => Value::Bool(true),
+        "null" => Value::Null,
+        _ => Value::String(string_example(s)),
+    }
+}
+
+/// The schema's type: its `type` (the first non-null one of a list), or what its keywords
+/// imply.
+fn schema_type(s: &serde_json::Map<String, Value>) -> &str {
+    match s.get("type") {
+        Some(Value::String(t)) => t,
+        Some(Value::Array(types)) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("null"),
+        _ if s.contains_key("properties") => "object",
+        _ if s.contains_key("items") => "array",
+        _ => "string",
+    }
+}
+
+fn object_example(s: &serde_json::Map<String, Value>, fill: Fill, depth: usize) -> Value {
+    let required: Vec<&str> = s
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut out = serde_json::Map::new();
+    for (name, property) in s
+        .get("properties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        if fill == Fill::All || required.contains(&name.as_str()) {
+            out.insert(name.clone(), example(property, fill, depth + 1));
+        }
+    }
+    // A required property the schema does not describe still gets a value.
+    for name in required {
+        out.entry(name.to_string())
+            .or_insert_with(|| json!(EXAMPLE_STRING));
+    }
+    Value::Object(out)
+}
+
+fn string_example(s: &serde_json::Map<String, Value>) -> String {
+    let base = match s.get("format").and_then(Value::as_str) {
+        Some("date") => "2026-01-01",
+        Some("date-time") => "2026-01-01T00:00:00Z",
+        Some("time") => "00:00:00Z",
+        Some("email") => "someone@example.com",
+        Some("uri" | "url") => "https://example.com/",
+        Some("uuid") => "00000000-0000-4000-8000-000000000000",
+        _ => EXAMPLE_STRING,
+    };
+    let mut text: String = match s.get("maxLength").and_then(Value::as_u64) {
+        Some(max) => base.chars().take(max as usize).collect(),
+        None => base.to_string(),
+    };
+    let min = s.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
+    while text.chars().count() < min {
+        text.push('x');
+    }
+    text
 }

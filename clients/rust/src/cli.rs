@@ -7,6 +7,9 @@
 //! INVALID_ARGUMENT with field violations, and the client must not second-guess
 //! rules that the server owns.
 
+use crate::content::{self, FileArg, ToolResultArg};
+use crate::conversation::{self, ConversationArg};
+use crate::tools::{self, SchemaArg, ToolChoiceArg, ToolsArg};
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -192,12 +195,41 @@ impl Cli {
     }
 }
 
+/// The end of `generate --help` and `stream --help`: files, tool calls and
+/// a tool round trip from the shell.
+pub const CONTENT_HELP: &str = r#"Output: the answer's text, then each tool call on its own line as
+  tool call NAME (ID): INPUT_JSON
+(stream prints the text as it comes and the calls once assembled). --json
+prints the response with its content blocks (stream: one event per line);
+the bytes of images and documents are never printed.
+
+Images and documents go into the last user turn before its text: images
+first, then documents, each in the order given.
+
+A tool round trip from the shell:
+  1. Offer tools and save the conversation:
+       bedrock-client generate --model anthropic.claude-3-haiku-20240307-v1:0 \
+         --tools tools.json --save chat.json "What is the weather in Paris?"
+     which prints, for example (--tool-choice any makes a call certain),
+       tool call get_weather (tooluse_kZJMlvQmRJ6eAyJE5GIl7Q): {"city":"Paris"}
+  2. Run the tool yourself; send its result with the saved conversation:
+       bedrock-client generate --model anthropic.claude-3-haiku-20240307-v1:0 \
+         --tools tools.json --messages chat.json \
+         --tool-result 'tooluse_kZJMlvQmRJ6eAyJE5GIl7Q={"temperature_c": 21}'
+     and the model answers in text. Add --save chat.json to keep going.
+  tools.json holds, for example:
+    [{"name": "get_weather", "description": "Current weather in a city",
+      "input_schema": {"type": "object",
+        "properties": {"city": {"type": "string"}}, "required": ["city"]}}]"#;
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Generate text and print it when it is complete.
+    #[command(after_help = CONTENT_HELP)]
     Generate(GenerateArgs),
     /// Generate text and print it as it is produced.
+    #[command(after_help = CONTENT_HELP)]
     Stream(StreamArgs),
     /// List the models the gateway can see.
     Models(ModelsArgs),
@@ -237,26 +269,140 @@ pub struct StreamArgs {
 #[command(group(
     ArgGroup::new("input")
         .required(true)
-        .multiple(false)
-        .args(["prompt", "prompt_flag", "messages"])
+        .multiple(true)
+        .args(["prompt", "prompt_flag", "messages", "conversation"])
+))]
+#[command(group(
+    ArgGroup::new("history")
+        .multiple(true)
+        .args(["messages", "conversation"])
 ))]
 pub struct RequestArgs {
     /// The model, inference profile or ARN to invoke.
     #[arg(long, default_value = DEFAULT_MODEL, value_name = "MODEL_ID")]
     pub model: String,
 
-    /// The prompt: one user turn (or use --prompt, or --message).
-    #[arg(value_name = "PROMPT")]
+    /// The prompt: one user turn (or use --prompt, --message or --messages).
+    /// After --messages FILE it is the next user turn.
+    #[arg(value_name = "PROMPT", conflicts_with_all = ["prompt_flag", "messages"])]
     pub prompt: Option<String>,
 
     /// The prompt, as a flag.
-    #[arg(long = "prompt", id = "prompt_flag", value_name = "PROMPT")]
+    #[arg(
+        long = "prompt",
+        id = "prompt_flag",
+        value_name = "PROMPT",
+        conflicts_with = "messages"
+    )]
     pub prompt_flag: Option<String>,
 
     /// A conversation turn as ROLE:TEXT, ROLE being user or assistant;
     /// repeat in order, ending with a user turn. Replaces the prompt.
-    #[arg(long = "message", value_name = "ROLE:TEXT", value_parser = parse_message)]
+    #[arg(
+        long = "message",
+        value_name = "ROLE:TEXT",
+        value_parser = parse_message,
+        help_heading = "Conversation"
+    )]
     pub messages: Vec<MessageArg>,
+
+    /// A conversation from a JSON file (`-` reads stdin), as --save writes
+    /// it: [{"role": "user", "content": "..."}, {"role": "assistant",
+    /// "blocks": [...]}, ...]. A PROMPT, files and --tool-result values after
+    /// it make the next user turn (or join its last turn if that is a user
+    /// turn and there is no PROMPT).
+    #[arg(
+        long = "messages",
+        id = "conversation",
+        value_name = "FILE",
+        value_parser = conversation::parse_conversation_file,
+        conflicts_with = "messages",
+        help_heading = "Conversation"
+    )]
+    pub conversation: Option<ConversationArg>,
+
+    /// The result of a tool call, for the user turn after the model's call:
+    /// ID is the call's id, JSON_OR_TEXT a JSON object (sent as JSON) or any
+    /// other text (sent as text). Repeat for several calls. Needs the
+    /// conversation holding the call (--messages FILE, see --save).
+    #[arg(
+        long = "tool-result",
+        value_name = "ID=JSON_OR_TEXT",
+        value_parser = content::parse_tool_result,
+        requires = "history",
+        help_heading = "Conversation"
+    )]
+    pub tool_results: Vec<ToolResultArg>,
+
+    /// After a successful call, write the conversation (the turns sent and
+    /// the model's answer, tool calls included) to FILE as JSON, for
+    /// --messages FILE. It may be the --messages file itself.
+    #[arg(long, value_name = "FILE", help_heading = "Conversation")]
+    pub save: Option<PathBuf>,
+
+    /// An image for the model, sent in the last user turn before its text;
+    /// repeat for several. Format by extension: png, jpg, jpeg, gif, webp.
+    /// Needs a model with IMAGE input (`bedrock-client models`).
+    #[arg(
+        long = "image",
+        value_name = "PATH",
+        value_parser = content::parse_image,
+        help_heading = "Content"
+    )]
+    pub images: Vec<FileArg>,
+
+    /// A document for the model, sent in the last user turn after the
+    /// images; repeat for several. Format by extension: pdf, csv, doc, docx,
+    /// xls, xlsx, html, htm, txt, md. Its name is the file stem, with
+    /// characters Bedrock does not take replaced by `-`.
+    #[arg(
+        long = "document",
+        value_name = "PATH",
+        value_parser = content::parse_document,
+        help_heading = "Content"
+    )]
+    pub documents: Vec<FileArg>,
+
+    /// Tools the model may call: a JSON file holding an array of
+    /// {"name": ..., "description": ..., "input_schema": {JSON Schema}}
+    /// (Bedrock's {"toolSpec": {..., "inputSchema": {"json": ...}}} works too).
+    #[arg(
+        long,
+        value_name = "FILE",
+        value_parser = tools::parse_tools_file,
+        help_heading = "Tools and structured output"
+    )]
+    pub tools: Option<ToolsArg>,
+
+    /// How the model picks a tool: auto (it decides; the default), any (it
+    /// must call one) or tool:NAME (it must call NAME).
+    #[arg(
+        long,
+        value_name = "auto|any|tool:NAME",
+        value_parser = tools::parse_tool_choice,
+        requires = "tools",
+        help_heading = "Tools and structured output"
+    )]
+    pub tool_choice: Option<ToolChoiceArg>,
+
+    /// Make the answer JSON that follows this JSON Schema (a file holding a
+    /// JSON object). Needs a model with structured output.
+    #[arg(
+        long,
+        value_name = "FILE",
+        value_parser = tools::parse_schema_file,
+        help_heading = "Tools and structured output"
+    )]
+    pub json_schema: Option<SchemaArg>,
+
+    /// A name for --json-schema, shown to the model.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "json_schema",
+        help_heading = "Tools and structured output"
+    )]
+    pub json_schema_name: Option<String>,
 
     /// A system prompt framing the whole conversation.
     #[arg(long, value_name = "TEXT")]
@@ -533,6 +679,66 @@ mod tests {
             assert!(err.starts_with("the API key"), "{err}");
             assert!(bad.is_empty() || !err.contains(bad), "{err}");
         }
+    }
+
+    #[test]
+    fn content_flags_are_checked_when_parsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, data: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, data).unwrap();
+            p.to_str().unwrap().to_owned()
+        };
+        let png = file("a.png", "\u{89}PNG");
+        let bmp = file("scan.bmp", "BM");
+        let tools = file(
+            "tools.json",
+            r#"[{"name": "f", "input_schema": {"type": "object"}}]"#,
+        );
+        let bad_tools = file("bad.json", r#"[{"name": "f"}]"#);
+        let schema = file("schema.json", r#"{"type": "object"}"#);
+        let chat = file("chat.json", r#"[{"role": "user", "content": "hi"}]"#);
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["c", "generate"].iter().chain(args)).map_err(|e| e.to_string())
+        };
+        assert!(parse(&["--image", &png, "--image", &png, "hi"]).is_ok());
+        let err = parse(&["--image", &bmp, "hi"]).unwrap_err();
+        assert!(
+            err.contains("scan.bmp") && err.contains("png, jpg, jpeg, gif, webp"),
+            "{err}"
+        );
+        let err = parse(&["--document", &png, "hi"]).unwrap_err();
+        assert!(err.contains("a.png") && err.contains("--image"), "{err}");
+        let err = parse(&["--image", "/nonexistent/x.png", "hi"]).unwrap_err();
+        assert!(err.contains("cannot read"), "{err}");
+        assert!(parse(&["--tools", &tools, "--tool-choice", "any", "hi"]).is_ok());
+        let err = parse(&["--tools", &bad_tools, "hi"]).unwrap_err();
+        assert!(
+            err.contains("bad.json") && err.contains("input_schema"),
+            "{err}"
+        );
+        // Each flag that depends on another needs it.
+        assert!(parse(&["--tool-choice", "any", "hi"]).is_err());
+        assert!(parse(&["--tools", &tools, "--tool-choice", "some", "hi"]).is_err());
+        assert!(parse(&["--json-schema", &schema, "--json-schema-name", "n", "hi"]).is_ok());
+        assert!(parse(&["--json-schema-name", "n", "hi"]).is_err());
+        assert!(parse(&["--tool-result", "t=1", "hi"]).is_err());
+        assert!(parse(&["--messages", &chat, "--tool-result", "t=1"]).is_ok());
+        assert!(parse(&["--message", "user:x", "--tool-result", "t=1"]).is_ok());
+        assert!(parse(&["--messages", &chat, "--tool-result", "t"]).is_err());
+        assert!(parse(&["--save", "out.json", "hi"]).is_ok());
+        // --messages FILE may take a prompt (the next turn), --message may not.
+        assert!(parse(&["--messages", &chat]).is_ok());
+        assert!(parse(&["--messages", &chat, "more"]).is_ok());
+        assert!(parse(&["--messages", &chat, "--prompt", "more"]).is_ok());
+        assert!(parse(&["--messages", &chat, "--message", "user:x"]).is_err());
+        assert!(parse(&["--messages", "/nonexistent/chat.json"]).is_err());
+        // Files alone are not a request.
+        assert!(parse(&["--image", &png]).is_err());
+        // The same flags exist on stream.
+        assert!(
+            Cli::try_parse_from(["c", "stream", "--tools", &tools, "--image", &png, "hi"]).is_ok()
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::cli::{Cli, Command, GenerateArgs, HealthArgs, ModelArgs, ModelsArgs, StreamArgs};
 use crate::error::Error;
 use crate::pb::{self, text_generation_service_client::TextGenerationServiceClient};
-use crate::{error, render, request, tls};
+use crate::{conversation, error, render, request, tls};
 use std::future::Future;
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -182,6 +182,7 @@ async fn generate(
     args: GenerateArgs,
 ) -> Result<ExitCode, Error> {
     let message = request::generate_request(&args.request);
+    let sent = request::sent_turns(&message.prompt, &message.messages);
     let response = TextGenerationServiceClient::new(channel)
         .generate(call.request(message))
         .await?
@@ -190,15 +191,137 @@ async fn generate(
     if args.json {
         print_json(&mut out, &render::generate_response_json(&response))?;
     } else {
-        out.write_all(render::text_line(&response.text).as_bytes())?;
+        let calls = render::tool_call_lines(&response.content);
+        // An answer that is only tool calls prints no empty line before them.
+        if !response.text.is_empty() || calls.is_empty() {
+            out.write_all(render::text_line(&response.text).as_bytes())?;
+        }
+        out.write_all(calls.as_bytes())?;
         out.flush()?;
     }
+    if let Some(path) = &args.request.save {
+        let answer = if response.content.is_empty() {
+            pb::Message {
+                role: pb::Role::Assistant as i32,
+                content: response.text,
+                blocks: Vec::new(),
+            }
+        } else {
+            pb::Message {
+                role: pb::Role::Assistant as i32,
+                content: String::new(),
+                blocks: response.content,
+            }
+        };
+        save(path, sent, answer)?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the conversation of `--save`: the turns sent, then the answer.
+fn save(
+    path: &std::path::Path,
+    mut turns: Vec<pb::Message>,
+    answer: pb::Message,
+) -> Result<(), Error> {
+    turns.push(answer);
+    conversation::save(path, &turns).map_err(|e| {
+        Error::Config(format!(
+            "the answer came, but --save cannot write `{}`: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// What a stream said, block by block, for printing tool calls and `--save`.
+#[derive(Debug, Default)]
+struct Answer {
+    /// Text blocks: (index, text so far).
+    texts: Vec<(u32, String)>,
+    /// Tool calls: (index, id, name, input fragments so far).
+    calls: Vec<(u32, String, String, String)>,
+}
+
+impl Answer {
+    fn text(&mut self, index: u32, text: &str) {
+        match self.texts.iter_mut().rev().find(|(i, _)| *i == index) {
+            Some((_, t)) => t.push_str(text),
+            None => self.texts.push((index, text.to_owned())),
+        }
+    }
+
+    fn start(&mut self, start: pb::ToolUseStart) {
+        self.calls
+            .push((start.index, start.id, start.name, String::new()));
+    }
+
+    fn fragment(&mut self, delta: &pb::ToolUseDelta) {
+        if let Some(call) = self.calls.iter_mut().rev().find(|c| c.0 == delta.index) {
+            call.3.push_str(&delta.input_json);
+        }
+    }
+
+    /// Adds the complete event's calls that no start event announced.
+    fn complete(&mut self, complete: &pb::GenerationComplete) {
+        for t in &complete.tool_uses {
+            if !self.calls.iter().any(|c| c.1 == t.id) {
+                let input = render::tool_input(t).to_string();
+                self.calls
+                    .push((u32::MAX, t.id.clone(), t.name.clone(), input));
+            }
+        }
+    }
+
+    /// The tool calls as lines, input as compact JSON.
+    fn call_lines(&self) -> String {
+        self.calls
+            .iter()
+            .map(|(_, id, name, fragments)| {
+                render::tool_call_line(name, id, &render::assembled_input(fragments))
+            })
+            .collect()
+    }
+
+    /// The answer as an assistant turn, blocks in index order; a call's input
+    /// is the complete event's parsed one when it has it.
+    fn turn(self, complete: &pb::GenerationComplete) -> pb::Message {
+        use pb::content_block::Block;
+        let mut blocks: Vec<(u32, Block)> = self
+            .texts
+            .into_iter()
+            .filter(|(_, t)| !t.is_empty())
+            .map(|(i, t)| (i, Block::Text(t)))
+            .collect();
+        for (index, id, name, fragments) in self.calls {
+            let input = complete
+                .tool_uses
+                .iter()
+                .find(|t| t.id == id)
+                .and_then(|t| t.input.clone())
+                .or_else(|| match serde_json::from_str(&fragments) {
+                    Ok(serde_json::Value::Object(map)) => {
+                        Some(request::json_object_to_struct(&map))
+                    }
+                    _ => None,
+                });
+            blocks.push((index, Block::ToolUse(pb::ToolUse { id, name, input })));
+        }
+        blocks.sort_by_key(|(i, _)| *i);
+        pb::Message {
+            role: pb::Role::Assistant as i32,
+            content: String::new(),
+            blocks: blocks
+                .into_iter()
+                .map(|(_, b)| pb::ContentBlock { block: Some(b) })
+                .collect(),
+        }
+    }
 }
 
 async fn stream(channel: Channel, call: CallOptions, args: StreamArgs) -> Result<ExitCode, Error> {
     use pb::generate_stream_response::Event;
     let message = request::generate_stream_request(&args.request);
+    let sent = request::sent_turns(&message.prompt, &message.messages);
     let mut events = TextGenerationServiceClient::new(channel)
         .generate_stream(call.request(message))
         .await?
@@ -208,6 +331,7 @@ async fn stream(channel: Channel, call: CallOptions, args: StreamArgs) -> Result
     // exactly as `generate`'s does, also when the stream fails midway.
     let mut at_line_start = true;
     let mut complete = None;
+    let mut answer = Answer::default();
     // Read to the end rather than stopping at `complete`, so the call's
     // final status (in the trailers) is seen too.
     let outcome = loop {
@@ -220,16 +344,20 @@ async fn stream(channel: Channel, call: CallOptions, args: StreamArgs) -> Result
                     out.flush()?;
                 }
                 match event.event {
-                    Some(Event::Delta(delta)) if !args.json && !delta.text.is_empty() => {
-                        out.write_all(delta.text.as_bytes())?;
-                        // Flushed per delta: the point of streaming is to see it arrive.
-                        out.flush()?;
-                        at_line_start = delta.text.ends_with('\n');
+                    Some(Event::Delta(delta)) => {
+                        answer.text(delta.index, &delta.text);
+                        if !args.json && !delta.text.is_empty() {
+                            out.write_all(delta.text.as_bytes())?;
+                            // Flushed per delta: the point of streaming is to see it arrive.
+                            out.flush()?;
+                            at_line_start = delta.text.ends_with('\n');
+                        }
                     }
+                    Some(Event::ToolUseStart(start)) => answer.start(start),
+                    Some(Event::ToolUseDelta(delta)) => answer.fragment(&delta),
                     Some(Event::Complete(c)) => complete = Some(c),
-                    // Deltas in --json mode, empty deltas and events this
-                    // client does not know need nothing more.
-                    _ => {}
+                    // An event this client does not know needs nothing more.
+                    None => {}
                 }
             }
             Ok(None) => break Ok(()),
@@ -244,8 +372,15 @@ async fn stream(channel: Channel, call: CallOptions, args: StreamArgs) -> Result
     let complete = complete.ok_or_else(|| {
         Error::Protocol("the stream ended without its final `complete` event".to_owned())
     })?;
+    answer.complete(&complete);
     if !args.json {
+        // The calls, once each is whole.
+        out.write_all(answer.call_lines().as_bytes())?;
+        out.flush()?;
         eprintln!("{}", render::completion_summary(&complete));
+    }
+    if let Some(path) = &args.request.save {
+        save(path, sent, answer.turn(&complete))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -309,4 +444,87 @@ async fn health(channel: Channel, call: CallOptions, args: HealthArgs) -> Result
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pb::content_block::Block;
+
+    fn start(index: u32, id: &str, name: &str) -> pb::ToolUseStart {
+        pb::ToolUseStart {
+            index,
+            id: id.into(),
+            name: name.into(),
+        }
+    }
+
+    fn fragment(index: u32, json: &str) -> pb::ToolUseDelta {
+        pb::ToolUseDelta {
+            index,
+            input_json: json.into(),
+        }
+    }
+
+    #[test]
+    fn a_streamed_answer_is_assembled_block_by_block() {
+        let mut a = Answer::default();
+        a.text(0, "I will call ");
+        a.text(0, "get_weather.");
+        a.start(start(1, "t1", "get_weather"));
+        a.fragment(&fragment(1, r#"{"city": "#));
+        a.fragment(&fragment(1, r#""Paris"}"#));
+        a.start(start(2, "t2", "now"));
+        let complete = pb::GenerationComplete {
+            tool_uses: vec![pb::ToolUse {
+                id: "t1".into(),
+                name: "get_weather".into(),
+                input: Some(request::json_object_to_struct(
+                    serde_json::json!({"city": "Paris"}).as_object().unwrap(),
+                )),
+            }],
+            ..Default::default()
+        };
+        a.complete(&complete);
+        assert_eq!(
+            a.call_lines(),
+            "tool call get_weather (t1): {\"city\":\"Paris\"}\ntool call now (t2): {}\n"
+        );
+        let turn = a.turn(&complete);
+        assert_eq!(turn.role, pb::Role::Assistant as i32);
+        assert_eq!(turn.blocks.len(), 3);
+        assert_eq!(
+            turn.blocks[0].block,
+            Some(Block::Text("I will call get_weather.".into()))
+        );
+        match (&turn.blocks[1].block, &turn.blocks[2].block) {
+            (Some(Block::ToolUse(a)), Some(Block::ToolUse(b))) => {
+                assert_eq!(a.input, complete.tool_uses[0].input);
+                assert_eq!((b.id.as_str(), b.input.is_none()), ("t2", true));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn calls_only_the_complete_event_names_are_still_shown() {
+        let mut a = Answer::default();
+        a.start(start(0, "t1", "f"));
+        a.fragment(&fragment(0, "not json"));
+        let complete = pb::GenerationComplete {
+            tool_uses: vec![pb::ToolUse {
+                id: "t9".into(),
+                name: "g".into(),
+                input: None,
+            }],
+            ..Default::default()
+        };
+        a.complete(&complete);
+        assert_eq!(
+            a.call_lines(),
+            "tool call f (t1): not json\ntool call g (t9): {}\n"
+        );
+        let turn = a.turn(&complete);
+        assert_eq!(turn.blocks.len(), 2);
+    }
 }

@@ -5,6 +5,9 @@
 //!
 //! - [`cli`] — the clap types: global flags and one subcommand per RPC.
 //! - [`request`] — command-line values into protobuf requests.
+//! - [`content`] — `--image`, `--document` and `--tool-result` as content blocks.
+//! - [`tools`] — `--tools`, `--tool-choice` and `--json-schema`.
+//! - [`conversation`] — the JSON conversation files of `--messages` and `--save`.
 //! - [`commands`] — connecting, calling and choosing an exit code.
 //! - [`tls`] — the TLS configuration for https:// addresses.
 //! - [`render`] — responses into text, tables and hand-written JSON.
@@ -13,10 +16,13 @@
 
 pub mod cli;
 pub mod commands;
+pub mod content;
+pub mod conversation;
 pub mod error;
 pub mod render;
 pub mod request;
 pub mod tls;
+pub mod tools;
 
 /// The generated protobuf messages and the `TextGenerationService` client.
 #[allow(missing_docs, unreachable_pub, clippy::all)]

@@ -166,7 +166,159 @@ pub fn generate_response_json(r: &pb::GenerateResponse) -> Json {
         ("backend", leaf(r.backend.as_str())),
         ("raw_stop_reason", leaf(r.raw_stop_reason.as_str())),
         ("resolved_model_id", leaf(r.resolved_model_id.as_str())),
+        ("content", Some(blocks_json(&r.content, Bytes::Size))),
     ])
+}
+
+/// How [`content_block_json`] shows the bytes of images and documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bytes {
+    /// Only their number, as `size_bytes`: for output a person reads.
+    Size,
+    /// In base64 as `data`, as the proto3 JSON mapping has them: for files
+    /// the client reads back (`--save`).
+    Base64,
+}
+
+/// An enum by its proto name; an unknown number stays a number.
+fn enum_json<E: TryFrom<i32>>(value: i32, name: impl Fn(&E) -> &'static str) -> Json {
+    Json::Leaf(match E::try_from(value) {
+        Ok(e) => json!(name(&e)),
+        Err(_) => json!(value),
+    })
+}
+
+fn bytes_json(data: &[u8], bytes: Bytes) -> (&'static str, Option<Json>) {
+    use base64::Engine as _;
+    match bytes {
+        Bytes::Size => ("size_bytes", leaf(data.len())),
+        Bytes::Base64 => (
+            "data",
+            leaf(base64::engine::general_purpose::STANDARD.encode(data)),
+        ),
+    }
+}
+
+fn image_json(i: &pb::Image, bytes: Bytes) -> Json {
+    Json::object([
+        (
+            "format",
+            Some(enum_json(i.format, pb::ImageFormat::as_str_name)),
+        ),
+        bytes_json(&i.data, bytes),
+    ])
+}
+
+fn document_json(d: &pb::Document, bytes: Bytes) -> Json {
+    Json::object([
+        (
+            "format",
+            Some(enum_json(d.format, pb::DocumentFormat::as_str_name)),
+        ),
+        ("name", leaf(d.name.as_str())),
+        bytes_json(&d.data, bytes),
+    ])
+}
+
+/// A tool call as JSON: `{"id", "name", "input"}`, an unset input as `{}`.
+pub fn tool_use_json(t: &pb::ToolUse) -> Json {
+    Json::object([
+        ("id", leaf(t.id.as_str())),
+        ("name", leaf(t.name.as_str())),
+        ("input", leaf(tool_input(t))),
+    ])
+}
+
+/// A tool call's input as a JSON object (`{}` when unset).
+pub fn tool_input(t: &pb::ToolUse) -> Value {
+    t.input
+        .as_ref()
+        .map_or_else(|| json!({}), crate::request::struct_to_json)
+}
+
+/// One content block as JSON, keyed by its kind as the proto's oneof names
+/// it: `{"text": ...}`, `{"tool_use": {...}}`, `{"image": {...}}`, ...
+pub fn content_block_json(b: &pb::ContentBlock, bytes: Bytes) -> Json {
+    use pb::content_block::Block;
+    use pb::tool_result_content::Content;
+    let (key, value) = match &b.block {
+        None => return Json::Object(Vec::new()),
+        Some(Block::Text(t)) => ("text", Json::Leaf(json!(t))),
+        Some(Block::Image(i)) => ("image", image_json(i, bytes)),
+        Some(Block::Document(d)) => ("document", document_json(d, bytes)),
+        Some(Block::ToolUse(t)) => ("tool_use", tool_use_json(t)),
+        Some(Block::ToolResult(r)) => {
+            let pieces = r
+                .content
+                .iter()
+                .map(|piece| match &piece.content {
+                    None => Json::Object(Vec::new()),
+                    Some(Content::Text(t)) => Json::object([("text", leaf(t.as_str()))]),
+                    Some(Content::Json(s)) => {
+                        Json::object([("json", leaf(crate::request::struct_to_json(s)))])
+                    }
+                    Some(Content::Image(i)) => {
+                        Json::object([("image", Some(image_json(i, bytes)))])
+                    }
+                    Some(Content::Document(d)) => {
+                        Json::object([("document", Some(document_json(d, bytes)))])
+                    }
+                })
+                .collect();
+            let status = (r.status != pb::ToolResultStatus::Unspecified as i32)
+                .then(|| enum_json(r.status, pb::ToolResultStatus::as_str_name));
+            (
+                "tool_result",
+                Json::object([
+                    ("tool_use_id", leaf(r.tool_use_id.as_str())),
+                    ("content", Some(Json::Array(pieces))),
+                    ("status", status),
+                ]),
+            )
+        }
+    };
+    Json::Object(vec![(key, value)])
+}
+
+/// Content blocks as a JSON array.
+pub fn blocks_json(blocks: &[pb::ContentBlock], bytes: Bytes) -> Json {
+    Json::Array(
+        blocks
+            .iter()
+            .map(|b| content_block_json(b, bytes))
+            .collect(),
+    )
+}
+
+/// The line that shows a tool call in text output:
+/// `tool call NAME (ID): INPUT_JSON`, the input as compact JSON.
+pub fn tool_call_line(name: &str, id: &str, input: &str) -> String {
+    format!("tool call {name} ({id}): {input}\n")
+}
+
+/// The tool calls among `blocks`, as [`tool_call_line`]s.
+pub fn tool_call_lines(blocks: &[pb::ContentBlock]) -> String {
+    blocks
+        .iter()
+        .filter_map(|b| match &b.block {
+            Some(pb::content_block::Block::ToolUse(t)) => {
+                Some(tool_call_line(&t.name, &t.id, &tool_input(t).to_string()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A tool call's input fragments, joined, for [`tool_call_line`]: compact
+/// JSON when they make JSON, otherwise the text as it came (a malformed
+/// call), and `{}` when there were none.
+pub fn assembled_input(fragments: &str) -> String {
+    if fragments.trim().is_empty() {
+        return "{}".to_owned();
+    }
+    serde_json::from_str::<Value>(fragments)
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| fragments.to_owned())
 }
 
 /// A GenerationComplete as JSON.
@@ -184,17 +336,40 @@ pub fn generation_complete_json(c: &pb::GenerationComplete) -> Json {
             duration_json(c.time_to_first_token.as_ref()),
         ),
         ("resolved_model_id", leaf(c.resolved_model_id.as_str())),
+        (
+            "tool_uses",
+            Some(Json::Array(c.tool_uses.iter().map(tool_use_json).collect())),
+        ),
     ])
 }
 
-/// One GenerateStreamResponse as JSON: `{"delta": {...}}` or `{"complete": {...}}`
-/// (`{}` for an event this client does not know).
+/// One GenerateStreamResponse as JSON, keyed by the event's kind:
+/// `{"delta": {...}}`, `{"tool_use_start": {...}}`, `{"tool_use_delta": {...}}`
+/// or `{"complete": {...}}` (`{}` for an event this client does not know).
 pub fn stream_event_json(e: &pb::GenerateStreamResponse) -> Json {
     use pb::generate_stream_response::Event;
     match &e.event {
         Some(Event::Delta(d)) => Json::object([(
             "delta",
-            Some(Json::object([("text", leaf(d.text.as_str()))])),
+            Some(Json::object([
+                ("text", leaf(d.text.as_str())),
+                ("index", leaf(d.index)),
+            ])),
+        )]),
+        Some(Event::ToolUseStart(t)) => Json::object([(
+            "tool_use_start",
+            Some(Json::object([
+                ("index", leaf(t.index)),
+                ("id", leaf(t.id.as_str())),
+                ("name", leaf(t.name.as_str())),
+            ])),
+        )]),
+        Some(Event::ToolUseDelta(t)) => Json::object([(
+            "tool_use_delta",
+            Some(Json::object([
+                ("index", leaf(t.index)),
+                ("input_json", leaf(t.input_json.as_str())),
+            ])),
         )]),
         Some(Event::Complete(c)) => Json::object([("complete", Some(generation_complete_json(c)))]),
         None => Json::Object(Vec::new()),
@@ -440,6 +615,7 @@ mod tests {
             backend: "simulated".into(),
             raw_stop_reason: "max_tokens".into(),
             resolved_model_id: "amazon.titan-text-express-v1".into(),
+            content: vec![],
         };
         let printed = serde_json::to_string(&generate_response_json(&r)).unwrap();
         assert!(
@@ -462,6 +638,124 @@ mod tests {
         let j = generate_response_json(&unknown).to_value();
         assert_eq!(j["stop_reason"], 99);
         assert!(j.get("usage").is_none() && j.get("backend_latency").is_none());
+    }
+
+    fn tool_use(id: &str, name: &str, input: serde_json::Value) -> pb::ToolUse {
+        pb::ToolUse {
+            id: id.into(),
+            name: name.into(),
+            input: input.as_object().map(crate::request::json_object_to_struct),
+        }
+    }
+
+    #[test]
+    fn content_blocks_and_tool_calls_render() {
+        use pb::content_block::Block;
+        let r = pb::GenerateResponse {
+            text: "I will call get_weather.".into(),
+            stop_reason: pb::StopReason::ToolUse as i32,
+            content: vec![
+                pb::ContentBlock {
+                    block: Some(Block::Text("I will call get_weather.".into())),
+                },
+                pb::ContentBlock {
+                    block: Some(Block::ToolUse(tool_use(
+                        "tooluse_1",
+                        "get_weather",
+                        json!({"city": "Paris", "days": 2}),
+                    ))),
+                },
+            ],
+            ..Default::default()
+        };
+        let j = generate_response_json(&r).to_value();
+        assert_eq!(j["stop_reason"], "STOP_REASON_TOOL_USE");
+        assert_eq!(j["content"][0]["text"], "I will call get_weather.");
+        assert_eq!(
+            j["content"][1]["tool_use"],
+            json!({"id": "tooluse_1", "name": "get_weather", "input": {"city": "Paris", "days": 2}})
+        );
+        assert_eq!(
+            tool_call_lines(&r.content),
+            "tool call get_weather (tooluse_1): {\"city\":\"Paris\",\"days\":2}\n"
+        );
+        let bare = pb::ToolUse {
+            id: "t".into(),
+            name: "now".into(),
+            input: None,
+        };
+        assert_eq!(tool_use_json(&bare).to_value()["input"], json!({}));
+        assert_eq!(assembled_input(r#"{"a": [1, 2]}"#), r#"{"a":[1,2]}"#);
+        assert_eq!(assembled_input(r#"{"a": "#), r#"{"a": "#);
+        assert_eq!(assembled_input(""), "{}");
+    }
+
+    #[test]
+    fn bytes_are_never_printed_only_counted() {
+        use pb::content_block::Block;
+        let image = pb::ContentBlock {
+            block: Some(Block::Image(pb::Image {
+                format: pb::ImageFormat::Png as i32,
+                data: vec![0xAB; 1000],
+            })),
+        };
+        let document = pb::ContentBlock {
+            block: Some(Block::Document(pb::Document {
+                format: pb::DocumentFormat::Pdf as i32,
+                name: "report".into(),
+                data: b"%PDF-1.7 secret".to_vec(),
+            })),
+        };
+        let shown =
+            serde_json::to_string(&blocks_json(&[image.clone(), document], Bytes::Size)).unwrap();
+        assert_eq!(
+            shown,
+            r#"[{"image":{"format":"IMAGE_FORMAT_PNG","size_bytes":1000}},{"document":{"format":"DOCUMENT_FORMAT_PDF","name":"report","size_bytes":15}}]"#
+        );
+        let saved = content_block_json(&image, Bytes::Base64).to_value();
+        assert!(saved["image"]["data"].as_str().unwrap().starts_with("q6ur"));
+    }
+
+    #[test]
+    fn stream_events_become_json_lines() {
+        use pb::generate_stream_response::Event;
+        let event = |e| {
+            serde_json::to_string(&stream_event_json(&pb::GenerateStreamResponse {
+                event: Some(e),
+            }))
+            .unwrap()
+        };
+        assert_eq!(
+            event(Event::Delta(pb::TextDelta {
+                text: "hi".into(),
+                index: 0
+            })),
+            r#"{"delta":{"text":"hi","index":0}}"#
+        );
+        assert_eq!(
+            event(Event::ToolUseStart(pb::ToolUseStart {
+                index: 1,
+                id: "t1".into(),
+                name: "f".into()
+            })),
+            r#"{"tool_use_start":{"index":1,"id":"t1","name":"f"}}"#
+        );
+        assert_eq!(
+            event(Event::ToolUseDelta(pb::ToolUseDelta {
+                index: 1,
+                input_json: "{\"a\":".into()
+            })),
+            r#"{"tool_use_delta":{"index":1,"input_json":"{\"a\":"}}"#
+        );
+        let complete = event(Event::Complete(pb::GenerationComplete {
+            stop_reason: pb::StopReason::ToolUse as i32,
+            tool_uses: vec![tool_use("t1", "f", json!({"a": 1}))],
+            ..Default::default()
+        }));
+        assert!(
+            complete.ends_with(r#""tool_uses":[{"id":"t1","name":"f","input":{"a":1}}]}}"#),
+            "{complete}"
+        );
     }
 
     #[test]

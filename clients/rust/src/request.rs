@@ -4,25 +4,16 @@
 //! enforced by the gateway, which reports every broken rule at once.
 
 use crate::cli::{Api, FieldArg, ModelsArgs, RequestArgs, Role};
-use crate::pb;
+use crate::{content, pb};
 use prost_types::value::Kind;
 
 /// The GenerateRequest that `generate` sends.
 pub fn generate_request(args: &RequestArgs) -> pb::GenerateRequest {
+    let (prompt, messages) = conversation(args);
     pb::GenerateRequest {
         model_id: args.model.clone(),
-        prompt: args.prompt().unwrap_or_default().to_owned(),
-        messages: args
-            .messages
-            .iter()
-            .map(|m| pb::Message {
-                role: match m.role {
-                    Role::User => pb::Role::User,
-                    Role::Assistant => pb::Role::Assistant,
-                } as i32,
-                content: m.text.clone(),
-            })
-            .collect(),
+        prompt,
+        messages,
         system: args.system.clone().unwrap_or_default(),
         parameters: parameters(args),
         additional_model_request_fields: fields_struct(&args.fields),
@@ -31,6 +22,15 @@ pub fn generate_request(args: &RequestArgs) -> pb::GenerateRequest {
             Some(Api::Converse) => pb::BedrockApi::Converse,
             Some(Api::InvokeModel) => pb::BedrockApi::InvokeModel,
         } as i32,
+        tool_config: args.tools.as_ref().map(|tools| pb::ToolConfig {
+            tools: tools.0.clone(),
+            tool_choice: args.tool_choice.as_ref().map(|c| c.to_pb()),
+        }),
+        output_schema: args.json_schema.as_ref().map(|schema| pb::OutputSchema {
+            json_schema: Some(schema.0.clone()),
+            name: args.json_schema_name.clone().unwrap_or_default(),
+            description: String::new(),
+        }),
     }
 }
 
@@ -46,6 +46,95 @@ pub fn generate_stream_request(args: &RequestArgs) -> pb::GenerateStreamRequest 
         parameters: r.parameters,
         additional_model_request_fields: r.additional_model_request_fields,
         api: r.api,
+        tool_config: r.tool_config,
+        output_schema: r.output_schema,
+    }
+}
+
+fn role(role: Role) -> i32 {
+    let role = match role {
+        Role::User => pb::Role::User,
+        Role::Assistant => pb::Role::Assistant,
+    };
+    role as i32
+}
+
+fn text_block(text: String) -> pb::ContentBlock {
+    pb::ContentBlock {
+        block: Some(pb::content_block::Block::Text(text)),
+    }
+}
+
+/// The request's `prompt` and `messages`.
+///
+/// A bare prompt stays `prompt`, as before content blocks existed. Otherwise
+/// the turns are those of `--messages FILE` or `--message`, and the new
+/// blocks (tool results, then images, then documents) go into a user turn:
+/// a new one ending with the prompt's text when there is a prompt or the
+/// conversation ends with an assistant turn, else the last user turn, before
+/// its own blocks.
+fn conversation(args: &RequestArgs) -> (String, Vec<pb::Message>) {
+    let mut turns: Vec<pb::Message> = match &args.conversation {
+        Some(c) => c.messages.clone(),
+        None => args
+            .messages
+            .iter()
+            .map(|m| pb::Message {
+                role: role(m.role),
+                content: m.text.clone(),
+                blocks: Vec::new(),
+            })
+            .collect(),
+    };
+    let mut blocks = content::tool_result_blocks(&args.tool_results);
+    blocks.extend(content::file_blocks(&args.images, &args.documents));
+    let prompt = args.prompt().map(str::to_owned);
+    if turns.is_empty() && blocks.is_empty() {
+        return (prompt.unwrap_or_default(), turns);
+    }
+    let ends_with_user = turns
+        .last()
+        .is_some_and(|m| m.role == pb::Role::User as i32);
+    match prompt {
+        None if ends_with_user => {
+            if !blocks.is_empty() {
+                let last = turns.last_mut().expect("a last turn");
+                if !last.content.is_empty() {
+                    let text = std::mem::take(&mut last.content);
+                    last.blocks.insert(0, text_block(text));
+                }
+                blocks.append(&mut last.blocks);
+                last.blocks = blocks;
+            }
+        }
+        None if blocks.is_empty() => {}
+        prompt => {
+            let mut turn = pb::Message {
+                role: pb::Role::User as i32,
+                content: String::new(),
+                blocks,
+            };
+            match prompt {
+                Some(text) if turn.blocks.is_empty() => turn.content = text,
+                Some(text) => turn.blocks.push(text_block(text)),
+                None => {}
+            }
+            turns.push(turn);
+        }
+    }
+    (String::new(), turns)
+}
+
+/// The turns the request sent, as a conversation: `prompt` as a user turn.
+pub fn sent_turns(prompt: &str, messages: &[pb::Message]) -> Vec<pb::Message> {
+    if messages.is_empty() {
+        vec![pb::Message {
+            role: pb::Role::User as i32,
+            content: prompt.to_owned(),
+            blocks: Vec::new(),
+        }]
+    } else {
+        messages.to_vec()
     }
 }
 
@@ -94,6 +183,49 @@ pub fn json_to_value(v: &serde_json::Value) -> prost_types::Value {
         }),
     };
     prost_types::Value { kind: Some(kind) }
+}
+
+/// A JSON object as a google.protobuf.Struct.
+pub fn json_object_to_struct(
+    map: &serde_json::Map<String, serde_json::Value>,
+) -> prost_types::Struct {
+    prost_types::Struct {
+        fields: map
+            .iter()
+            .map(|(k, v)| (k.clone(), json_to_value(v)))
+            .collect(),
+    }
+}
+
+/// A google.protobuf.Value as JSON. Numbers are doubles in the well-known
+/// type; whole ones within 2^53 print as integers (`21`, not `21.0`), and
+/// the NaN or infinities that JSON cannot hold become null.
+pub fn value_to_json(v: &prost_types::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match &v.kind {
+        None | Some(Kind::NullValue(_)) => J::Null,
+        Some(Kind::BoolValue(b)) => J::Bool(*b),
+        Some(Kind::NumberValue(n)) => {
+            if n.fract() == 0.0 && n.abs() <= 9_007_199_254_740_992.0 {
+                J::from(*n as i64)
+            } else {
+                serde_json::Number::from_f64(*n).map_or(J::Null, J::Number)
+            }
+        }
+        Some(Kind::StringValue(s)) => J::String(s.clone()),
+        Some(Kind::ListValue(l)) => J::Array(l.values.iter().map(value_to_json).collect()),
+        Some(Kind::StructValue(s)) => struct_to_json(s),
+    }
+}
+
+/// A google.protobuf.Struct as a JSON object.
+pub fn struct_to_json(s: &prost_types::Struct) -> serde_json::Value {
+    serde_json::Value::Object(
+        s.fields
+            .iter()
+            .map(|(k, v)| (k.clone(), value_to_json(v)))
+            .collect(),
+    )
 }
 
 /// The ListModelsRequest that `models` sends; absent filters are empty.
@@ -182,6 +314,227 @@ mod tests {
         }
     }
 
+    /// A directory with a PNG, a text document, a tools file, a schema and
+    /// a conversation ending with an assistant tool call.
+    fn files() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, data: &[u8]| std::fs::write(dir.path().join(name), data).unwrap();
+        write("cat.png", b"\x89PNG\r\n\x1a\nimage");
+        write("My notes_v2.txt", b"notes");
+        write("notes.md", b"# notes");
+        write(
+            "tools.json",
+            br#"[{"name": "get_weather", "description": "d", "input_schema": {"type": "object"}}]"#,
+        );
+        write(
+            "schema.json",
+            br#"{"type": "object", "properties": {"a": {"type": "string"}}}"#,
+        );
+        write(
+            "chat.json",
+            br#"[{"role": "user", "content": "weather?"},
+                 {"role": "assistant", "blocks": [{"tool_use": {"id": "t1", "name": "get_weather", "input": {}}}]}]"#,
+        );
+        dir
+    }
+
+    fn at(dir: &tempfile::TempDir, name: &str) -> String {
+        dir.path().join(name).to_str().unwrap().to_owned()
+    }
+
+    fn kinds(m: &pb::Message) -> Vec<&'static str> {
+        use pb::content_block::Block;
+        m.blocks
+            .iter()
+            .map(|b| match &b.block {
+                Some(Block::Text(_)) => "text",
+                Some(Block::Image(_)) => "image",
+                Some(Block::Document(_)) => "document",
+                Some(Block::ToolUse(_)) => "tool_use",
+                Some(Block::ToolResult(_)) => "tool_result",
+                None => "none",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn files_make_the_prompt_a_turn_of_blocks() {
+        use pb::content_block::Block;
+        let d = files();
+        let r = generate_request(&request_args(&[
+            "--document",
+            &at(&d, "My notes_v2.txt"),
+            "--image",
+            &at(&d, "cat.png"),
+            "--document",
+            &at(&d, "notes.md"),
+            "what is this?",
+        ]));
+        assert_eq!(r.prompt, "");
+        assert_eq!(r.messages.len(), 1);
+        let m = &r.messages[0];
+        assert_eq!((m.role, m.content.as_str()), (pb::Role::User as i32, ""));
+        assert_eq!(kinds(m), ["image", "document", "document", "text"]);
+        match &m.blocks[0].block {
+            Some(Block::Image(i)) => {
+                assert_eq!(i.format, pb::ImageFormat::Png as i32);
+                assert_eq!(i.data, b"\x89PNG\r\n\x1a\nimage");
+            }
+            other => panic!("{other:?}"),
+        }
+        match (&m.blocks[1].block, &m.blocks[2].block) {
+            (Some(Block::Document(a)), Some(Block::Document(b))) => {
+                assert_eq!(
+                    (a.name.as_str(), a.format),
+                    ("My notes-v2", pb::DocumentFormat::Txt as i32)
+                );
+                assert_eq!(
+                    (b.name.as_str(), b.format),
+                    ("notes", pb::DocumentFormat::Md as i32)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(m.blocks[3].block, Some(Block::Text("what is this?".into())));
+    }
+
+    #[test]
+    fn files_join_the_last_user_turn_of_a_conversation() {
+        use pb::content_block::Block;
+        let d = files();
+        let r = generate_request(&request_args(&[
+            "--message",
+            "user:hi",
+            "--message",
+            "assistant:hello",
+            "--message",
+            "user:look",
+            "--image",
+            &at(&d, "cat.png"),
+        ]));
+        assert_eq!(r.messages.len(), 3);
+        let last = &r.messages[2];
+        assert_eq!(last.content, "");
+        assert_eq!(kinds(last), ["image", "text"]);
+        assert_eq!(last.blocks[1].block, Some(Block::Text("look".into())));
+        assert_eq!(r.messages[1].content, "hello");
+    }
+
+    #[test]
+    fn tool_results_and_a_prompt_follow_a_saved_conversation() {
+        use pb::content_block::Block;
+        let d = files();
+        let chat = at(&d, "chat.json");
+        let r = generate_request(&request_args(&[
+            "--messages",
+            &chat,
+            "--tool-result",
+            r#"t1={"temp_c": 21}"#,
+            "--tool-result",
+            "t2=sunny",
+        ]));
+        assert_eq!(r.messages.len(), 3);
+        assert_eq!(kinds(&r.messages[1]), ["tool_use"]);
+        let last = &r.messages[2];
+        assert_eq!(last.role, pb::Role::User as i32);
+        assert_eq!(kinds(last), ["tool_result", "tool_result"]);
+        match &last.blocks[1].block {
+            Some(Block::ToolResult(t)) => {
+                assert_eq!(t.tool_use_id, "t2");
+                assert_eq!(t.status, pb::ToolResultStatus::Unspecified as i32);
+                assert_eq!(
+                    t.content[0].content,
+                    Some(pb::tool_result_content::Content::Text("sunny".into()))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // With a prompt: one new user turn, results first, then the text.
+        let r = generate_request(&request_args(&[
+            "--messages",
+            &chat,
+            "--tool-result",
+            "t1=21",
+            "--image",
+            &at(&d, "cat.png"),
+            "and tomorrow?",
+        ]));
+        assert_eq!(kinds(&r.messages[2]), ["tool_result", "image", "text"]);
+        // A prompt alone after a conversation is a plain text turn.
+        let r = generate_request(&request_args(&["--messages", &chat, "thanks"]));
+        assert_eq!(r.messages[2].content, "thanks");
+        assert!(r.messages[2].blocks.is_empty());
+        // A conversation alone is sent as it is.
+        let r = generate_request(&request_args(&["--messages", &chat]));
+        assert_eq!(r.messages.len(), 2);
+        assert_eq!(r.prompt, "");
+    }
+
+    #[test]
+    fn tools_and_schemas_reach_both_requests() {
+        let d = files();
+        let args = request_args(&[
+            "--tools",
+            &at(&d, "tools.json"),
+            "--tool-choice",
+            "tool:get_weather",
+            "--json-schema",
+            &at(&d, "schema.json"),
+            "--json-schema-name",
+            "answer",
+            "hi",
+        ]);
+        for (tool_config, output_schema) in [
+            {
+                let r = generate_request(&args);
+                (r.tool_config, r.output_schema)
+            },
+            {
+                let r = generate_stream_request(&args);
+                (r.tool_config, r.output_schema)
+            },
+        ] {
+            let tc = tool_config.unwrap();
+            assert_eq!(tc.tools.len(), 1);
+            assert_eq!(tc.tools[0].name, "get_weather");
+            let choice = tc.tool_choice.unwrap();
+            assert_eq!(choice.mode, pb::ToolChoiceMode::Tool as i32);
+            assert_eq!(choice.tool_name, "get_weather");
+            let os = output_schema.unwrap();
+            assert_eq!(os.name, "answer");
+            assert!(os.json_schema.unwrap().fields.contains_key("properties"));
+        }
+        // Tools without a choice leave it unset (AUTO).
+        let r = generate_request(&request_args(&["--tools", &at(&d, "tools.json"), "hi"]));
+        assert!(r.tool_config.unwrap().tool_choice.is_none());
+        assert!(r.output_schema.is_none());
+        // No files: the prompt stays `prompt`.
+        assert_eq!(r.prompt, "hi");
+        assert!(r.messages.is_empty());
+    }
+
+    #[test]
+    fn sent_turns_make_the_prompt_a_turn() {
+        let t = sent_turns("hi", &[]);
+        assert_eq!((t.len(), t[0].content.as_str()), (1, "hi"));
+        assert_eq!(t[0].role, pb::Role::User as i32);
+    }
+
+    #[test]
+    fn struct_values_print_whole_numbers_as_integers() {
+        let v = json_to_value(
+            &serde_json::json!({"a": 21, "b": 1.5, "c": [true, null, "x"], "d": -0.0}),
+        );
+        assert_eq!(
+            value_to_json(&v),
+            serde_json::json!({"a": 21, "b": 1.5, "c": [true, null, "x"], "d": 0})
+        );
+        let nan = prost_types::Value {
+            kind: Some(Kind::NumberValue(f64::NAN)),
+        };
+        assert_eq!(value_to_json(&nan), serde_json::Value::Null);
+    }
+
     #[test]
     fn a_bare_prompt_sends_no_optional_parts() {
         let r = generate_request(&request_args(&["hi"]));
@@ -190,6 +543,7 @@ mod tests {
         assert!(r.messages.is_empty());
         assert!(r.parameters.is_none());
         assert!(r.additional_model_request_fields.is_none());
+        assert!(r.tool_config.is_none() && r.output_schema.is_none());
         assert_eq!(r.api, pb::BedrockApi::Unspecified as i32);
         let s = generate_stream_request(&request_args(&["--prompt", "hi", "--max-tokens", "3"]));
         assert_eq!(s.prompt, "hi");

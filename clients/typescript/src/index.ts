@@ -12,6 +12,7 @@
  * `includeDirs`.
  */
 
+import * as fs from "node:fs";
 import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -49,10 +50,104 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 export type Role = "user" | "assistant";
 export type Api = "converse" | "invoke_model";
 
-/** One conversation turn. */
+/** An image encoding (Bedrock's spelling). */
+export type ImageFormat = "png" | "jpeg" | "gif" | "webp";
+/** A document file type (Bedrock's spelling). */
+export type DocumentFormat = "pdf" | "csv" | "doc" | "docx" | "xls" | "xlsx" | "html" | "txt" | "md";
+
+/** An image sent inline, in a user turn. `data` must start with `format`'s signature. */
+export interface Image {
+  format: ImageFormat;
+  data: Uint8Array;
+}
+
+/**
+ * A document sent inline, in a user turn. `name`: 1 to 200 letters, digits,
+ * single spaces, `-`, `(`, `)`, `[` and `]`.
+ */
+export interface Document {
+  format: DocumentFormat;
+  name: string;
+  data: Uint8Array;
+}
+
+/** A JSON object (a google.protobuf.Struct on the wire). */
+export type JsonObject = Record<string, unknown>;
+
+/** A tool call the model made. Send it back unchanged in the assistant turn. */
+export interface ToolUse {
+  id: string;
+  name: string;
+  /** The call's arguments, following the tool's input schema. */
+  input: JsonObject;
+}
+
+/** One piece of a tool's result: exactly one key. */
+export type ToolResultContent = { text: string } | { json: JsonObject } | { image: Image } | { document: Document };
+
+export type ToolResultStatus = "success" | "error";
+
+/** The result of one tool call, in the user turn after the call. */
+export interface ToolResult {
+  /** The `id` of the ToolUse it answers. */
+  toolUseId: string;
+  content: ToolResultContent[];
+  /** Unset says nothing (the model assumes success). */
+  status?: ToolResultStatus;
+}
+
+/**
+ * One block of a turn or of an answer (ContentBlock in the proto): an object
+ * with exactly one key, e.g. `{ text: "..." }`, `{ image: {...} }`,
+ * `{ toolUse: {...} }`. Test which with `"toolUse" in block`.
+ */
+export type ContentBlock =
+  | { text: string }
+  | { image: Image }
+  | { document: Document }
+  | { toolUse: ToolUse }
+  | { toolResult: ToolResult };
+
+/** A tool the model may call. */
+export interface Tool {
+  name: string;
+  /** What the tool does; models choose tools by it. */
+  description?: string;
+  /** A JSON Schema (`{ type: "object", ... }`) for the tool's input. */
+  inputSchema: JsonObject;
+}
+
+/** "auto": the model decides; "any": some tool; "tool": the one named `toolName`. */
+export type ToolChoiceMode = "auto" | "any" | "tool";
+
+export interface ToolChoice {
+  mode: ToolChoiceMode;
+  /** With mode "tool": the tool to call. */
+  toolName?: string;
+}
+
+/** The tools a model may call; `toolChoice` unset means AUTO. */
+export interface ToolConfig {
+  tools: Tool[];
+  toolChoice?: ToolChoice;
+}
+
+/** A JSON Schema the answer's text must follow. */
+export interface OutputSchema {
+  jsonSchema: JsonObject;
+  name?: string;
+  description?: string;
+}
+
+/**
+ * One conversation turn. Set exactly one of `content` (the turn's text) and
+ * `blocks` (its content blocks); `{ role: "assistant", blocks: result.content }`
+ * replays an answer.
+ */
 export interface Message {
   role: Role;
-  content: string;
+  content?: string;
+  blocks?: ContentBlock[];
 }
 
 /** Per-call options: a deadline and request metadata. */
@@ -75,6 +170,10 @@ export interface GenerateOptions extends CallOptions {
   /** Passed to the model unchanged (a google.protobuf.Struct). */
   additionalModelRequestFields?: Record<string, unknown>;
   api?: Api;
+  /** Tools the model may call; the answer may then be a call (`toolUses`). */
+  toolConfig?: ToolConfig;
+  /** The answer's text is JSON following this schema. */
+  outputSchema?: OutputSchema;
 }
 
 export interface Usage {
@@ -111,6 +210,10 @@ export interface GenerateResult {
   requestId: string;
   backend: string;
   backendLatencyMs: number | null;
+  /** The answer block by block: `{ text }` and `{ toolUse }` blocks. */
+  content: ContentBlock[];
+  /** The tool calls in `content`, in order (stop reason STOP_REASON_TOOL_USE). */
+  toolUses: ToolUse[];
 }
 
 /** The final event of a stream: everything but the text. */
@@ -125,7 +228,38 @@ export interface Completion {
   backend: string;
   backendLatencyMs: number | null;
   timeToFirstTokenMs: number | null;
+  /** Every tool call of the answer, its input fragments joined and parsed. */
+  toolUses: ToolUse[];
 }
+
+/** A piece of text of content block `index`. */
+export interface TextDelta {
+  text: string;
+  index: number;
+}
+
+/** A tool call starts, as content block `index`. */
+export interface ToolUseStart {
+  index: number;
+  id: string;
+  name: string;
+}
+
+/** The next fragment of the input JSON of the tool call at `index`. */
+export interface ToolUseDelta {
+  index: number;
+  inputJson: string;
+}
+
+/**
+ * One event of a stream (GenerateStreamResponse): exactly one key. `complete`
+ * comes last.
+ */
+export type StreamEvent =
+  | { delta: TextDelta }
+  | { toolUseStart: ToolUseStart }
+  | { toolUseDelta: ToolUseDelta }
+  | { complete: Completion };
 
 export interface ModelSummary {
   modelId: string;
@@ -224,6 +358,40 @@ interface RawUsage {
   cache_write_input_tokens: number;
 }
 
+interface RawImage {
+  format: string;
+  data: Uint8Array;
+}
+
+interface RawDocument {
+  format: string;
+  name: string;
+  data: Uint8Array;
+}
+
+interface RawToolUse {
+  id: string;
+  name: string;
+  input: RawStruct | null;
+}
+
+interface RawToolResultContent {
+  content?: "text" | "json" | "image" | "document";
+  text?: string;
+  json?: RawStruct | null;
+  image?: RawImage | null;
+  document?: RawDocument | null;
+}
+
+interface RawContentBlock {
+  block?: "text" | "image" | "document" | "tool_use" | "tool_result";
+  text?: string;
+  image?: RawImage | null;
+  document?: RawDocument | null;
+  tool_use?: RawToolUse | null;
+  tool_result?: { tool_use_id: string; content: RawToolResultContent[]; status: string } | null;
+}
+
 interface RawGenerateResponse {
   text: string;
   stop_reason: StopReason;
@@ -234,6 +402,7 @@ interface RawGenerateResponse {
   backend: string;
   raw_stop_reason: string;
   resolved_model_id: string;
+  content: RawContentBlock[];
 }
 
 interface RawGenerationComplete {
@@ -246,12 +415,15 @@ interface RawGenerationComplete {
   raw_stop_reason: string;
   time_to_first_token: RawDuration | null;
   resolved_model_id: string;
+  tool_uses: RawToolUse[];
 }
 
 interface RawStreamEvent {
-  event?: "delta" | "complete";
-  delta?: { text: string } | null;
+  event?: "delta" | "complete" | "tool_use_start" | "tool_use_delta";
+  delta?: { text: string; index: number } | null;
   complete?: RawGenerationComplete | null;
+  tool_use_start?: { index: number; id: string; name: string } | null;
+  tool_use_delta?: { index: number; input_json: string } | null;
 }
 
 interface RawModelSummary {
@@ -270,13 +442,15 @@ interface RawModelSummary {
 
 // google.protobuf.Value comes from protobufjs's bundled well-known types,
 // whose field names are camelCase whatever `keepCase` says.
-type RawValue =
+// Decoded values also carry `kind`, the oneof's member name.
+type RawValue = (
   | { nullValue: "NULL_VALUE" }
   | { numberValue: number }
   | { stringValue: string }
   | { boolValue: boolean }
   | { structValue: RawStruct }
-  | { listValue: { values: RawValue[] } };
+  | { listValue: { values: RawValue[] } }
+) & { kind?: string };
 
 interface RawStruct {
   fields: Record<string, RawValue>;
@@ -503,8 +677,244 @@ export function toStruct(object: Record<string, unknown>): RawStruct {
   return { fields };
 }
 
+/** A google.protobuf.Value (proto-loader's decoded form) as a JSON-like value. */
+export function fromValue(value: RawValue | null | undefined): unknown {
+  if (!value) return null;
+  const v = value as Partial<{
+    nullValue: string;
+    numberValue: number;
+    stringValue: string;
+    boolValue: boolean;
+    structValue: RawStruct;
+    listValue: { values: RawValue[] };
+  }>;
+  switch (value.kind ?? Object.keys(value).find((k) => k !== "kind")) {
+    case "numberValue":
+      return v.numberValue;
+    case "stringValue":
+      return v.stringValue;
+    case "boolValue":
+      return v.boolValue;
+    case "structValue":
+      return fromStruct(v.structValue);
+    case "listValue":
+      return (v.listValue?.values ?? []).map(fromValue);
+    default:
+      return null;
+  }
+}
+
+/** A google.protobuf.Struct (proto-loader's decoded form) as a plain object. */
+export function fromStruct(struct: RawStruct | null | undefined): JsonObject {
+  const out: JsonObject = {};
+  for (const [key, value] of Object.entries(struct?.fields ?? {})) out[key] = fromValue(value);
+  return out;
+}
+
 const ROLES: Record<Role, string> = { user: "ROLE_USER", assistant: "ROLE_ASSISTANT" };
 const APIS: Record<Api, string> = { converse: "BEDROCK_API_CONVERSE", invoke_model: "BEDROCK_API_INVOKE_MODEL" };
+const IMAGE_FORMATS: Record<ImageFormat, string> = {
+  png: "IMAGE_FORMAT_PNG",
+  jpeg: "IMAGE_FORMAT_JPEG",
+  gif: "IMAGE_FORMAT_GIF",
+  webp: "IMAGE_FORMAT_WEBP",
+};
+const DOCUMENT_FORMATS: Record<DocumentFormat, string> = {
+  pdf: "DOCUMENT_FORMAT_PDF",
+  csv: "DOCUMENT_FORMAT_CSV",
+  doc: "DOCUMENT_FORMAT_DOC",
+  docx: "DOCUMENT_FORMAT_DOCX",
+  xls: "DOCUMENT_FORMAT_XLS",
+  xlsx: "DOCUMENT_FORMAT_XLSX",
+  html: "DOCUMENT_FORMAT_HTML",
+  txt: "DOCUMENT_FORMAT_TXT",
+  md: "DOCUMENT_FORMAT_MD",
+};
+const TOOL_CHOICE_MODES: Record<ToolChoiceMode, string> = {
+  auto: "TOOL_CHOICE_MODE_AUTO",
+  any: "TOOL_CHOICE_MODE_ANY",
+  tool: "TOOL_CHOICE_MODE_TOOL",
+};
+const TOOL_RESULT_STATUSES: Record<ToolResultStatus, string> = {
+  success: "TOOL_RESULT_STATUS_SUCCESS",
+  error: "TOOL_RESULT_STATUS_ERROR",
+};
+// File suffixes that name a format other than their own spelling.
+const SUFFIX_ALIASES: Record<string, string> = { jpg: "jpeg", htm: "html", markdown: "md", text: "txt" };
+
+function choose<K extends string>(table: Record<K, string>, value: K, what: string): string {
+  if (!Object.prototype.hasOwnProperty.call(table, value)) {
+    throw new TypeError(`${what} must be one of ${Object.keys(table).join(", ")}, got ${String(value)}`);
+  }
+  return table[value];
+}
+
+/** "IMAGE_FORMAT_PNG" -> "png". */
+function shortName(name: string, prefix: string): string {
+  return (name.startsWith(prefix) ? name.slice(prefix.length) : name).toLowerCase();
+}
+
+function formatOf<K extends string>(file: string, table: Record<K, string>, kind: string): K {
+  const suffix = path.extname(file).slice(1).toLowerCase();
+  const name = SUFFIX_ALIASES[suffix] ?? suffix;
+  if (!Object.prototype.hasOwnProperty.call(table, name)) {
+    throw new TypeError(
+      `cannot tell the ${kind} format of ${path.basename(file)}; pass a format (one of ${Object.keys(table).join(", ")})`,
+    );
+  }
+  return name as K;
+}
+
+/** Reads an image file; the format defaults to the file's suffix (.png, .jpg/.jpeg, .gif, .webp). */
+export function imageFromPath(file: string, format?: ImageFormat): Image {
+  return { format: format ?? formatOf(file, IMAGE_FORMATS, "image"), data: fs.readFileSync(file) };
+}
+
+/**
+ * Reads a document file. The format defaults to the file's suffix; the name
+ * to the file's stem with every run of characters a document name may not
+ * hold replaced by one "-" (cut to 200 characters).
+ */
+export function documentFromPath(file: string, options: { name?: string; format?: DocumentFormat } = {}): Document {
+  const stem = path.basename(file, path.extname(file));
+  const name =
+    options.name ??
+    (stem.replace(/[^A-Za-z0-9 ()[\]-]+/g, "-").split(/\s+/).filter(Boolean).join(" ").slice(0, 200) || "document");
+  return {
+    format: options.format ?? formatOf(file, DOCUMENT_FORMATS, "document"),
+    name,
+    data: fs.readFileSync(file),
+  };
+}
+
+function rawImage(image: Image): RawImage {
+  return { format: choose(IMAGE_FORMATS, image.format, "image format"), data: image.data };
+}
+
+function rawDocument(document: Document): RawDocument {
+  return {
+    format: choose(DOCUMENT_FORMATS, document.format, "document format"),
+    name: document.name,
+    data: document.data,
+  };
+}
+
+function rawToolResultContent(piece: ToolResultContent): object {
+  if ("text" in piece) return { text: piece.text };
+  if ("json" in piece) return { json: toStruct(piece.json) };
+  if ("image" in piece) return { image: rawImage(piece.image) };
+  if ("document" in piece) return { document: rawDocument(piece.document) };
+  throw new TypeError("a tool result piece is { text }, { json }, { image } or { document }");
+}
+
+function rawBlock(block: ContentBlock): object {
+  if (typeof block !== "object" || block === null) {
+    throw new TypeError("a content block is { text }, { image }, { document }, { toolUse } or { toolResult }");
+  }
+  if ("text" in block) return { text: block.text };
+  if ("image" in block) return { image: rawImage(block.image) };
+  if ("document" in block) return { document: rawDocument(block.document) };
+  if ("toolUse" in block) {
+    const u = block.toolUse;
+    return { tool_use: { id: u.id, name: u.name, input: toStruct(u.input ?? {}) } };
+  }
+  if ("toolResult" in block) {
+    const r = block.toolResult;
+    const result: Record<string, unknown> = {
+      tool_use_id: r.toolUseId,
+      content: r.content.map(rawToolResultContent),
+    };
+    if (r.status !== undefined) result.status = choose(TOOL_RESULT_STATUSES, r.status, "tool result status");
+    return { tool_result: result };
+  }
+  throw new TypeError("a content block is { text }, { image }, { document }, { toolUse } or { toolResult }");
+}
+
+function fromImage(raw: RawImage): Image {
+  return { format: shortName(raw.format, "IMAGE_FORMAT_") as ImageFormat, data: raw.data };
+}
+
+function fromDocument(raw: RawDocument): Document {
+  return { format: shortName(raw.format, "DOCUMENT_FORMAT_") as DocumentFormat, name: raw.name, data: raw.data };
+}
+
+function fromToolUse(raw: RawToolUse): ToolUse {
+  return { id: raw.id, name: raw.name, input: fromStruct(raw.input) };
+}
+
+/** A response block as a ContentBlock; null for a kind this client does not know. */
+function fromBlock(raw: RawContentBlock): ContentBlock | null {
+  switch (raw.block) {
+    case "text":
+      return { text: raw.text ?? "" };
+    case "tool_use":
+      return raw.tool_use ? { toolUse: fromToolUse(raw.tool_use) } : null;
+    case "image":
+      return raw.image ? { image: fromImage(raw.image) } : null;
+    case "document":
+      return raw.document ? { document: fromDocument(raw.document) } : null;
+    case "tool_result": {
+      const r = raw.tool_result;
+      if (!r) return null;
+      const content: ToolResultContent[] = [];
+      for (const piece of r.content) {
+        if (piece.content === "text") content.push({ text: piece.text ?? "" });
+        else if (piece.content === "json") content.push({ json: fromStruct(piece.json) });
+        else if (piece.content === "image" && piece.image) content.push({ image: fromImage(piece.image) });
+        else if (piece.content === "document" && piece.document) content.push({ document: fromDocument(piece.document) });
+      }
+      const result: ToolResult = { toolUseId: r.tool_use_id, content };
+      if (r.status && r.status !== "TOOL_RESULT_STATUS_UNSPECIFIED") {
+        result.status = shortName(r.status, "TOOL_RESULT_STATUS_") as ToolResultStatus;
+      }
+      return { toolResult: result };
+    }
+    default:
+      return null;
+  }
+}
+
+function completion(c: RawGenerationComplete): Completion {
+  return {
+    stopReason: c.stop_reason,
+    rawStopReason: c.raw_stop_reason,
+    usage: usage(c.usage),
+    invokedModelId: c.invoked_model_id,
+    resolvedModelId: c.resolved_model_id,
+    requestId: c.request_id,
+    backend: c.backend,
+    backendLatencyMs: durationMs(c.backend_latency),
+    timeToFirstTokenMs: durationMs(c.time_to_first_token),
+    toolUses: (c.tool_uses ?? []).map(fromToolUse),
+  };
+}
+
+function rawMessage(m: Message): object {
+  const role = ROLES[m.role];
+  if (role === undefined) throw new TypeError(`message role must be "user" or "assistant", got ${m.role}`);
+  if (m.content !== undefined && typeof m.content !== "string") {
+    throw new TypeError("Message.content is the turn's text; pass content blocks as `blocks`");
+  }
+  if (m.blocks !== undefined && !Array.isArray(m.blocks)) throw new TypeError("Message.blocks must be an array");
+  return { role, content: m.content ?? "", blocks: (m.blocks ?? []).map(rawBlock) };
+}
+
+function rawToolConfig(config: ToolConfig): object {
+  const raw: Record<string, unknown> = {
+    tools: config.tools.map((t) => ({
+      name: t.name,
+      description: t.description ?? "",
+      input_schema: toStruct(t.inputSchema),
+    })),
+  };
+  if (config.toolChoice !== undefined) {
+    raw.tool_choice = {
+      mode: choose(TOOL_CHOICE_MODES, config.toolChoice.mode, "tool choice mode"),
+      tool_name: config.toolChoice.toolName ?? "",
+    };
+  }
+  return raw;
+}
 
 function generationRequest(modelId: string, o: GenerateOptions): object {
   const parameters: Record<string, unknown> = {};
@@ -516,11 +926,7 @@ function generationRequest(modelId: string, o: GenerateOptions): object {
     model_id: modelId,
     prompt: o.prompt ?? "",
     system: o.system ?? "",
-    messages: (o.messages ?? []).map((m) => {
-      const role = ROLES[m.role];
-      if (role === undefined) throw new TypeError(`message role must be "user" or "assistant", got ${m.role}`);
-      return { role, content: m.content };
-    }),
+    messages: (o.messages ?? []).map(rawMessage),
   };
   if (Object.keys(parameters).length > 0) request.parameters = parameters;
   if (o.additionalModelRequestFields !== undefined) {
@@ -530,6 +936,14 @@ function generationRequest(modelId: string, o: GenerateOptions): object {
     const api = APIS[o.api];
     if (api === undefined) throw new TypeError(`api must be "converse" or "invoke_model", got ${o.api}`);
     request.api = api;
+  }
+  if (o.toolConfig !== undefined) request.tool_config = rawToolConfig(o.toolConfig);
+  if (o.outputSchema !== undefined) {
+    request.output_schema = {
+      json_schema: toStruct(o.outputSchema.jsonSchema),
+      name: o.outputSchema.name ?? "",
+      description: o.outputSchema.description ?? "",
+    };
   }
   return request;
 }
@@ -547,10 +961,13 @@ function callArgs(o: CallOptions): [grpc.Metadata, grpc.CallOptions] {
 
 /**
  * A streamed completion: `for await (const chunk of stream)` yields text
- * chunks. After the last one, `completion` holds the final event. `cancel()`
- * stops the call (and generation upstream) at once, and iteration then just
- * ends; leaving the loop early cancels too. Any other failure is thrown from
- * the loop as a GatewayError; `text` keeps what arrived before it.
+ * chunks. After the last one, `completion` holds the final event (stop
+ * reason, usage, tool calls). `events()` yields every event instead: text
+ * deltas, tool-call starts and input fragments, then the completion. A stream
+ * is read once, one way or the other. `cancel()` stops the call (and
+ * generation upstream) at once, and iteration then just ends; leaving the
+ * loop early cancels too. Any other failure is thrown from the loop as a
+ * GatewayError; `text` keeps what arrived before it.
  */
 export class GenerationStream implements AsyncIterable<string> {
   private readonly chunks: string[] = [];
@@ -590,27 +1007,27 @@ export class GenerationStream implements AsyncIterable<string> {
     this.call.cancel();
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<string> {
+  /**
+   * Every event, in order: `{ delta }`, `{ toolUseStart }`, `{ toolUseDelta }`,
+   * and `{ complete }` last.
+   */
+  async *events(): AsyncGenerator<StreamEvent, void, undefined> {
     if (this.iterated) throw new Error("a GenerationStream can be iterated once");
     this.iterated = true;
     try {
       for await (const event of this.call as AsyncIterable<RawStreamEvent>) {
         if (event.event === "delta" && event.delta) {
           this.chunks.push(event.delta.text);
-          yield event.delta.text;
+          yield { delta: { text: event.delta.text, index: event.delta.index ?? 0 } };
+        } else if (event.event === "tool_use_start" && event.tool_use_start) {
+          const s = event.tool_use_start;
+          yield { toolUseStart: { index: s.index, id: s.id, name: s.name } };
+        } else if (event.event === "tool_use_delta" && event.tool_use_delta) {
+          const d = event.tool_use_delta;
+          yield { toolUseDelta: { index: d.index, inputJson: d.input_json } };
         } else if (event.event === "complete" && event.complete) {
-          const c = event.complete;
-          this.completionEvent = {
-            stopReason: c.stop_reason,
-            rawStopReason: c.raw_stop_reason,
-            usage: usage(c.usage),
-            invokedModelId: c.invoked_model_id,
-            resolvedModelId: c.resolved_model_id,
-            requestId: c.request_id,
-            backend: c.backend,
-            backendLatencyMs: durationMs(c.backend_latency),
-            timeToFirstTokenMs: durationMs(c.time_to_first_token),
-          };
+          this.completionEvent = completion(event.complete);
+          yield { complete: this.completionEvent };
         }
       }
       this.finished = true;
@@ -620,6 +1037,12 @@ export class GenerationStream implements AsyncIterable<string> {
       throw this.decoder.toGatewayError(error);
     } finally {
       if (!this.finished) this.cancel(); // the caller left the loop early
+    }
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<string> {
+    for await (const event of this.events()) {
+      if ("delta" in event) yield event.delta.text;
     }
   }
 }
@@ -675,6 +1098,7 @@ export class GatewayClient {
   /** Generate: one whole completion. */
   async generate(modelId: string, options: GenerateOptions = {}): Promise<GenerateResult> {
     const r = await this.unary(this.raw.Generate.bind(this.raw), generationRequest(modelId, options), options);
+    const content = (r.content ?? []).map(fromBlock).filter((b): b is ContentBlock => b !== null);
     return {
       text: r.text,
       stopReason: r.stop_reason,
@@ -685,10 +1109,15 @@ export class GatewayClient {
       requestId: r.request_id,
       backend: r.backend,
       backendLatencyMs: durationMs(r.backend_latency),
+      content,
+      toolUses: content.flatMap((b) => ("toolUse" in b ? [b.toolUse] : [])),
     };
   }
 
-  /** GenerateStream: text chunks as they are generated. Errors surface while iterating. */
+  /**
+   * GenerateStream: text chunks as they are generated (`events()` for tool
+   * calls too). Errors surface while iterating.
+   */
   stream(modelId: string, options: GenerateOptions = {}): GenerationStream {
     const [metadata, callOptions] = callArgs(options);
     const call = this.raw.GenerateStream(generationRequest(modelId, options), metadata, callOptions);

@@ -1,13 +1,16 @@
 //! Converse and ConverseStream: Bedrock's model-independent API.
 
+use super::content;
 use super::native::converse_stop_reason;
 use super::sdk_errors::from_sdk;
 use crate::backend::{EventStream, GenerationStream};
-use crate::domain::{Completion, Generation, GenerationRequest, Role, StreamEvent, Usage};
+use crate::domain::{
+    Completion, Generation, GenerationRequest, Role, StreamEvent, ToolUseAssembly, Usage,
+};
 use crate::error::{ErrorKind, GatewayError};
 use aws_sdk_bedrockruntime::operation::RequestId;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ContentBlockDelta, ConversationRole, ConverseOutput as Output,
+    ContentBlockDelta, ContentBlockStart, ConversationRole, ConverseOutput as Output,
     ConverseStreamOutput as Event, InferenceConfiguration, Message, SystemContentBlock, TokenUsage,
 };
 use aws_smithy_types::Document;
@@ -24,7 +27,7 @@ fn messages(request: &GenerationRequest) -> Result<Vec<Message>, GatewayError> {
                     Role::User => ConversationRole::User,
                     Role::Assistant => ConversationRole::Assistant,
                 })
-                .content(ContentBlock::Text(m.content.clone()))
+                .set_content(Some(content::blocks(&m.content)?))
                 .build()
                 .map_err(|e| GatewayError::new(ErrorKind::Internal, format!("building a Converse message: {e}")))
         })
@@ -73,6 +76,18 @@ fn additional_fields(request: &GenerationRequest) -> Option<Document> {
     request.additional_model_request_fields.as_ref().map(document)
 }
 
+fn tool_config(
+    request: &GenerationRequest,
+) -> Result<Option<aws_sdk_bedrockruntime::types::ToolConfiguration>, GatewayError> {
+    request.tool_config.as_ref().map(content::tool_config).transpose()
+}
+
+fn output_config(
+    request: &GenerationRequest,
+) -> Result<Option<aws_sdk_bedrockruntime::types::OutputConfig>, GatewayError> {
+    request.output_schema.as_ref().map(content::output_config).transpose()
+}
+
 fn usage(u: Option<&TokenUsage>) -> Usage {
     let n = |x: i32| u32::try_from(x).unwrap_or(0);
     match u {
@@ -95,6 +110,11 @@ fn routed_model(trace: Option<&aws_sdk_bedrockruntime::types::PromptRouterTrace>
     Some(tail.to_owned())
 }
 
+/// Bedrock's content block index (an i32 that is never negative).
+fn block_index(i: i32) -> u32 {
+    u32::try_from(i).unwrap_or(0)
+}
+
 fn millis(ms: i64) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
@@ -112,6 +132,8 @@ pub(crate) async fn generate(
         .set_system(request.system.clone().map(|s| vec![SystemContentBlock::Text(s)]))
         .set_inference_config(inference_config(request))
         .set_additional_model_request_fields(additional_fields(request))
+        .set_tool_config(tool_config(request)?)
+        .set_output_config(output_config(request)?)
         .send()
         .await
         .map_err(|e| from_sdk("Converse", e, None))?;
@@ -119,12 +141,8 @@ pub(crate) async fn generate(
     // The SDK accepts a 200 whose body lacks the message (it yields an
     // "unknown" output); that is not an answer, so say so instead of
     // returning empty text with a made-up stop reason.
-    let text = match &out.output {
-        Some(Output::Message(m)) => m
-            .content
-            .iter()
-            .filter_map(|c| c.as_text().ok().map(String::as_str))
-            .collect::<String>(),
+    let answer = match &out.output {
+        Some(Output::Message(m)) => content::answer(&m.content),
         _ => {
             return Err(GatewayError::new(
                 ErrorKind::Internal,
@@ -138,7 +156,7 @@ pub(crate) async fn generate(
     };
     let raw = out.stop_reason.as_str().to_owned();
     Ok(Generation {
-        text,
+        content: answer,
         completion: Completion {
             stop_reason: converse_stop_reason(&raw),
             raw_stop_reason: raw,
@@ -151,6 +169,7 @@ pub(crate) async fn generate(
                 .as_ref()
                 .map_or_else(|| started.elapsed(), |m| millis(m.latency_ms)),
             request_id,
+            tool_uses: Vec::new(),
         },
     })
 }
@@ -170,6 +189,8 @@ pub(crate) async fn generate_stream(
         .set_system(request.system.clone().map(|s| vec![SystemContentBlock::Text(s)]))
         .set_inference_config(inference_config(request))
         .set_additional_model_request_fields(additional_fields(request))
+        .set_tool_config(tool_config(request)?)
+        .set_output_config(output_config(request)?)
         .send()
         .await
         .map_err(|e| from_sdk("ConverseStream", e, None))?;
@@ -184,7 +205,9 @@ pub(crate) async fn generate_stream(
             resolved_model_id: request.target.resolved_model_id().to_owned(),
             backend_latency: Duration::ZERO,
             request_id: request_id.clone(),
+            tool_uses: Vec::new(),
         },
+        tools: ToolUseAssembly::default(),
         stopped: false,
         started,
         done: false,
@@ -199,6 +222,8 @@ struct StreamState {
         aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError,
     >,
     completion: Completion,
+    /// The stream's tool calls, joined for the complete event.
+    tools: ToolUseAssembly,
     stopped: bool,
     started: Instant,
     done: bool,
@@ -211,11 +236,26 @@ impl StreamState {
         }
         loop {
             match self.receiver.recv().await {
+                Ok(Some(Event::ContentBlockStart(e))) => {
+                    let index = block_index(e.content_block_index);
+                    if let Some(ContentBlockStart::ToolUse(t)) = e.start {
+                        let event = StreamEvent::ToolUseStart { index, id: t.tool_use_id, name: t.name };
+                        self.tools.observe(&event);
+                        return Some((Ok(event), self));
+                    }
+                }
                 Ok(Some(Event::ContentBlockDelta(e))) => {
-                    if let Some(ContentBlockDelta::Text(text)) = e.delta {
-                        if !text.is_empty() {
-                            return Some((Ok(StreamEvent::Delta(text)), self));
+                    let index = block_index(e.content_block_index);
+                    match e.delta {
+                        Some(ContentBlockDelta::Text(text)) if !text.is_empty() => {
+                            return Some((Ok(StreamEvent::Text { index, text }), self));
                         }
+                        Some(ContentBlockDelta::ToolUse(t)) if !t.input.is_empty() => {
+                            let event = StreamEvent::ToolUseDelta { index, input_json: t.input };
+                            self.tools.observe(&event);
+                            return Some((Ok(event), self));
+                        }
+                        _ => {}
                     }
                 }
                 Ok(Some(Event::MessageStop(e))) => {
@@ -246,7 +286,8 @@ impl StreamState {
                     if self.completion.backend_latency.is_zero() {
                         self.completion.backend_latency = self.started.elapsed();
                     }
-                    let completion = self.completion.clone();
+                    let mut completion = self.completion.clone();
+                    completion.tool_uses = self.tools.finish();
                     return Some((Ok(StreamEvent::Complete(completion)), self));
                 }
                 Err(e) => {

@@ -97,7 +97,7 @@ pub(crate) async fn generate(
     let input = counts.input_tokens.or(decoded.input_tokens).unwrap_or(0);
     let output = counts.output_tokens.or(decoded.output_tokens).unwrap_or(0);
     Ok(Generation {
-        text: decoded.text,
+        content: vec![crate::domain::ContentBlock::Text(decoded.text)],
         completion: Completion {
             stop_reason: decoded.stop_reason,
             raw_stop_reason: decoded.raw_stop_reason,
@@ -106,6 +106,7 @@ pub(crate) async fn generate(
             resolved_model_id: request.target.resolved_model_id().to_owned(),
             backend_latency: counts.latency.unwrap_or_else(|| started.elapsed()),
             request_id,
+            tool_uses: Vec::new(),
         },
     })
 }
@@ -168,7 +169,8 @@ impl ChunkState {
     async fn next(mut self) -> Option<(Result<StreamEvent, GatewayError>, Self)> {
         loop {
             if let Some(text) = self.pending.pop_front() {
-                return Some((Ok(StreamEvent::Delta(text)), self));
+                // A native body's answer is one text block.
+                return Some((Ok(StreamEvent::Text { index: 0, text }), self));
             }
             if self.done {
                 return None;
@@ -208,6 +210,7 @@ impl ChunkState {
                         resolved_model_id: self.resolved_model_id.clone(),
                         backend_latency: self.started.elapsed(),
                         request_id: self.request_id.clone(),
+                        tool_uses: Vec::new(),
                     };
                     return Some((Ok(StreamEvent::Complete(completion)), self));
                 }

@@ -1,6 +1,8 @@
 //! The Amazon Bedrock backend, over the AWS SDK for Rust.
 //!
 //! - `converse`: Converse / ConverseStream (the default API).
+//! - `content`: content blocks, tools and output schemas to and from
+//!   Converse's types.
 //! - `invoke`: InvokeModel / InvokeModelWithResponseStream with native bodies.
 //! - `native`: the per-family JSON codecs (Titan, Claude, Llama, Mistral).
 //! - `control_plane`: the model directory's source (foundation models and
@@ -12,6 +14,7 @@
 //! `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` overrides that aws-config honours work
 //! for both the control plane and the runtime. SDK clients are built once.
 
+mod content;
 mod control_plane;
 mod converse;
 mod invoke;

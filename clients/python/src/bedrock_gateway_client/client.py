@@ -8,10 +8,26 @@ ErrorInfo, RetryInfo, ResourceInfo).
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Iterator, Literal, Mapping, Optional, Sequence, Tuple, Type, Union
+from typing import (
+    Any,
+    Dict,
+    Iterator,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    Union,
+    cast,
+)
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2, struct_pb2
@@ -26,13 +42,27 @@ __all__ = [
     "DEFAULT_TARGET",
     "Client",
     "Completion",
+    "ContentBlock",
+    "Document",
     "ErrorInfo",
     "GatewayError",
     "GenerateResult",
+    "Image",
     "Message",
     "ModelSummary",
+    "OutputSchema",
     "ResourceInfo",
     "Stream",
+    "StreamEvent",
+    "TextDelta",
+    "Tool",
+    "ToolChoice",
+    "ToolConfig",
+    "ToolResult",
+    "ToolResultContent",
+    "ToolUse",
+    "ToolUseDelta",
+    "ToolUseStart",
     "Usage",
 ]
 
@@ -47,15 +77,224 @@ _ROLES = {"user": pb.ROLE_USER, "assistant": pb.ROLE_ASSISTANT}
 _APIS = {"converse": pb.BEDROCK_API_CONVERSE, "invoke_model": pb.BEDROCK_API_INVOKE_MODEL}
 
 
+ImageFormat = Literal["png", "jpeg", "gif", "webp"]
+DocumentFormat = Literal["pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md"]
+ToolChoiceMode = Literal["auto", "any", "tool"]
+ToolResultStatus = Literal["success", "error"]
+
+_IMAGE_FORMATS: Dict[str, Any] = {
+    "png": pb.IMAGE_FORMAT_PNG,
+    "jpeg": pb.IMAGE_FORMAT_JPEG,
+    "gif": pb.IMAGE_FORMAT_GIF,
+    "webp": pb.IMAGE_FORMAT_WEBP,
+}
+_DOCUMENT_FORMATS: Dict[str, Any] = {
+    "pdf": pb.DOCUMENT_FORMAT_PDF,
+    "csv": pb.DOCUMENT_FORMAT_CSV,
+    "doc": pb.DOCUMENT_FORMAT_DOC,
+    "docx": pb.DOCUMENT_FORMAT_DOCX,
+    "xls": pb.DOCUMENT_FORMAT_XLS,
+    "xlsx": pb.DOCUMENT_FORMAT_XLSX,
+    "html": pb.DOCUMENT_FORMAT_HTML,
+    "txt": pb.DOCUMENT_FORMAT_TXT,
+    "md": pb.DOCUMENT_FORMAT_MD,
+}
+_TOOL_CHOICE_MODES: Dict[str, Any] = {
+    "auto": pb.TOOL_CHOICE_MODE_AUTO,
+    "any": pb.TOOL_CHOICE_MODE_ANY,
+    "tool": pb.TOOL_CHOICE_MODE_TOOL,
+}
+_TOOL_RESULT_STATUSES: Dict[str, Any] = {
+    "success": pb.TOOL_RESULT_STATUS_SUCCESS,
+    "error": pb.TOOL_RESULT_STATUS_ERROR,
+}
+# File suffixes that name a format other than their own spelling.
+_SUFFIX_ALIASES = {"jpg": "jpeg", "htm": "html", "markdown": "md", "text": "txt"}
+# What Bedrock takes in a document name: letters, digits, single spaces,
+# hyphens, parentheses and square brackets.
+_NOT_IN_A_DOCUMENT_NAME = re.compile(r"[^A-Za-z0-9 ()\[\]-]+")
+
+
+def _format_of(path: Path, formats: Mapping[str, Any], kind: str) -> str:
+    suffix = path.suffix.lower().lstrip(".")
+    name = _SUFFIX_ALIASES.get(suffix, suffix)
+    if name not in formats:
+        raise ValueError(
+            f"cannot tell the {kind} format of {path.name!r}; pass format= (one of {', '.join(formats)})"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image sent inline (``Image`` in the proto), in a user turn.
+
+    ``format`` is ``"png"``, ``"jpeg"``, ``"gif"`` or ``"webp"``; ``data`` the
+    file's bytes, which must start with that format's signature (the gateway
+    checks it).
+    """
+
+    format: ImageFormat
+    data: bytes
+
+    @classmethod
+    def from_path(cls, path: Union[str, os.PathLike[str]], *, format: Optional[ImageFormat] = None) -> Image:
+        """Reads an image file; ``format`` defaults to the file's suffix."""
+        p = Path(path)
+        fmt = format or cast(ImageFormat, _format_of(p, _IMAGE_FORMATS, "image"))
+        return cls(fmt, p.read_bytes())
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document sent inline (``Document`` in the proto), in a user turn.
+
+    ``format`` is ``"pdf"``, ``"csv"``, ``"doc"``, ``"docx"``, ``"xls"``,
+    ``"xlsx"``, ``"html"``, ``"txt"`` or ``"md"``. ``name`` is 1 to 200
+    letters, digits, single spaces, ``-``, ``(``, ``)``, ``[`` and ``]``.
+    """
+
+    format: DocumentFormat
+    name: str
+    data: bytes
+
+    @classmethod
+    def from_path(
+        cls,
+        path: Union[str, os.PathLike[str]],
+        *,
+        name: Optional[str] = None,
+        format: Optional[DocumentFormat] = None,
+    ) -> Document:
+        """Reads a document file. ``format`` defaults to the file's suffix;
+        ``name`` to the file's stem with every run of characters a document
+        name may not hold replaced by one ``-`` (and cut to 200 characters).
+        """
+        p = Path(path)
+        fmt = format or cast(DocumentFormat, _format_of(p, _DOCUMENT_FORMATS, "document"))
+        if name is None:
+            name = " ".join(_NOT_IN_A_DOCUMENT_NAME.sub("-", p.stem).split())[:200] or "document"
+        return cls(fmt, name, p.read_bytes())
+
+
+@dataclass(frozen=True)
+class ToolUse:
+    """A tool call the model made (``ToolUse`` in the proto).
+
+    ``input`` is the call's arguments as JSON-like Python values (dicts,
+    lists, str, float/int, bool, None); a JSON number without a fractional
+    part comes back as an ``int``. Send it back unchanged, in the assistant
+    turn, when continuing the conversation.
+    """
+
+    id: str
+    name: str
+    input: Dict[str, Any] = field(default_factory=dict)
+
+
+#: One piece of a tool's result: text (``str``), a JSON object (a mapping),
+#: an :class:`Image` or a :class:`Document`.
+ToolResultContent = Union[str, Mapping[str, Any], Image, Document]
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """The result of one tool call (``ToolResult`` in the proto), in a user turn.
+
+    ``content`` is a sequence of pieces: ``str`` for text, a mapping for a
+    JSON object, :class:`Image`, :class:`Document` (a lone piece is taken as
+    a sequence of one). ``status`` is ``"success"``, ``"error"`` or None
+    (unsaid).
+    """
+
+    tool_use_id: str
+    content: Sequence[ToolResultContent]
+    status: Optional[ToolResultStatus] = None
+
+    def __post_init__(self) -> None:
+        content: Any = self.content
+        if isinstance(content, (str, Mapping, Image, Document)):
+            content = (content,)
+        object.__setattr__(self, "content", tuple(content))
+
+
+#: One block of a turn or of an answer (``ContentBlock`` in the proto): text
+#: (``str``), :class:`Image`, :class:`Document`, :class:`ToolUse` or
+#: :class:`ToolResult`.
+ContentBlock = Union[str, Image, Document, ToolUse, ToolResult]
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A tool the model may call (``Tool`` in the proto).
+
+    ``input_schema`` is a JSON Schema object (``{"type": "object", ...}``)
+    for the tool's input; ``description`` tells the model when to use it.
+    """
+
+    name: str
+    input_schema: Mapping[str, Any]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ToolChoice:
+    """Which tool the model must call (``ToolChoice`` in the proto).
+
+    ``mode`` is ``"auto"`` (the model decides), ``"any"`` (some tool) or
+    ``"tool"`` (the tool named ``tool_name``).
+    """
+
+    mode: ToolChoiceMode = "auto"
+    tool_name: str = ""
+
+
+@dataclass(frozen=True)
+class ToolConfig:
+    """The tools a model may call (``ToolConfig`` in the proto); ``tool_choice``
+    None means AUTO."""
+
+    tools: Sequence[Tool]
+    tool_choice: Optional[ToolChoice] = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tools", tuple(self.tools))
+
+
+@dataclass(frozen=True)
+class OutputSchema:
+    """A JSON Schema the answer's text must follow (``OutputSchema`` in the proto)."""
+
+    json_schema: Mapping[str, Any]
+    name: str = ""
+    description: str = ""
+
+
 @dataclass(frozen=True)
 class Message:
-    """One conversation turn: ``role`` is ``"user"`` or ``"assistant"``."""
+    """One conversation turn: ``role`` is ``"user"`` or ``"assistant"``.
+
+    Set exactly one of ``content`` (the turn's text) and ``blocks`` (its
+    content blocks: ``str`` text, :class:`Image`, :class:`Document`,
+    :class:`ToolUse`, :class:`ToolResult`), as in the proto's ``Message``.
+    ``Message("user", "Hi")`` is a text turn;
+    ``Message("assistant", blocks=result.content)`` replays an answer.
+    """
 
     role: Role
-    content: str
+    content: str = ""
+    blocks: Sequence[ContentBlock] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.content, str):
+            raise TypeError("Message.content is the turn's text; pass content blocks as blocks=[...]")
+        if isinstance(self.blocks, str):
+            raise TypeError("Message.blocks is a sequence of blocks; pass text as content= or blocks=[text]")
+        object.__setattr__(self, "blocks", tuple(self.blocks))
 
 
-MessageLike = Union[Message, Tuple[str, str]]
+#: A turn: a :class:`Message`, or ``(role, text)`` or ``(role, [blocks])``.
+MessageLike = Union[Message, Tuple[str, str], Tuple[str, Sequence[ContentBlock]]]
 
 
 @dataclass(frozen=True)
@@ -88,6 +327,14 @@ class GenerateResult:
     #: The foundation model that served the call (the model behind an
     #: inference profile or application profile ARN).
     resolved_model_id: str = ""
+    #: The answer block by block: ``str`` text blocks and :class:`ToolUse`
+    #: calls. Replay it as ``Message("assistant", blocks=result.content)``.
+    content: Tuple[ContentBlock, ...] = ()
+
+    @property
+    def tool_uses(self) -> Tuple[ToolUse, ...]:
+        """The tool calls in :attr:`content`, in order (stop reason ``STOP_REASON_TOOL_USE``)."""
+        return tuple(b for b in self.content if isinstance(b, ToolUse))
 
 
 @dataclass(frozen=True)
@@ -104,6 +351,38 @@ class Completion:
     time_to_first_token: Optional[timedelta]
     #: The foundation model that served the call.
     resolved_model_id: str = ""
+    #: Every tool call of the answer, in order, its input fragments joined
+    #: and parsed.
+    tool_uses: Tuple[ToolUse, ...] = ()
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A stream event: the next piece of text of content block ``index``."""
+
+    text: str
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class ToolUseStart:
+    """A stream event: a tool call starts, as content block ``index``."""
+
+    index: int
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ToolUseDelta:
+    """A stream event: the next fragment of the input JSON of the tool call at ``index``."""
+
+    index: int
+    input_json: str
+
+
+#: What :meth:`Stream.events` yields; :class:`Completion` comes last.
+StreamEvent = Union[TextDelta, ToolUseStart, ToolUseDelta, Completion]
 
 
 @dataclass(frozen=True)
@@ -267,20 +546,221 @@ def _model(model: pb.ModelSummary) -> ModelSummary:
     )
 
 
+def _json_like(value: Any) -> Any:
+    """Mappings and sequences as the dicts and lists Struct.update takes."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_like(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_like(v) for v in value]
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    raise TypeError(f"cannot put a {type(value).__name__} into a google.protobuf.Struct")
+
+
+def _struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected a JSON object (a mapping), got {type(value).__name__}")
+    struct = struct_pb2.Struct()
+    struct.update(_json_like(value))
+    return struct
+
+
+def _from_value(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "struct_value":
+        return _from_struct(value.struct_value)
+    if kind == "list_value":
+        return [_from_value(v) for v in value.list_value.values]
+    if kind == "number_value":
+        number = value.number_value
+        return int(number) if number.is_integer() and abs(number) < 2**53 else number
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    return None
+
+
+def _from_struct(struct: struct_pb2.Struct) -> Dict[str, Any]:
+    return {key: _from_value(value) for key, value in struct.fields.items()}
+
+
+def _choice(table: Mapping[str, Any], value: str, what: str) -> Any:
+    if value not in table:
+        raise ValueError(f"{what} must be one of {', '.join(repr(k) for k in table)}, got {value!r}")
+    return table[value]
+
+
+def _enum_short_name(name: str, prefix: str) -> str:
+    return name[len(prefix):].lower() if name.startswith(prefix) else name.lower()
+
+
+def _image(image: Image) -> pb.Image:
+    return pb.Image(format=_choice(_IMAGE_FORMATS, image.format, "image format"), data=bytes(image.data))
+
+
+def _document(document: Document) -> pb.Document:
+    return pb.Document(
+        format=_choice(_DOCUMENT_FORMATS, document.format, "document format"),
+        name=document.name,
+        data=bytes(document.data),
+    )
+
+
+def _tool_result_content(piece: ToolResultContent) -> pb.ToolResultContent:
+    if isinstance(piece, str):
+        return pb.ToolResultContent(text=piece)
+    if isinstance(piece, Image):
+        return pb.ToolResultContent(image=_image(piece))
+    if isinstance(piece, Document):
+        return pb.ToolResultContent(document=_document(piece))
+    if isinstance(piece, Mapping):
+        return pb.ToolResultContent(json=_struct(piece))
+    raise TypeError(
+        f"a tool result piece is a str, a mapping (JSON), an Image or a Document, not {type(piece).__name__}"
+    )
+
+
+def _block(block: ContentBlock) -> pb.ContentBlock:
+    if isinstance(block, str):
+        return pb.ContentBlock(text=block)
+    if isinstance(block, Image):
+        return pb.ContentBlock(image=_image(block))
+    if isinstance(block, Document):
+        return pb.ContentBlock(document=_document(block))
+    if isinstance(block, ToolUse):
+        return pb.ContentBlock(
+            tool_use=pb.ToolUse(id=block.id, name=block.name, input=_struct(block.input))
+        )
+    if isinstance(block, ToolResult):
+        result = pb.ToolResult(
+            tool_use_id=block.tool_use_id,
+            content=[_tool_result_content(p) for p in block.content],
+        )
+        if block.status is not None:
+            result.status = _choice(_TOOL_RESULT_STATUSES, block.status, "tool result status")
+        return pb.ContentBlock(tool_result=result)
+    raise TypeError(
+        "a content block is a str, an Image, a Document, a ToolUse or a ToolResult, "
+        f"not {type(block).__name__}"
+    )
+
+
+def _from_image(image: pb.Image) -> Image:
+    name = _enum_short_name(pb.ImageFormat.Name(image.format), "IMAGE_FORMAT_")
+    return Image(cast(ImageFormat, name), bytes(image.data))
+
+
+def _from_document(document: pb.Document) -> Document:
+    name = _enum_short_name(pb.DocumentFormat.Name(document.format), "DOCUMENT_FORMAT_")
+    return Document(cast(DocumentFormat, name), document.name, bytes(document.data))
+
+
+def _from_tool_use(tool_use: pb.ToolUse) -> ToolUse:
+    return ToolUse(id=tool_use.id, name=tool_use.name, input=_from_struct(tool_use.input))
+
+
+def _from_block(block: pb.ContentBlock) -> Optional[ContentBlock]:
+    """A response block as the layer's types; None for a kind these stubs do not know."""
+    kind = block.WhichOneof("block")
+    if kind == "text":
+        return block.text
+    if kind == "tool_use":
+        return _from_tool_use(block.tool_use)
+    if kind == "image":
+        return _from_image(block.image)
+    if kind == "document":
+        return _from_document(block.document)
+    if kind == "tool_result":
+        pieces: List[ToolResultContent] = []
+        for piece in block.tool_result.content:
+            which = piece.WhichOneof("content")
+            if which == "text":
+                pieces.append(piece.text)
+            elif which == "json":
+                pieces.append(_from_struct(piece.json))
+            elif which == "image":
+                pieces.append(_from_image(piece.image))
+            elif which == "document":
+                pieces.append(_from_document(piece.document))
+        status_name = pb.ToolResultStatus.Name(block.tool_result.status)
+        status = (
+            None
+            if block.tool_result.status == pb.TOOL_RESULT_STATUS_UNSPECIFIED
+            else cast(ToolResultStatus, _enum_short_name(status_name, "TOOL_RESULT_STATUS_"))
+        )
+        return ToolResult(block.tool_result.tool_use_id, pieces, status)
+    return None
+
+
+def _tool_config(config: ToolConfig) -> pb.ToolConfig:
+    if not isinstance(config, ToolConfig):
+        raise TypeError(f"tool_config must be a ToolConfig, not {type(config).__name__}")
+    message = pb.ToolConfig(
+        tools=[
+            pb.Tool(name=t.name, description=t.description, input_schema=_struct(t.input_schema))
+            for t in config.tools
+        ]
+    )
+    if config.tool_choice is not None:
+        message.tool_choice.CopyFrom(
+            pb.ToolChoice(
+                mode=_choice(_TOOL_CHOICE_MODES, config.tool_choice.mode, "tool choice mode"),
+                tool_name=config.tool_choice.tool_name,
+            )
+        )
+    return message
+
+
+def _output_schema(schema: OutputSchema) -> pb.OutputSchema:
+    if not isinstance(schema, OutputSchema):
+        raise TypeError(f"output_schema must be an OutputSchema, not {type(schema).__name__}")
+    return pb.OutputSchema(
+        json_schema=_struct(schema.json_schema), name=schema.name, description=schema.description
+    )
+
+
 def _message(turn: MessageLike) -> pb.Message:
-    role, content = (turn.role, turn.content) if isinstance(turn, Message) else turn
+    role: str
+    blocks: Sequence[ContentBlock]
+    if isinstance(turn, Message):
+        role, content, blocks = turn.role, turn.content, turn.blocks
+    else:
+        role, body = turn
+        if isinstance(body, str):
+            content, blocks = body, ()
+        else:
+            content, blocks = "", tuple(body)
     if role not in _ROLES:
         raise ValueError(f"message role must be 'user' or 'assistant', got {role!r}")
-    return pb.Message(role=_ROLES[role], content=content)
+    return pb.Message(role=_ROLES[role], content=content, blocks=[_block(b) for b in blocks])
+
+
+def _completion(c: pb.GenerationComplete) -> Completion:
+    return Completion(
+        stop_reason=pb.StopReason.Name(c.stop_reason),
+        raw_stop_reason=c.raw_stop_reason,
+        usage=_usage(c.usage),
+        invoked_model_id=c.invoked_model_id,
+        request_id=c.request_id,
+        backend=c.backend,
+        backend_latency=_optional_timedelta(c, "backend_latency"),
+        time_to_first_token=_optional_timedelta(c, "time_to_first_token"),
+        resolved_model_id=c.resolved_model_id,
+        tool_uses=tuple(_from_tool_use(t) for t in c.tool_uses),
+    )
 
 
 class Stream(Iterator[str]):
     """A streamed completion: iterate it for text chunks (``str``).
 
     After the last chunk, :attr:`completion` holds the final event (stop
-    reason, usage, ...). :meth:`cancel` stops the call (and generation
-    upstream) at once; iteration then simply ends. Any other failure is raised
-    from iteration as :class:`GatewayError`; the chunks already received stay
+    reason, usage, tool calls, ...). :meth:`events` yields every event instead
+    (:class:`TextDelta`, :class:`ToolUseStart`, :class:`ToolUseDelta`, then
+    :class:`Completion`); both read the same call, so a stream is read once
+    either way. :meth:`cancel` stops the call (and generation upstream) at
+    once; iteration then simply ends. Any other failure is raised from
+    iteration as :class:`GatewayError`; the chunks already received stay
     valid (see :attr:`text`). Use it as a context manager to cancel a stream
     left unfinished.
     """
@@ -296,6 +776,22 @@ class Stream(Iterator[str]):
         return self
 
     def __next__(self) -> str:
+        while True:
+            event = self._next_event()
+            if isinstance(event, TextDelta):
+                return event.text
+
+    def events(self) -> Iterator[StreamEvent]:
+        """Every event of the stream, in order: text deltas, tool-call starts
+        and input fragments, and the :class:`Completion` last."""
+        while True:
+            try:
+                event = self._next_event()
+            except StopIteration:
+                return
+            yield event
+
+    def _next_event(self) -> StreamEvent:
         while True:
             if self._done:
                 raise StopIteration
@@ -313,20 +809,17 @@ class Stream(Iterator[str]):
             kind = event.WhichOneof("event")
             if kind == "delta":
                 self._chunks.append(event.delta.text)
-                return event.delta.text
+                return TextDelta(event.delta.text, event.delta.index)
+            if kind == "tool_use_start":
+                s = event.tool_use_start
+                return ToolUseStart(index=s.index, id=s.id, name=s.name)
+            if kind == "tool_use_delta":
+                d = event.tool_use_delta
+                return ToolUseDelta(index=d.index, input_json=d.input_json)
             if kind == "complete":
-                c = event.complete
-                self._completion = Completion(
-                    stop_reason=pb.StopReason.Name(c.stop_reason),
-                    raw_stop_reason=c.raw_stop_reason,
-                    usage=_usage(c.usage),
-                    invoked_model_id=c.invoked_model_id,
-                    request_id=c.request_id,
-                    backend=c.backend,
-                    backend_latency=_optional_timedelta(c, "backend_latency"),
-                    time_to_first_token=_optional_timedelta(c, "time_to_first_token"),
-                    resolved_model_id=c.resolved_model_id,
-                )
+                self._completion = _completion(event.complete)
+                return self._completion
+            # An event kind these stubs do not know: skipped.
 
     @property
     def completion(self) -> Optional[Completion]:
@@ -415,6 +908,8 @@ class Client:
         stop_sequences: Optional[Sequence[str]],
         additional_model_request_fields: Optional[Mapping[str, Any]],
         api: Optional[Api],
+        tool_config: Optional[ToolConfig],
+        output_schema: Optional[OutputSchema],
     ) -> dict[str, Any]:
         fields: dict[str, Any] = {"model_id": model_id, "prompt": prompt, "system": system}
         if messages:
@@ -438,6 +933,10 @@ class Client:
             if api not in _APIS:
                 raise ValueError(f"api must be 'converse' or 'invoke_model', got {api!r}")
             fields["api"] = _APIS[api]
+        if tool_config is not None:
+            fields["tool_config"] = _tool_config(tool_config)
+        if output_schema is not None:
+            fields["output_schema"] = _output_schema(output_schema)
         return fields
 
     def generate(
@@ -453,18 +952,24 @@ class Client:
         stop_sequences: Optional[Sequence[str]] = None,
         additional_model_request_fields: Optional[Mapping[str, Any]] = None,
         api: Optional[Api] = None,
+        tool_config: Optional[ToolConfig] = None,
+        output_schema: Optional[OutputSchema] = None,
         timeout: Optional[float] = None,
         metadata: Optional[Metadata] = None,
     ) -> GenerateResult:
         """Generates a whole completion (``Generate``).
 
         Set exactly one of ``prompt`` and ``messages``. Parameters left as
-        None take the model's defaults.
+        None take the model's defaults. ``tool_config`` offers the model tools
+        (the answer may then be a call: :attr:`GenerateResult.tool_uses`);
+        ``output_schema`` makes the answer's text JSON following a schema.
+        Images and documents go in a user turn's blocks:
+        ``messages=[Message("user", blocks=[Image.from_path("cat.png"), "What is this?"])]``.
         """
         request = pb.GenerateRequest(
             **self._request_fields(
                 model_id, prompt, messages, system, temperature, top_p, max_tokens,
-                stop_sequences, additional_model_request_fields, api,
+                stop_sequences, additional_model_request_fields, api, tool_config, output_schema,
             )
         )
         try:
@@ -483,6 +988,7 @@ class Client:
             backend=response.backend,
             backend_latency=_optional_timedelta(response, "backend_latency"),
             resolved_model_id=response.resolved_model_id,
+            content=tuple(b for b in map(_from_block, response.content) if b is not None),
         )
 
     def stream(
@@ -498,18 +1004,22 @@ class Client:
         stop_sequences: Optional[Sequence[str]] = None,
         additional_model_request_fields: Optional[Mapping[str, Any]] = None,
         api: Optional[Api] = None,
+        tool_config: Optional[ToolConfig] = None,
+        output_schema: Optional[OutputSchema] = None,
         timeout: Optional[float] = None,
         metadata: Optional[Metadata] = None,
     ) -> Stream:
         """Streams a completion (``GenerateStream``): a :class:`Stream` of text chunks.
 
         Takes the same arguments as :meth:`generate`. Errors, invalid
-        requests included, are raised while iterating.
+        requests included, are raised while iterating. Tool calls arrive as
+        events (:meth:`Stream.events`) and whole in the completion's
+        ``tool_uses``.
         """
         request = pb.GenerateStreamRequest(
             **self._request_fields(
                 model_id, prompt, messages, system, temperature, top_p, max_tokens,
-                stop_sequences, additional_model_request_fields, api,
+                stop_sequences, additional_model_request_fields, api, tool_config, output_schema,
             )
         )
         return Stream(self._stub.GenerateStream(request, timeout=timeout, metadata=metadata))

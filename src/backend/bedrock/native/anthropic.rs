@@ -23,7 +23,10 @@ pub(super) fn encode(request: &GenerationRequest) -> Map<String, Value> {
                 Role::User => "user",
                 Role::Assistant => "assistant",
             };
-            json!({"role": role, "content": [{"type": "text", "text": m.content}]})
+            // Native bodies carry text only (validation refuses other
+            // blocks with InvokeModel); each text block stays its own.
+            let content: Vec<Value> = m.texts().map(|t| json!({"type": "text", "text": t})).collect();
+            json!({"role": role, "content": content})
         })
         .collect();
     let mut body = Map::new();

@@ -42,7 +42,7 @@ fn prompt(request: &GenerationRequest) -> String {
             Role::User => "user",
             Role::Assistant => "assistant",
         };
-        turn(&mut out, role, &m.content);
+        turn(&mut out, role, &m.joined_text());
     }
     out.push_str("<|start_header_id|>assistant<|end_header_id|>\n\n");
     out

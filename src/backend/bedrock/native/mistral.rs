@@ -39,12 +39,12 @@ fn prompt(request: &GenerationRequest) -> String {
                     out.push_str(s);
                     out.push_str("\n\n");
                 }
-                out.push_str(&m.content);
+                out.push_str(&m.joined_text());
                 out.push_str(" [/INST]");
             }
             Role::Assistant => {
                 out.push(' ');
-                out.push_str(&m.content);
+                out.push_str(&m.joined_text());
                 out.push_str("</s>");
             }
         }

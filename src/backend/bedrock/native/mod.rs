@@ -298,24 +298,20 @@ pub(crate) mod test_support {
         GenerationRequest {
             target: crate::model::test_target(model_id),
             from_prompt: true,
-            messages: vec![Message {
-                role: Role::User,
-                content: text.to_owned(),
-            }],
+            messages: vec![Message::text(Role::User, text)],
             system: None,
             parameters: Parameters::default(),
             additional_model_request_fields: None,
             simulation: None,
             api: BedrockApi::InvokeModel,
+            tool_config: None,
+            output_schema: None,
         }
     }
 
     /// A three-turn conversation: user, assistant, user.
     pub(crate) fn conversation(model_id: &str) -> GenerationRequest {
-        let turn = |role, content: &str| Message {
-            role,
-            content: content.to_owned(),
-        };
+        let turn = |role, content: &str| Message::text(role, content);
         GenerationRequest {
             from_prompt: false,
             messages: vec![

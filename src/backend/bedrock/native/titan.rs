@@ -60,7 +60,7 @@ fn input_text(request: &GenerationRequest) -> String {
         .map(|s| format!("{s}\n\n"))
         .unwrap_or_default();
     if request.from_prompt {
-        text.push_str(request.last_user_text());
+        text.push_str(&request.last_user_text());
         return text;
     }
     for m in &request.messages {
@@ -68,7 +68,7 @@ fn input_text(request: &GenerationRequest) -> String {
             Role::User => "User: ",
             Role::Assistant => "Bot: ",
         });
-        text.push_str(&m.content);
+        text.push_str(&m.joined_text());
         text.push('\n');
     }
     text.push_str("Bot:");

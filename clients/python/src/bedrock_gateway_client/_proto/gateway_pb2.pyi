@@ -11,6 +11,40 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ImageFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    IMAGE_FORMAT_UNSPECIFIED: _ClassVar[ImageFormat]
+    IMAGE_FORMAT_PNG: _ClassVar[ImageFormat]
+    IMAGE_FORMAT_JPEG: _ClassVar[ImageFormat]
+    IMAGE_FORMAT_GIF: _ClassVar[ImageFormat]
+    IMAGE_FORMAT_WEBP: _ClassVar[ImageFormat]
+
+class DocumentFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DOCUMENT_FORMAT_UNSPECIFIED: _ClassVar[DocumentFormat]
+    DOCUMENT_FORMAT_PDF: _ClassVar[DocumentFormat]
+    DOCUMENT_FORMAT_CSV: _ClassVar[DocumentFormat]
+    DOCUMENT_FORMAT_DOC: _ClassVar[DocumentFormat]
+    DOCUMENT_FORMAT_DOCX: _ClassVar[DocumentFormat]
+    DOCUMENT_FORMAT_XLS: _ClassVar[DocumentFormat]
+    DOCUMENT_FORMAT_XLSX: _ClassVar[DocumentFormat]
+    DOCUMENT_FORMAT_HTML: _ClassVar[DocumentFormat]
+    DOCUMENT_FORMAT_TXT: _ClassVar[DocumentFormat]
+    DOCUMENT_FORMAT_MD: _ClassVar[DocumentFormat]
+
+class ToolResultStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TOOL_RESULT_STATUS_UNSPECIFIED: _ClassVar[ToolResultStatus]
+    TOOL_RESULT_STATUS_SUCCESS: _ClassVar[ToolResultStatus]
+    TOOL_RESULT_STATUS_ERROR: _ClassVar[ToolResultStatus]
+
+class ToolChoiceMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TOOL_CHOICE_MODE_UNSPECIFIED: _ClassVar[ToolChoiceMode]
+    TOOL_CHOICE_MODE_AUTO: _ClassVar[ToolChoiceMode]
+    TOOL_CHOICE_MODE_ANY: _ClassVar[ToolChoiceMode]
+    TOOL_CHOICE_MODE_TOOL: _ClassVar[ToolChoiceMode]
+
 class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ROLE_UNSPECIFIED: _ClassVar[Role]
@@ -36,6 +70,28 @@ class StopReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STOP_REASON_MALFORMED_TOOL_USE: _ClassVar[StopReason]
     STOP_REASON_MODEL_CONTEXT_WINDOW_EXCEEDED: _ClassVar[StopReason]
     STOP_REASON_OTHER: _ClassVar[StopReason]
+IMAGE_FORMAT_UNSPECIFIED: ImageFormat
+IMAGE_FORMAT_PNG: ImageFormat
+IMAGE_FORMAT_JPEG: ImageFormat
+IMAGE_FORMAT_GIF: ImageFormat
+IMAGE_FORMAT_WEBP: ImageFormat
+DOCUMENT_FORMAT_UNSPECIFIED: DocumentFormat
+DOCUMENT_FORMAT_PDF: DocumentFormat
+DOCUMENT_FORMAT_CSV: DocumentFormat
+DOCUMENT_FORMAT_DOC: DocumentFormat
+DOCUMENT_FORMAT_DOCX: DocumentFormat
+DOCUMENT_FORMAT_XLS: DocumentFormat
+DOCUMENT_FORMAT_XLSX: DocumentFormat
+DOCUMENT_FORMAT_HTML: DocumentFormat
+DOCUMENT_FORMAT_TXT: DocumentFormat
+DOCUMENT_FORMAT_MD: DocumentFormat
+TOOL_RESULT_STATUS_UNSPECIFIED: ToolResultStatus
+TOOL_RESULT_STATUS_SUCCESS: ToolResultStatus
+TOOL_RESULT_STATUS_ERROR: ToolResultStatus
+TOOL_CHOICE_MODE_UNSPECIFIED: ToolChoiceMode
+TOOL_CHOICE_MODE_AUTO: ToolChoiceMode
+TOOL_CHOICE_MODE_ANY: ToolChoiceMode
+TOOL_CHOICE_MODE_TOOL: ToolChoiceMode
 ROLE_UNSPECIFIED: Role
 ROLE_USER: Role
 ROLE_ASSISTANT: Role
@@ -55,7 +111,7 @@ STOP_REASON_MODEL_CONTEXT_WINDOW_EXCEEDED: StopReason
 STOP_REASON_OTHER: StopReason
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("model_id", "prompt", "messages", "system", "parameters", "additional_model_request_fields", "api")
+    __slots__ = ("model_id", "prompt", "messages", "system", "parameters", "additional_model_request_fields", "api", "tool_config", "output_schema")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +119,8 @@ class GenerateRequest(_message.Message):
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     ADDITIONAL_MODEL_REQUEST_FIELDS_FIELD_NUMBER: _ClassVar[int]
     API_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_SCHEMA_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     prompt: str
     messages: _containers.RepeatedCompositeFieldContainer[Message]
@@ -70,10 +128,12 @@ class GenerateRequest(_message.Message):
     parameters: GenerationParameters
     additional_model_request_fields: _struct_pb2.Struct
     api: BedrockApi
-    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., system: _Optional[str] = ..., parameters: _Optional[_Union[GenerationParameters, _Mapping]] = ..., additional_model_request_fields: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., api: _Optional[_Union[BedrockApi, str]] = ...) -> None: ...
+    tool_config: ToolConfig
+    output_schema: OutputSchema
+    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., system: _Optional[str] = ..., parameters: _Optional[_Union[GenerationParameters, _Mapping]] = ..., additional_model_request_fields: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., api: _Optional[_Union[BedrockApi, str]] = ..., tool_config: _Optional[_Union[ToolConfig, _Mapping]] = ..., output_schema: _Optional[_Union[OutputSchema, _Mapping]] = ...) -> None: ...
 
 class GenerateStreamRequest(_message.Message):
-    __slots__ = ("model_id", "prompt", "messages", "system", "parameters", "additional_model_request_fields", "api")
+    __slots__ = ("model_id", "prompt", "messages", "system", "parameters", "additional_model_request_fields", "api", "tool_config", "output_schema")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
@@ -81,6 +141,8 @@ class GenerateStreamRequest(_message.Message):
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     ADDITIONAL_MODEL_REQUEST_FIELDS_FIELD_NUMBER: _ClassVar[int]
     API_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_SCHEMA_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     prompt: str
     messages: _containers.RepeatedCompositeFieldContainer[Message]
@@ -88,15 +150,119 @@ class GenerateStreamRequest(_message.Message):
     parameters: GenerationParameters
     additional_model_request_fields: _struct_pb2.Struct
     api: BedrockApi
-    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., system: _Optional[str] = ..., parameters: _Optional[_Union[GenerationParameters, _Mapping]] = ..., additional_model_request_fields: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., api: _Optional[_Union[BedrockApi, str]] = ...) -> None: ...
+    tool_config: ToolConfig
+    output_schema: OutputSchema
+    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., system: _Optional[str] = ..., parameters: _Optional[_Union[GenerationParameters, _Mapping]] = ..., additional_model_request_fields: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., api: _Optional[_Union[BedrockApi, str]] = ..., tool_config: _Optional[_Union[ToolConfig, _Mapping]] = ..., output_schema: _Optional[_Union[OutputSchema, _Mapping]] = ...) -> None: ...
 
 class Message(_message.Message):
-    __slots__ = ("role", "content")
+    __slots__ = ("role", "content", "blocks")
     ROLE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
     role: Role
     content: str
-    def __init__(self, role: _Optional[_Union[Role, str]] = ..., content: _Optional[str] = ...) -> None: ...
+    blocks: _containers.RepeatedCompositeFieldContainer[ContentBlock]
+    def __init__(self, role: _Optional[_Union[Role, str]] = ..., content: _Optional[str] = ..., blocks: _Optional[_Iterable[_Union[ContentBlock, _Mapping]]] = ...) -> None: ...
+
+class ContentBlock(_message.Message):
+    __slots__ = ("text", "image", "document", "tool_use", "tool_result")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    TOOL_USE_FIELD_NUMBER: _ClassVar[int]
+    TOOL_RESULT_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    image: Image
+    document: Document
+    tool_use: ToolUse
+    tool_result: ToolResult
+    def __init__(self, text: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., document: _Optional[_Union[Document, _Mapping]] = ..., tool_use: _Optional[_Union[ToolUse, _Mapping]] = ..., tool_result: _Optional[_Union[ToolResult, _Mapping]] = ...) -> None: ...
+
+class Image(_message.Message):
+    __slots__ = ("format", "data")
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    format: ImageFormat
+    data: bytes
+    def __init__(self, format: _Optional[_Union[ImageFormat, str]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class Document(_message.Message):
+    __slots__ = ("format", "name", "data")
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    format: DocumentFormat
+    name: str
+    data: bytes
+    def __init__(self, format: _Optional[_Union[DocumentFormat, str]] = ..., name: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class ToolUse(_message.Message):
+    __slots__ = ("id", "name", "input")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    input: _struct_pb2.Struct
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class ToolResult(_message.Message):
+    __slots__ = ("tool_use_id", "content", "status")
+    TOOL_USE_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    tool_use_id: str
+    content: _containers.RepeatedCompositeFieldContainer[ToolResultContent]
+    status: ToolResultStatus
+    def __init__(self, tool_use_id: _Optional[str] = ..., content: _Optional[_Iterable[_Union[ToolResultContent, _Mapping]]] = ..., status: _Optional[_Union[ToolResultStatus, str]] = ...) -> None: ...
+
+class ToolResultContent(_message.Message):
+    __slots__ = ("text", "json", "image", "document")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    JSON_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    json: _struct_pb2.Struct
+    image: Image
+    document: Document
+    def __init__(self, text: _Optional[str] = ..., json: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., document: _Optional[_Union[Document, _Mapping]] = ...) -> None: ...
+
+class ToolConfig(_message.Message):
+    __slots__ = ("tools", "tool_choice")
+    TOOLS_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CHOICE_FIELD_NUMBER: _ClassVar[int]
+    tools: _containers.RepeatedCompositeFieldContainer[Tool]
+    tool_choice: ToolChoice
+    def __init__(self, tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ...) -> None: ...
+
+class Tool(_message.Message):
+    __slots__ = ("name", "description", "input_schema")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    INPUT_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    input_schema: _struct_pb2.Struct
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., input_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class ToolChoice(_message.Message):
+    __slots__ = ("mode", "tool_name")
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    TOOL_NAME_FIELD_NUMBER: _ClassVar[int]
+    mode: ToolChoiceMode
+    tool_name: str
+    def __init__(self, mode: _Optional[_Union[ToolChoiceMode, str]] = ..., tool_name: _Optional[str] = ...) -> None: ...
+
+class OutputSchema(_message.Message):
+    __slots__ = ("json_schema", "name", "description")
+    JSON_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    json_schema: _struct_pb2.Struct
+    name: str
+    description: str
+    def __init__(self, json_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., name: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
 class GenerationParameters(_message.Message):
     __slots__ = ("temperature", "top_p", "max_tokens", "stop_sequences")
@@ -111,7 +277,7 @@ class GenerationParameters(_message.Message):
     def __init__(self, temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., max_tokens: _Optional[int] = ..., stop_sequences: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GenerateResponse(_message.Message):
-    __slots__ = ("text", "stop_reason", "usage", "invoked_model_id", "backend_latency", "request_id", "backend", "raw_stop_reason", "resolved_model_id")
+    __slots__ = ("text", "stop_reason", "usage", "invoked_model_id", "backend_latency", "request_id", "backend", "raw_stop_reason", "resolved_model_id", "content")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     STOP_REASON_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
@@ -121,6 +287,7 @@ class GenerateResponse(_message.Message):
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     RAW_STOP_REASON_FIELD_NUMBER: _ClassVar[int]
     RESOLVED_MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
     text: str
     stop_reason: StopReason
     usage: Usage
@@ -130,24 +297,49 @@ class GenerateResponse(_message.Message):
     backend: str
     raw_stop_reason: str
     resolved_model_id: str
-    def __init__(self, text: _Optional[str] = ..., stop_reason: _Optional[_Union[StopReason, str]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., invoked_model_id: _Optional[str] = ..., backend_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., request_id: _Optional[str] = ..., backend: _Optional[str] = ..., raw_stop_reason: _Optional[str] = ..., resolved_model_id: _Optional[str] = ...) -> None: ...
+    content: _containers.RepeatedCompositeFieldContainer[ContentBlock]
+    def __init__(self, text: _Optional[str] = ..., stop_reason: _Optional[_Union[StopReason, str]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., invoked_model_id: _Optional[str] = ..., backend_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., request_id: _Optional[str] = ..., backend: _Optional[str] = ..., raw_stop_reason: _Optional[str] = ..., resolved_model_id: _Optional[str] = ..., content: _Optional[_Iterable[_Union[ContentBlock, _Mapping]]] = ...) -> None: ...
 
 class GenerateStreamResponse(_message.Message):
-    __slots__ = ("delta", "complete")
+    __slots__ = ("delta", "complete", "tool_use_start", "tool_use_delta")
     DELTA_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    TOOL_USE_START_FIELD_NUMBER: _ClassVar[int]
+    TOOL_USE_DELTA_FIELD_NUMBER: _ClassVar[int]
     delta: TextDelta
     complete: GenerationComplete
-    def __init__(self, delta: _Optional[_Union[TextDelta, _Mapping]] = ..., complete: _Optional[_Union[GenerationComplete, _Mapping]] = ...) -> None: ...
+    tool_use_start: ToolUseStart
+    tool_use_delta: ToolUseDelta
+    def __init__(self, delta: _Optional[_Union[TextDelta, _Mapping]] = ..., complete: _Optional[_Union[GenerationComplete, _Mapping]] = ..., tool_use_start: _Optional[_Union[ToolUseStart, _Mapping]] = ..., tool_use_delta: _Optional[_Union[ToolUseDelta, _Mapping]] = ...) -> None: ...
 
 class TextDelta(_message.Message):
-    __slots__ = ("text",)
+    __slots__ = ("text", "index")
     TEXT_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
     text: str
-    def __init__(self, text: _Optional[str] = ...) -> None: ...
+    index: int
+    def __init__(self, text: _Optional[str] = ..., index: _Optional[int] = ...) -> None: ...
+
+class ToolUseStart(_message.Message):
+    __slots__ = ("index", "id", "name")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    id: str
+    name: str
+    def __init__(self, index: _Optional[int] = ..., id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class ToolUseDelta(_message.Message):
+    __slots__ = ("index", "input_json")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    INPUT_JSON_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    input_json: str
+    def __init__(self, index: _Optional[int] = ..., input_json: _Optional[str] = ...) -> None: ...
 
 class GenerationComplete(_message.Message):
-    __slots__ = ("stop_reason", "usage", "invoked_model_id", "backend_latency", "request_id", "backend", "raw_stop_reason", "time_to_first_token", "resolved_model_id")
+    __slots__ = ("stop_reason", "usage", "invoked_model_id", "backend_latency", "request_id", "backend", "raw_stop_reason", "time_to_first_token", "resolved_model_id", "tool_uses")
     STOP_REASON_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     INVOKED_MODEL_ID_FIELD_NUMBER: _ClassVar[int]
@@ -157,6 +349,7 @@ class GenerationComplete(_message.Message):
     RAW_STOP_REASON_FIELD_NUMBER: _ClassVar[int]
     TIME_TO_FIRST_TOKEN_FIELD_NUMBER: _ClassVar[int]
     RESOLVED_MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    TOOL_USES_FIELD_NUMBER: _ClassVar[int]
     stop_reason: StopReason
     usage: Usage
     invoked_model_id: str
@@ -166,7 +359,8 @@ class GenerationComplete(_message.Message):
     raw_stop_reason: str
     time_to_first_token: _duration_pb2.Duration
     resolved_model_id: str
-    def __init__(self, stop_reason: _Optional[_Union[StopReason, str]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., invoked_model_id: _Optional[str] = ..., backend_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., request_id: _Optional[str] = ..., backend: _Optional[str] = ..., raw_stop_reason: _Optional[str] = ..., time_to_first_token: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., resolved_model_id: _Optional[str] = ...) -> None: ...
+    tool_uses: _containers.RepeatedCompositeFieldContainer[ToolUse]
+    def __init__(self, stop_reason: _Optional[_Union[StopReason, str]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., invoked_model_id: _Optional[str] = ..., backend_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., request_id: _Optional[str] = ..., backend: _Optional[str] = ..., raw_stop_reason: _Optional[str] = ..., time_to_first_token: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., resolved_model_id: _Optional[str] = ..., tool_uses: _Optional[_Iterable[_Union[ToolUse, _Mapping]]] = ...) -> None: ...
 
 class Usage(_message.Message):
     __slots__ = ("input_tokens", "output_tokens", "total_tokens", "cache_read_input_tokens", "cache_write_input_tokens")

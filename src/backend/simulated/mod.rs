@@ -13,16 +13,23 @@
 //! - Failures can be injected per request through
 //!   `additional_model_request_fields.gateway_simulation` (validation reads
 //!   them into a [`SimulationDirectives`]) or server-wide with a failure rate.
+//! - Conversations with more than text (`conversation`): images and
+//!   documents are acknowledged at the start of the answer by format, size
+//!   and digest; tools are called when forced or named; tool results are
+//!   answered; an output schema gets JSON that follows it.
 //! - Application inference profiles declared with
 //!   `--simulated-application-profile ARN=MODEL_ID` resolve to their model,
 //!   through the same model directory as Bedrock's.
 
+mod conversation;
+
 use crate::error::bedrock as errors;
 use super::{Backend, GenerationStream};
 use crate::domain::{
-    Completion, Generation, GenerationRequest, ModelFilter, ModelInfo, SimulationDirectives,
-    StopReason, StreamEvent, Usage,
+    Completion, ContentBlock, Generation, GenerationRequest, ModelFilter, ModelInfo,
+    SimulationDirectives, StopReason, StreamEvent, ToolResultContent, ToolUse, Usage,
 };
+use conversation::Body;
 use crate::model::{Catalogue, InferenceProfile, Listing, ModelDirectory, Unknown};
 use std::sync::Arc;
 use crate::error::GatewayError;
@@ -103,20 +110,27 @@ impl SimulatedBackend {
         // A stop sequence can match anywhere, so only without one may the
         // composer stop early, as soon as `max_tokens` is sure to cut.
         let compose_until = request.parameters.stop_sequences.is_empty().then_some(limit);
-        let (text, token_count, stop_reason) = cut(compose(request, compose_until), request, limit);
-        let input_tokens = request
-            .messages
-            .iter()
-            .map(|m| m.content.as_str())
-            .chain(request.system.as_deref())
-            .map(|t| token_spans(t).count() as u32)
-            .sum::<u32>()
-            .max(1);
+        let (text, tool_call) = if request.tool_config.is_none()
+            && request.output_schema.is_none()
+            && !request.has_non_text_blocks()
+        {
+            // Plain text, the common case: nothing to decide.
+            (compose(request, compose_until), None)
+        } else {
+            answer_text(request, compose_until)
+        };
+        let (text, mut token_count, mut stop_reason) = cut(text, request, limit);
+        let tool_call = tool_call.filter(|_| stop_reason == StopReason::EndTurn);
+        if let Some(call) = &tool_call {
+            token_count += token_spans(&call.input.to_string()).count();
+            stop_reason = StopReason::ToolUse;
+        }
         Plan {
             text,
+            tool_call,
             token_count,
             stop_reason,
-            input_tokens,
+            input_tokens: input_tokens(request),
             failure,
             fail_after_tokens: directives.fail_after_tokens,
             latency: directives.latency.unwrap_or(self.config.first_token_latency),
@@ -126,6 +140,73 @@ impl SimulatedBackend {
             request_id,
         }
     }
+}
+
+/// The answer's text and tool call, for a request with more than text:
+/// acknowledgement lines, then the composed text, a fixed text (an answer
+/// to tool results, JSON for a schema) or a tool call's preamble.
+fn answer_text(request: &GenerationRequest, compose_until: Option<usize>) -> (String, Option<ToolUse>) {
+    let subject = topic(&request.last_user_text());
+    let answer = conversation::answer(request, &subject, &mut rng_for(request));
+    let mut text = answer.acknowledgements.join("\n");
+    let (body, call) = match answer.body {
+        Body::Compose => (compose(request, compose_until), None),
+        Body::Text(t) => (t, None),
+        Body::ToolCall { preamble, call } => (preamble.unwrap_or_default(), Some(call)),
+    };
+    if !text.is_empty() && !body.is_empty() && !body.starts_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&body);
+    (text, call)
+}
+
+/// Input tokens: the whitespace-led tokens of every text (system prompt,
+/// text blocks, tool calls' inputs and results), plus one per 750 bytes of
+/// each image and document (a rough stand-in for a model's own count).
+fn input_tokens(request: &GenerationRequest) -> u32 {
+    let text_tokens = |t: &str| token_spans(t).count() as u32;
+    let bytes_tokens = |n: usize| (n / 750).max(1) as u32;
+    let mut total = request.system.as_deref().map_or(0, text_tokens);
+    for block in request.messages.iter().flat_map(|m| &m.content) {
+        total += match block {
+            ContentBlock::Text(t) => text_tokens(t),
+            ContentBlock::Image(i) => bytes_tokens(i.data.len()),
+            ContentBlock::Document(d) => bytes_tokens(d.data.len()),
+            ContentBlock::ToolUse(t) => text_tokens(&t.input.to_string()),
+            ContentBlock::ToolResult(r) => r
+                .content
+                .iter()
+                .map(|c| match c {
+                    ToolResultContent::Text(t) => text_tokens(t),
+                    ToolResultContent::Json(j) => text_tokens(&j.to_string()),
+                    ToolResultContent::Image(i) => bytes_tokens(i.data.len()),
+                    ToolResultContent::Document(d) => bytes_tokens(d.data.len()),
+                })
+                .sum(),
+        };
+    }
+    total.max(1)
+}
+
+/// A tool call's input JSON in the pieces a stream sends: at least two,
+/// of at most 16 bytes, split on character boundaries (as Bedrock streams
+/// a call's input in fragments).
+fn input_fragments(call: &ToolUse) -> Vec<String> {
+    let json = call.input.to_string();
+    let size = (json.len() / 2).clamp(1, 16);
+    let mut pieces = Vec::new();
+    let mut rest = json.as_str();
+    while !rest.is_empty() {
+        let mut end = size.min(rest.len());
+        while !rest.is_char_boundary(end) {
+            end += 1;
+        }
+        let (piece, tail) = rest.split_at(end);
+        pieces.push(piece.to_owned());
+        rest = tail;
+    }
+    pieces
 }
 
 impl SimulatedBackend {
@@ -149,9 +230,11 @@ impl SimulatedBackend {
 
 /// A decided answer.
 struct Plan {
-    /// The answer, already cut by stop sequences and `max_tokens`.
+    /// The answer's text, already cut by stop sequences and `max_tokens`.
     text: String,
-    /// How many tokens (see [`token_spans`]) `text` holds.
+    /// The tool call after the text, if the answer makes one.
+    tool_call: Option<ToolUse>,
+    /// How many tokens (see [`token_spans`]) `text` and the call's input hold.
     token_count: usize,
     stop_reason: StopReason,
     input_tokens: u32,
@@ -183,6 +266,7 @@ impl Plan {
             raw_stop_reason: match self.stop_reason {
                 StopReason::MaxTokens => "max_tokens",
                 StopReason::StopSequence => "stop_sequence",
+                StopReason::ToolUse => "tool_use",
                 _ => "end_turn",
             }
             .to_owned(),
@@ -191,6 +275,7 @@ impl Plan {
             resolved_model_id: self.resolved_model_id.clone(),
             backend_latency: started.elapsed(),
             request_id,
+            tool_uses: Vec::new(),
         }
     }
 }
@@ -215,10 +300,12 @@ impl Backend for SimulatedBackend {
             std::mem::take(&mut plan.request_id),
         );
         let completion = plan.completion_with(plan.token_count, started, model, request_id);
-        Ok(Generation {
-            text: plan.text,
-            completion,
-        })
+        let mut content = Vec::with_capacity(2);
+        if !plan.text.is_empty() || plan.tool_call.is_none() {
+            content.push(ContentBlock::Text(plan.text));
+        }
+        content.extend(plan.tool_call.map(ContentBlock::ToolUse));
+        Ok(Generation { content, completion })
     }
 
     async fn generate_stream(
@@ -239,31 +326,9 @@ impl Backend for SimulatedBackend {
         // State: the plan, how many tokens have gone out and where the next
         // one starts in the text. Sleeping inside the stream means dropping it
         // (a client cancel) stops it at once.
-        let stream = futures::stream::unfold((plan, 0usize, 0usize, false), move |(plan, sent, at, done)| async move {
-            if done {
-                return None;
-            }
-            let delay = if sent == 0 { plan.latency } else { plan.token_delay };
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            if let (Some(after), Some(err)) = (plan.fail_after_tokens, &plan.failure) {
-                if sent >= after as usize {
-                    let err = err.clone();
-                    return Some((Err(err), (plan, sent, at, true)));
-                }
-            }
-            let token = token_spans(&plan.text[at..]).next().map(str::to_owned);
-            match token {
-                Some(token) => {
-                    let next = at + token.len();
-                    Some((Ok(StreamEvent::Delta(token)), (plan, sent + 1, next, false)))
-                }
-                None => {
-                    let event = StreamEvent::Complete(plan.completion(sent, started));
-                    Some((Ok(event), (plan, sent, at, true)))
-                }
-            }
+        let stream = futures::stream::unfold(Streamer::new(plan), move |mut s| async move {
+            let event = s.next(started).await?;
+            Some((event, s))
         });
         Ok(GenerationStream {
             request_id,
@@ -291,6 +356,64 @@ impl Backend for SimulatedBackend {
 
     fn accepts_simulation(&self) -> bool {
         true
+    }
+}
+
+/// A planned answer, sent event by event: the text token by token (block
+/// 0), then the tool call's start and input fragments, then the completion.
+/// Sleeping inside the stream means dropping it (a client cancel) stops it
+/// at once.
+struct Streamer {
+    plan: Plan,
+    /// Text tokens sent.
+    sent: usize,
+    /// Where the next text token starts.
+    at: usize,
+    /// The tool call's events, queued once the text is out.
+    tool_events: Option<std::collections::VecDeque<StreamEvent>>,
+    done: bool,
+}
+
+impl Streamer {
+    fn new(plan: Plan) -> Self {
+        Streamer { plan, sent: 0, at: 0, tool_events: None, done: false }
+    }
+
+    async fn next(&mut self, started: Instant) -> Option<Result<StreamEvent, GatewayError>> {
+        if self.done {
+            return None;
+        }
+        let plan = &self.plan;
+        let delay = if self.sent == 0 { plan.latency } else { plan.token_delay };
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if let (Some(after), Some(err)) = (plan.fail_after_tokens, &plan.failure) {
+            if self.sent >= after as usize {
+                self.done = true;
+                return Some(Err(err.clone()));
+            }
+        }
+        if let Some(token) = token_spans(&plan.text[self.at..]).next() {
+            self.at += token.len();
+            self.sent += 1;
+            return Some(Ok(StreamEvent::Text { index: 0, text: token.to_owned() }));
+        }
+        let index = u32::from(!plan.text.is_empty());
+        let queue = self.tool_events.get_or_insert_with(|| {
+            let Some(call) = &plan.tool_call else { return Default::default() };
+            let start = StreamEvent::ToolUseStart { index, id: call.id.clone(), name: call.name.clone() };
+            std::iter::once(start)
+                .chain(input_fragments(call).into_iter().map(|input_json| StreamEvent::ToolUseDelta { index, input_json }))
+                .collect()
+        });
+        if let Some(event) = queue.pop_front() {
+            return Some(Ok(event));
+        }
+        self.done = true;
+        let mut completion = plan.completion(plan.token_count, started);
+        completion.tool_uses.extend(plan.tool_call.clone());
+        Some(Ok(StreamEvent::Complete(completion)))
     }
 }
 
@@ -394,7 +517,9 @@ fn rng_for(request: &GenerationRequest) -> fastrand::Rng {
             request.target.requested.hash(&mut h);
             request.system.hash(&mut h);
             for m in &request.messages {
-                m.content.hash(&mut h);
+                for t in m.texts() {
+                    t.hash(&mut h);
+                }
             }
             request.parameters.top_p.map(f32::to_bits).hash(&mut h);
             fastrand::Rng::with_seed(h.finish())
@@ -516,10 +641,10 @@ fn compose(request: &GenerationRequest, until: Option<usize>) -> String {
     let mut rng = rng_for(request);
     let top_p = request.parameters.top_p.unwrap_or(1.0);
     let prompt = request.last_user_text();
-    let subject = topic(prompt);
+    let subject = topic(&prompt);
     let poem = ["poem", "verse", "haiku", "sonnet", "song", "rhyme"]
         .iter()
-        .any(|w| contains_ignoring_case(prompt, w));
+        .any(|w| contains_ignoring_case(&prompt, w));
     // Three stanzas of four lines, or six sentences of prose.
     let (pieces, bank) = if poem { (12, POEM_LINES) } else { (6, PROSE_SENTENCES) };
     let mut out = String::with_capacity(512);
@@ -576,15 +701,14 @@ mod tests {
         GenerationRequest {
             target: crate::model::test_target("amazon.titan-text-express-v1"),
             from_prompt: true,
-            messages: vec![Message {
-                role: Role::User,
-                content: prompt.into(),
-            }],
+            messages: vec![Message::text(Role::User, prompt)],
             system: None,
             parameters,
             additional_model_request_fields: None,
             simulation: None,
             api: Default::default(),
+            tool_config: None,
+            output_schema: None,
         }
     }
 
@@ -632,14 +756,14 @@ mod tests {
         let b = SimulatedBackend::new(SimulatedConfig::default());
         let a = b.generate(request("Write a poem about sky", zero_temp())).await.unwrap();
         let c = b.generate(request("Write a poem about sky", zero_temp())).await.unwrap();
-        assert_eq!(a.text, c.text);
-        assert!(a.text.contains("sky"), "{}", a.text);
-        assert!(a.text.lines().count() >= 12, "{}", a.text);
+        assert_eq!(a.text(), c.text());
+        assert!(a.text().contains("sky"), "{}", a.text());
+        assert!(a.text().lines().count() >= 12, "{}", a.text());
         assert_eq!(a.completion.stop_reason, StopReason::EndTurn);
         assert_eq!(a.completion.usage.input_tokens, 5);
         assert_eq!(
             a.completion.usage.output_tokens as usize,
-            token_spans(&a.text).count()
+            token_spans(&a.text()).count()
         );
     }
 
@@ -652,13 +776,13 @@ mod tests {
         let short = b.generate(request("Write a poem about sky", p)).await.unwrap();
         assert_eq!(short.completion.stop_reason, StopReason::MaxTokens);
         assert_eq!(short.completion.usage.output_tokens, 7);
-        assert!(full.text.starts_with(&short.text));
+        assert!(full.text().starts_with(&short.text()));
 
         let mut p = zero_temp();
         p.stop_sequences = vec!["\n\n".into()];
         let first_stanza = b.generate(request("Write a poem about sky", p)).await.unwrap();
         assert_eq!(first_stanza.completion.stop_reason, StopReason::StopSequence);
-        assert_eq!(first_stanza.text, full.text[..full.text.find("\n\n").unwrap()]);
+        assert_eq!(first_stanza.text(), full.text()[..full.text().find("\n\n").unwrap()]);
     }
 
     #[tokio::test]
@@ -668,15 +792,16 @@ mod tests {
         let b = SimulatedBackend::new(SimulatedConfig::default());
         for prompt in ["Write a poem about sky", "Explain gateways"] {
             let full = b.generate(request(prompt, zero_temp())).await.unwrap();
-            let full_tokens: Vec<_> = token_spans(&full.text).collect();
+            let full_text = full.text();
+            let full_tokens: Vec<_> = token_spans(&full_text).collect();
             assert_eq!(full.completion.stop_reason, StopReason::EndTurn);
-            assert!(full_tokens.len() > 40, "{prompt}: {}", full.text);
+            assert!(full_tokens.len() > 40, "{prompt}: {}", full.text());
             for n in 1..=full_tokens.len() + 1 {
                 let mut p = zero_temp();
                 p.max_tokens = NonZeroU32::new(n as u32);
                 let cut = b.generate(request(prompt, p)).await.unwrap();
                 let kept = n.min(full_tokens.len());
-                assert_eq!(cut.text, full_tokens[..kept].concat(), "{prompt}, max_tokens {n}");
+                assert_eq!(cut.text(), full_tokens[..kept].concat(), "{prompt}, max_tokens {n}");
                 assert_eq!(cut.completion.usage.output_tokens as usize, kept);
                 let expected = if n < full_tokens.len() { StopReason::MaxTokens } else { StopReason::EndTurn };
                 assert_eq!(cut.completion.stop_reason, expected, "{prompt}, max_tokens {n}");
@@ -698,11 +823,11 @@ mod tests {
         let mut text = String::new();
         for e in &events[..events.len() - 1] {
             match e {
-                Ok(StreamEvent::Delta(d)) => text.push_str(d),
+                Ok(StreamEvent::Text { text: d, .. }) => text.push_str(d),
                 other => panic!("unexpected {other:?}"),
             }
         }
-        assert_eq!(text, unary.text);
+        assert_eq!(text, unary.text());
         match events.last() {
             Some(Ok(StreamEvent::Complete(c))) => {
                 assert_eq!(c.usage, unary.completion.usage);
@@ -730,7 +855,7 @@ mod tests {
         });
         let events: Vec<_> = b.generate_stream(r.clone()).await.unwrap().events.collect().await;
         assert_eq!(events.len(), 4);
-        assert!(events[..3].iter().all(|e| matches!(e, Ok(StreamEvent::Delta(_)))));
+        assert!(events[..3].iter().all(|e| matches!(e, Ok(StreamEvent::Text { .. }))));
         assert_eq!(events[3].as_ref().unwrap_err().kind(), ErrorKind::Internal);
     }
 

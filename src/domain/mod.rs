@@ -5,8 +5,17 @@
 //! the conversation alternates and ends with a user turn, every parameter is
 //! in range, and the model's own rules (from `model::rules`) are met. Unset
 //! parameters stay `None` ("the model's default").
+//!
+//! `content` holds the blocks besides text: images, documents, tool calls
+//! and results, and the tool and output-schema settings.
+
+mod content;
 
 pub use crate::model::{ModelFilter, ModelInfo, Target};
+pub use content::{
+    BlockKind, ContentBlock, Document, DocumentFormat, Image, ImageFormat, OutputSchema, Summary,
+    Tool, ToolChoice, ToolConfig, ToolResult, ToolResultContent, ToolResultStatus, ToolUse,
+};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -19,13 +28,50 @@ pub enum Role {
     Assistant,
 }
 
-/// One turn of a conversation. `content` is never empty.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Bedrock's limit on one image's bytes (3.75 MB).
+pub const MAX_IMAGE_BYTES: usize = 3_750_000;
+/// Bedrock's limit on one document's bytes (4.5 MB).
+pub const MAX_DOCUMENT_BYTES: usize = 4_500_000;
+/// Bedrock's limit on images per request.
+pub const MAX_IMAGES: usize = 20;
+/// Bedrock's limit on documents per request.
+pub const MAX_DOCUMENTS: usize = 5;
+
+/// One turn of a conversation: at least one block, each valid; images,
+/// documents and tool results only in user turns, tool calls only in
+/// assistant turns.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     /// Who spoke.
     pub role: Role,
-    /// What was said.
-    pub content: String,
+    /// What was said, in order.
+    pub content: Vec<ContentBlock>,
+}
+
+impl Message {
+    /// A turn of one text block.
+    pub fn text(role: Role, text: impl Into<String>) -> Self {
+        Message {
+            role,
+            content: vec![ContentBlock::Text(text.into())],
+        }
+    }
+
+    /// The turn's text blocks, in order.
+    pub fn texts(&self) -> impl Iterator<Item = &str> + '_ {
+        self.content.iter().filter_map(ContentBlock::as_text)
+    }
+
+    /// The turn's text: its one text block as is, or its text blocks joined
+    /// by blank lines (for the native bodies, which take one string a turn).
+    pub fn joined_text(&self) -> std::borrow::Cow<'_, str> {
+        let mut texts = self.texts();
+        match (texts.next(), texts.next()) {
+            (None, _) => std::borrow::Cow::Borrowed(""),
+            (Some(only), None) => std::borrow::Cow::Borrowed(only),
+            (Some(_), Some(_)) => std::borrow::Cow::Owned(self.texts().collect::<Vec<_>>().join("\n\n")),
+        }
+    }
 }
 
 /// Which Bedrock API carries a generation.
@@ -100,15 +146,27 @@ pub struct GenerationRequest {
     pub simulation: Option<SimulationDirectives>,
     /// The Bedrock API to use.
     pub api: BedrockApi,
+    /// The tools the model may call, when given.
+    pub tool_config: Option<ToolConfig>,
+    /// The schema the answer's text follows, when given.
+    pub output_schema: Option<OutputSchema>,
 }
 
 impl GenerationRequest {
     /// The text of the last user turn: the prompt, for single-turn requests.
-    pub fn last_user_text(&self) -> &str {
+    pub fn last_user_text(&self) -> std::borrow::Cow<'_, str> {
         self.messages
             .last()
-            .map(|m| m.content.as_str())
+            .map(Message::joined_text)
             .unwrap_or_default()
+    }
+
+    /// Whether any turn holds a block other than text. Plain-text requests
+    /// (the common case) skip the per-kind accounting this enables.
+    pub fn has_non_text_blocks(&self) -> bool {
+        self.messages
+            .iter()
+            .any(|m| m.content.iter().any(|b| !matches!(b, ContentBlock::Text(_))))
     }
 }
 
@@ -181,22 +239,107 @@ pub struct Completion {
     pub backend_latency: Duration,
     /// The backend's request ID.
     pub request_id: String,
+    /// A stream's tool calls, assembled from their fragments, in order.
+    /// Empty for a whole generation, whose calls are in its content.
+    pub tool_uses: Vec<ToolUse>,
 }
 
 /// A whole generation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generation {
-    /// The generated text.
-    pub text: String,
+    /// The answer's blocks in order: text and tool calls.
+    pub content: Vec<ContentBlock>,
     /// How it ended.
     pub completion: Completion,
 }
 
-/// One event of a generation stream: some deltas, then one completion.
+impl Generation {
+    /// The answer's text: its text blocks, concatenated.
+    pub fn text(&self) -> String {
+        self.content.iter().filter_map(ContentBlock::as_text).collect()
+    }
+
+    /// The answer's tool calls, in order.
+    pub fn tool_uses(&self) -> impl Iterator<Item = &ToolUse> + '_ {
+        self.content.iter().filter_map(|b| match b {
+            ContentBlock::ToolUse(t) => Some(t),
+            _ => None,
+        })
+    }
+}
+
+/// One event of a generation stream: text and tool-call events, then one
+/// completion. `index` is the answer's content block the event belongs to,
+/// counting from 0; a block's events are contiguous.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamEvent {
     /// The next piece of text.
-    Delta(String),
+    Text {
+        /// The content block.
+        index: u32,
+        /// The text.
+        text: String,
+    },
+    /// A tool call starts.
+    ToolUseStart {
+        /// The content block.
+        index: u32,
+        /// Bedrock's ID for the call.
+        id: String,
+        /// The tool called.
+        name: String,
+    },
+    /// The next fragment of a tool call's input JSON.
+    ToolUseDelta {
+        /// The content block.
+        index: u32,
+        /// The fragment.
+        input_json: String,
+    },
     /// The end. Nothing follows it.
     Complete(Completion),
+}
+
+/// Joins a stream's tool-call fragments into whole calls, for the complete
+/// event. Used by every backend's stream, so all assemble alike.
+#[derive(Debug, Default)]
+pub struct ToolUseAssembly {
+    calls: Vec<(u32, ToolUse, String)>,
+}
+
+impl ToolUseAssembly {
+    /// Notes an event; only tool-call events matter.
+    pub fn observe(&mut self, event: &StreamEvent) {
+        match event {
+            StreamEvent::ToolUseStart { index, id, name } => self.calls.push((
+                *index,
+                ToolUse {
+                    id: id.clone(),
+                    name: name.clone(),
+                    input: serde_json::Value::Object(Default::default()),
+                },
+                String::new(),
+            )),
+            StreamEvent::ToolUseDelta { index, input_json } => {
+                if let Some((_, _, json)) = self.calls.iter_mut().rev().find(|(i, _, _)| i == index) {
+                    json.push_str(input_json);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The calls, with their joined input parsed. An input that is not a
+    /// JSON object stays `{}` (the fragments carried its text).
+    pub fn finish(&mut self) -> Vec<ToolUse> {
+        std::mem::take(&mut self.calls)
+            .into_iter()
+            .map(|(_, mut call, json)| {
+                if let Ok(v @ serde_json::Value::Object(_)) = serde_json::from_str(&json) {
+                    call.input = v;
+                }
+                call
+            })
+            .collect()
+    }
 }

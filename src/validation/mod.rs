@@ -11,10 +11,19 @@
 //!    backend's model directory, into its `Target`, and checks the model's own
 //!    rules (`model::rules`): a [`GenerationRequest`], the only thing a
 //!    backend accepts.
+//!
+//! `content` holds the rules of content blocks, tools and output schemas;
+//! `json` turns google.protobuf.Struct into JSON.
+
+mod content;
+mod json;
 
 use crate::domain::{
-    BedrockApi, GenerationRequest, Message, ModelFilter, Parameters, Role, SimulationDirectives,
+    BedrockApi, ContentBlock, GenerationRequest, Message, ModelFilter, OutputSchema, Parameters,
+    Role, SimulationDirectives, ToolConfig,
 };
+pub use content::{Features, MAX_DOCUMENT_NAME_CHARS, MAX_TOOL_NAME_CHARS};
+use json::struct_to_json;
 use crate::error::bedrock as bedrock_errors;
 use crate::error::{FieldViolation, GatewayError};
 use crate::model::{rules, ModelDirectory};
@@ -31,8 +40,7 @@ pub const SIMULATION_KEY: &str = "gateway_simulation";
 pub const MAX_MODEL_ID_CHARS: usize = 2048;
 /// Converse's documented limit on the number of stop sequences.
 pub const MAX_STOP_SEQUENCES: usize = 2500;
-/// How deep `additional_model_request_fields` may nest.
-pub const MAX_STRUCT_DEPTH: usize = 32;
+pub use json::MAX_STRUCT_DEPTH;
 
 /// Limits the operator configures.
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +78,13 @@ pub struct CheckedRequest {
     pub simulation: Option<SimulationDirectives>,
     /// The Bedrock API to use.
     pub api: BedrockApi,
+    /// The tools, when given.
+    pub tool_config: Option<ToolConfig>,
+    /// The output schema, when given.
+    pub output_schema: Option<OutputSchema>,
+    /// Where the request first uses images, documents, tools and an output
+    /// schema, for the model rules.
+    pub features: Features,
 }
 
 impl CheckedRequest {
@@ -89,6 +104,10 @@ impl CheckedRequest {
             top_p: self.parameters.top_p,
             max_tokens: self.parameters.max_tokens.map(NonZeroU32::get),
             stop_sequences: &self.parameters.stop_sequences,
+            image: self.features.image.as_deref(),
+            document: self.features.document.as_deref(),
+            tools: self.features.tools.as_deref(),
+            output_schema: self.features.output_schema.as_deref(),
         };
         let mut v = rules::check(&target, &ask);
         if self.simulation.is_some() && !accepts_simulation {
@@ -110,6 +129,9 @@ impl CheckedRequest {
             additional_model_request_fields,
             simulation,
             api,
+            tool_config,
+            output_schema,
+            features: _,
         } = self;
         Ok(GenerationRequest {
             target,
@@ -120,6 +142,8 @@ impl CheckedRequest {
             additional_model_request_fields,
             simulation,
             api,
+            tool_config,
+            output_schema,
         })
     }
 }
@@ -137,12 +161,15 @@ pub fn generate_request(
         parameters,
         additional_model_request_fields,
         api,
+        tool_config,
+        output_schema,
     } = request;
     let mut v = Vec::new();
 
     check_model_id(&model_id, "model_id", &mut v);
 
     let from_prompt = !prompt.is_empty();
+    let mut features = Features::default();
     let messages = match (prompt.is_empty(), messages.is_empty()) {
         (true, true) => {
             v.push(FieldViolation::new(
@@ -163,14 +190,11 @@ pub fn generate_request(
             ));
             Vec::new()
         }
-        (false, true) => vec![Message {
-            role: Role::User,
-            content: prompt,
-        }],
-        (true, false) => conversation(messages, &mut v),
+        (false, true) => vec![Message::text(Role::User, prompt)],
+        (true, false) => conversation(messages, tool_config.is_some(), &mut features, &mut v),
     };
 
-    let input_bytes = system.len() + messages.iter().map(|m| m.content.len()).sum::<usize>();
+    let input_bytes = system.len() + messages.iter().flat_map(Message::texts).map(str::len).sum::<usize>();
     if input_bytes > limits.max_input_bytes {
         v.push(FieldViolation::new(
             if from_prompt { "prompt" } else { "messages" },
@@ -200,6 +224,18 @@ pub fn generate_request(
         }
     };
 
+    let tool_config = tool_config.map(|c| {
+        features.tools = Some("tool_config".to_owned());
+        content::tool_config(c, &mut v)
+    });
+    let output_schema = output_schema.map(|s| {
+        features.output_schema = Some("output_schema".to_owned());
+        content::output_schema(s, &mut v)
+    });
+    if api == BedrockApi::InvokeModel && features.any() {
+        content::native_refusals(&messages, &features, &mut v);
+    }
+
     if !v.is_empty() {
         return Err(GatewayError::invalid(v));
     }
@@ -212,6 +248,9 @@ pub fn generate_request(
         additional_model_request_fields,
         simulation,
         api,
+        tool_config,
+        output_schema,
+        features,
     })
 }
 
@@ -296,6 +335,8 @@ pub fn generate_stream_request(
         parameters,
         additional_model_request_fields,
         api,
+        tool_config,
+        output_schema,
     } = request;
     generate_request(
         pb::GenerateRequest {
@@ -306,6 +347,8 @@ pub fn generate_stream_request(
             parameters,
             additional_model_request_fields,
             api,
+            tool_config,
+            output_schema,
         },
         limits,
     )
@@ -372,11 +415,17 @@ fn role_name(role: i32) -> String {
     }
 }
 
-fn conversation(messages: Vec<pb::Message>, v: &mut Vec<FieldViolation>) -> Vec<Message> {
+fn conversation(
+    messages: Vec<pb::Message>,
+    has_tool_config: bool,
+    features: &mut Features,
+    v: &mut Vec<FieldViolation>,
+) -> Vec<Message> {
     let count = messages.len();
     let mut out = Vec::with_capacity(count);
     let mut previous: Option<Role> = None;
-    for (i, pb::Message { role, content }) in messages.into_iter().enumerate() {
+    let mut census = content::Census::default();
+    for (i, pb::Message { role, content, blocks }) in messages.into_iter().enumerate() {
         let parsed = match pb::Role::try_from(role) {
             Ok(pb::Role::User) => Some(Role::User),
             Ok(pb::Role::Assistant) => Some(Role::Assistant),
@@ -388,12 +437,31 @@ fn conversation(messages: Vec<pb::Message>, v: &mut Vec<FieldViolation>) -> Vec<
                 None
             }
         };
-        if content.is_empty() {
-            v.push(FieldViolation::new(
-                format!("messages[{i}].content"),
-                "must not be empty, got \"\"",
-            ));
-        }
+        census.next_turn();
+        let turn = match (content.is_empty(), blocks.is_empty()) {
+            (false, true) => vec![ContentBlock::Text(content)],
+            (true, false) => content::blocks(i, parsed, blocks, &mut census, v),
+            (true, true) => {
+                v.push(FieldViolation::new(
+                    format!("messages[{i}].content"),
+                    "must not be empty, got \"\"; set `content` or `blocks`",
+                ));
+                Vec::new()
+            }
+            (false, false) => {
+                v.push(FieldViolation::new(
+                    format!("messages[{i}].blocks"),
+                    format!(
+                        "set exactly one of `content` and `blocks`; both were given (a {}-byte \
+                         content and {} blocks)",
+                        content.len(),
+                        blocks.len()
+                    ),
+                ));
+                Vec::new()
+            }
+        };
+        census.end_turn(i, parsed, &turn, v);
         if let Some(r) = parsed {
             let expected = match previous {
                 None => Role::User,
@@ -420,7 +488,7 @@ fn conversation(messages: Vec<pb::Message>, v: &mut Vec<FieldViolation>) -> Vec<
                     ),
                 ));
             }
-            out.push(Message { role: r, content });
+            out.push(Message { role: r, content: turn });
         }
         // After an unparsable role, keep checking alternation from the next
         // turn as if this one were right, so one mistake is reported once.
@@ -429,6 +497,8 @@ fn conversation(messages: Vec<pb::Message>, v: &mut Vec<FieldViolation>) -> Vec<
             _ => Role::User,
         }));
     }
+    census.finish(has_tool_config, v);
+    *features = std::mem::take(&mut census.features);
     out
 }
 
@@ -501,63 +571,6 @@ fn parameters_of(p: pb::GenerationParameters, v: &mut Vec<FieldViolation>) -> Pa
     }
 }
 
-fn struct_to_json(
-    s: prost_types::Struct,
-    path: &str,
-    depth: usize,
-    v: &mut Vec<FieldViolation>,
-) -> serde_json::Value {
-    let mut map = serde_json::Map::with_capacity(s.fields.len());
-    for (key, value) in s.fields {
-        let field = format!("{path}.{key}");
-        let json = value_to_json(value, &field, depth, v);
-        map.insert(key, json);
-    }
-    serde_json::Value::Object(map)
-}
-
-fn value_to_json(
-    value: prost_types::Value,
-    path: &str,
-    depth: usize,
-    v: &mut Vec<FieldViolation>,
-) -> serde_json::Value {
-    use prost_types::value::Kind;
-    use serde_json::Value as J;
-    if depth > MAX_STRUCT_DEPTH {
-        v.push(FieldViolation::new(
-            path,
-            format!("must nest at most {MAX_STRUCT_DEPTH} levels deep, got deeper"),
-        ));
-        return J::Null;
-    }
-    match value.kind {
-        None | Some(Kind::NullValue(_)) => J::Null,
-        Some(Kind::BoolValue(b)) => J::Bool(b),
-        Some(Kind::StringValue(s)) => J::String(s),
-        // Struct numbers are all doubles; whole ones go on as JSON integers,
-        // since model fields such as `top_k` are integers.
-        Some(Kind::NumberValue(n)) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
-            J::Number(serde_json::Number::from(n as i64))
-        }
-        Some(Kind::NumberValue(n)) => match serde_json::Number::from_f64(n) {
-            Some(n) => J::Number(n),
-            None => {
-                v.push(FieldViolation::new(path, format!("must be a finite number, got {n}")));
-                J::Null
-            }
-        },
-        Some(Kind::StructValue(s)) => struct_to_json(s, path, depth + 1, v),
-        Some(Kind::ListValue(list)) => J::Array(
-            list.values
-                .into_iter()
-                .enumerate()
-                .map(|(i, item)| value_to_json(item, &format!("{path}[{i}]"), depth + 1, v))
-                .collect(),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -616,6 +629,7 @@ mod tests {
         let m = |role: pb::Role, c: &str| pb::Message {
             role: role as i32,
             content: c.into(),
+            blocks: vec![],
         };
         let mut r = base();
         r.prompt.clear();
@@ -629,6 +643,37 @@ mod tests {
             got,
             ["messages[1].role", "messages[2].content", "messages[2].role"]
         );
+    }
+
+    #[test]
+    fn decoded_image_bytes_are_shared_with_the_request_buffer_not_copied() {
+        use prost::Message as _;
+        let png = b"\x89PNG\r\n\x1a\n the rest of an image".to_vec();
+        let block = |b| pb::ContentBlock { block: Some(b) };
+        let r = pb::GenerateRequest {
+            model_id: "anthropic.claude-3-haiku-20240307-v1:0".into(),
+            messages: vec![pb::Message {
+                role: pb::Role::User as i32,
+                content: String::new(),
+                blocks: vec![
+                    block(pb::content_block::Block::Image(pb::Image {
+                        format: pb::ImageFormat::Png as i32,
+                        data: png.clone().into(),
+                    })),
+                    block(pb::content_block::Block::Text("What is it?".into())),
+                ],
+            }],
+            ..Default::default()
+        };
+        // tonic decodes from a buffer of the whole message, as here.
+        let wire = bytes::Bytes::from(r.encode_to_vec());
+        let decoded = pb::GenerateRequest::decode(wire.clone()).unwrap();
+        let checked = generate_request(decoded, &Limits::default()).unwrap();
+        let ContentBlock::Image(image) = &checked.messages[0].content[0] else {
+            panic!("an image block")
+        };
+        assert_eq!(image.data, png);
+        assert!(wire.as_ptr_range().contains(&image.data.as_ptr()), "a slice of the request buffer");
     }
 
     #[test]
