@@ -42,7 +42,8 @@ pub struct Config {
     pub bedrock_connect_timeout: Duration,
 
     /// Most bytes of input text per generation (prompt or messages, plus
-    /// system). Larger requests get INVALID_ARGUMENT.
+    /// system, tool inputs and tool results). Larger requests get
+    /// INVALID_ARGUMENT. Images and documents have their own limits.
     #[arg(long, env = "BEDROCK_GATEWAY_MAX_INPUT_BYTES", default_value_t = 1024 * 1024)]
     pub max_input_bytes: usize,
 

@@ -281,7 +281,7 @@ fn refusals() -> Vec<(&'static str, GenerateRequest, &'static str)> {
         (
             "21 images",
             haiku_with((0..21).map(|_| png()).collect()),
-            "messages",
+            "messages[0].blocks[20].image",
         ),
         (
             "an image over 3.75 MB",
@@ -301,9 +301,33 @@ fn refusals() -> Vec<(&'static str, GenerateRequest, &'static str)> {
             haiku_with(
                 (0..6)
                     .map(|i| document(DocumentFormat::Txt, &format!("doc {i}"), b"hi"))
+                    .chain([text("Compare them")])
                     .collect(),
             ),
-            "messages",
+            "messages[0].blocks[5].document",
+        ),
+        (
+            "two documents with one name",
+            haiku_with(vec![
+                document(DocumentFormat::Txt, "notes", b"a"),
+                document(DocumentFormat::Txt, "notes", b"b"),
+                text("Compare"),
+            ]),
+            "messages[0].blocks[1].document.name",
+        ),
+        (
+            "a document without a text block",
+            haiku_with(vec![document(DocumentFormat::Txt, "notes", b"a")]),
+            "messages[0].blocks",
+        ),
+        ("a blank text block", haiku_with(vec![text("  \n")]), "messages[0].blocks[0].text"),
+        (
+            "a forced tool for a model that only takes AUTO",
+            with(
+                &|r| r.tool_config = Some(weather_tools(ToolChoiceMode::Any, "")),
+                request("meta.llama3-1-70b-instruct-v1:0", vec![user(vec![text("hi")])]),
+            ),
+            "tool_config.tool_choice.mode",
         ),
         (
             "a PDF that is not one",

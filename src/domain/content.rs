@@ -130,8 +130,9 @@ impl ImageFormat {
 }
 
 /// An inline image. `data` matches `format`'s signature and is at most
-/// [`MAX_IMAGE_BYTES`](crate::domain::MAX_IMAGE_BYTES).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// [`MAX_IMAGE_BYTES`](crate::domain::MAX_IMAGE_BYTES). Its `Debug` shows
+/// the size, never the bytes, so no log line can hold them.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Image {
     /// The encoding.
     pub format: ImageFormat,
@@ -197,8 +198,9 @@ impl DocumentFormat {
 }
 
 /// An inline document. `name` follows Bedrock's rule and `data` is at most
-/// [`MAX_DOCUMENT_BYTES`](crate::domain::MAX_DOCUMENT_BYTES).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// [`MAX_DOCUMENT_BYTES`](crate::domain::MAX_DOCUMENT_BYTES). Its `Debug`
+/// shows the size, never the bytes.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Document {
     /// The file type.
     pub format: DocumentFormat,
@@ -301,6 +303,25 @@ pub struct OutputSchema {
     pub name: Option<String>,
     /// Its description, when given.
     pub description: Option<String>,
+}
+
+impl fmt::Debug for Image {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Image")
+            .field("format", &self.format)
+            .field("bytes", &self.data.len())
+            .finish()
+    }
+}
+
+impl fmt::Debug for Document {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Document")
+            .field("format", &self.format)
+            .field("name", &self.name)
+            .field("bytes", &self.data.len())
+            .finish()
+    }
 }
 
 /// A short, byte-free description of a block for logs: text as is, an image

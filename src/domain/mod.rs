@@ -115,7 +115,8 @@ pub struct Parameters {
 pub struct SimulationDirectives {
     /// The Bedrock error type to fail with.
     pub fail_with: Option<String>,
-    /// Fail mid-stream after this many deltas.
+    /// Fail mid-stream after this many text deltas (tool-call events are
+    /// not counted).
     pub fail_after_tokens: Option<u32>,
     /// Overrides the first-token latency.
     pub latency: Option<Duration>,
@@ -146,10 +147,12 @@ pub struct GenerationRequest {
     pub simulation: Option<SimulationDirectives>,
     /// The Bedrock API to use.
     pub api: BedrockApi,
-    /// The tools the model may call, when given.
-    pub tool_config: Option<ToolConfig>,
+    /// The tools the model may call, when given. Boxed, as the schema: the
+    /// request moves through every step, and a text-only call should not
+    /// copy room for what it does not use.
+    pub tool_config: Option<Box<ToolConfig>>,
     /// The schema the answer's text follows, when given.
-    pub output_schema: Option<OutputSchema>,
+    pub output_schema: Option<Box<OutputSchema>>,
 }
 
 impl GenerationRequest {
@@ -301,7 +304,8 @@ pub enum StreamEvent {
 }
 
 /// Joins a stream's tool-call fragments into whole calls, for the complete
-/// event. Used by every backend's stream, so all assemble alike.
+/// event, for a backend that receives a call in fragments (Bedrock's
+/// ConverseStream; the simulated backend knows its calls whole).
 #[derive(Debug, Default)]
 pub struct ToolUseAssembly {
     calls: Vec<(u32, ToolUse, String)>,

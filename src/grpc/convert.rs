@@ -47,7 +47,11 @@ pub(crate) fn duration(d: Duration) -> prost_types::Duration {
 }
 
 pub(crate) fn generate_response(g: Generation, backend: &str) -> pb::GenerateResponse {
-    let text = g.text();
+    // The text alone is one block's copy; only a mixed answer joins.
+    let text = match g.content.as_slice() {
+        [ContentBlock::Text(t)] => t.clone(),
+        _ => g.text(),
+    };
     let Generation { content, completion } = g;
     let Completion {
         stop_reason: reason,
@@ -69,7 +73,13 @@ pub(crate) fn generate_response(g: Generation, backend: &str) -> pb::GenerateRes
         backend: backend.to_owned(),
         raw_stop_reason,
         resolved_model_id,
-        content: content.into_iter().map(content_block).collect(),
+        // An empty text block (a model's empty answer) is left out: sent
+        // back as an assistant turn, Bedrock would refuse it as blank.
+        content: content
+            .into_iter()
+            .filter(|b| !matches!(b, ContentBlock::Text(t) if t.is_empty()))
+            .map(content_block)
+            .collect(),
     }
 }
 

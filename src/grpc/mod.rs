@@ -13,7 +13,9 @@ pub mod edge;
 pub mod status;
 
 use crate::backend::{Backend, EventStream, GenerationStream};
-use crate::domain::{BlockKind, Completion, ContentBlock, GenerationRequest, StreamEvent, Summary};
+use crate::domain::{
+    BlockKind, Completion, ContentBlock, GenerationRequest, StreamEvent, Summary, ToolResultContent,
+};
 use crate::error::{ErrorKind, GatewayError};
 use crate::metrics::code_name;
 use edge::CallContext;
@@ -160,6 +162,16 @@ impl GatewayService {
         let mut counts = [0u64; BlockKind::ALL.len()];
         for block in request.messages.iter().flat_map(|m| &m.content) {
             counts[block.kind() as usize] += 1;
+            // Images and documents inside tool results count as such.
+            if let ContentBlock::ToolResult(result) = block {
+                for piece in &result.content {
+                    match piece {
+                        ToolResultContent::Image(_) => counts[BlockKind::Image as usize] += 1,
+                        ToolResultContent::Document(_) => counts[BlockKind::Document as usize] += 1,
+                        _ => {}
+                    }
+                }
+            }
         }
         for (kind, count) in BlockKind::ALL.iter().zip(counts) {
             if *kind != BlockKind::Text && count > 0 {

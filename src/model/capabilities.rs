@@ -57,6 +57,29 @@ pub enum ServiceTier {
     Flex,
 }
 
+/// How a request may make the model call a tool (Converse `toolChoice`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolChoiceMode {
+    /// The model decides (Bedrock's default; every tool-use model).
+    Auto,
+    /// Some tool, of the model's choice.
+    Any,
+    /// A named tool.
+    Tool,
+}
+
+impl ToolChoiceMode {
+    /// The contract's name: "TOOL_CHOICE_MODE_ANY", ...
+    pub fn contract_name(self) -> &'static str {
+        match self {
+            ToolChoiceMode::Auto => "TOOL_CHOICE_MODE_AUTO",
+            ToolChoiceMode::Any => "TOOL_CHOICE_MODE_ANY",
+            ToolChoiceMode::Tool => "TOOL_CHOICE_MODE_TOOL",
+        }
+    }
+}
+
 /// One row of the table: what one group of models accepts. Field meanings
 /// and defaults are documented at the top of the TOML file.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -88,6 +111,9 @@ pub struct Capabilities {
     /// Converse tool use.
     #[serde(default)]
     pub tool_use: bool,
+    /// The tool-choice modes accepted besides the default (auto).
+    #[serde(default = "auto_only")]
+    pub tool_choice: Vec<ToolChoiceMode>,
     /// Converse document blocks.
     #[serde(default)]
     pub document_input: bool,
@@ -113,6 +139,10 @@ pub struct Capabilities {
 
 fn yes() -> bool {
     true
+}
+
+fn auto_only() -> Vec<ToolChoiceMode> {
+    vec![ToolChoiceMode::Auto]
 }
 
 fn default_tiers() -> Vec<ServiceTier> {

@@ -7,7 +7,7 @@
 //! with what to change. Only rules Bedrock is known to enforce are listed;
 //! a model without a row of its own gets none of them.
 
-use super::capabilities::{Capabilities, SamplingRule, StopSequenceRule};
+use super::capabilities::{Capabilities, SamplingRule, StopSequenceRule, ToolChoiceMode};
 use super::family::Family;
 use super::target::Target;
 use crate::error::FieldViolation;
@@ -36,6 +36,8 @@ pub struct Ask<'a> {
     pub tools: Option<&'a str>,
     /// `output_schema`, if set.
     pub output_schema: Option<&'a str>,
+    /// The tool-choice mode, when the request forces a tool (ANY or TOOL).
+    pub tool_choice: Option<ToolChoiceMode>,
 }
 
 /// Every rule `ask` breaks for `target`'s model, in field order.
@@ -93,6 +95,19 @@ fn features(caps: &Capabilities, target: &Target, ask: &Ask<'_>, v: &mut Vec<Fie
         (ask.tools, caps.tool_use, "tool use", "tools"),
         (ask.output_schema, caps.structured_output, "structured output", "an output schema"),
     ];
+    if let Some(mode) = ask.tool_choice.filter(|m| caps.tool_use && !caps.tool_choice.contains(m)) {
+        let accepted: Vec<&str> = caps.tool_choice.iter().map(|m| m.contract_name()).collect();
+        v.push(FieldViolation::new(
+            "tool_config.tool_choice.mode",
+            format!(
+                "`{model}` ({}) accepts only {} as tool choice, got {}; leave it unset (AUTO) and \
+                 ask for the tool in the prompt, or use a model that takes it",
+                caps.name,
+                accepted.join(" or "),
+                mode.contract_name()
+            ),
+        ));
+    }
     for (path, supported, feature, given) in refusals {
         if let (Some(path), false) = (path, supported) {
             v.push(FieldViolation::new(
@@ -224,6 +239,7 @@ mod tests {
             document: None,
             tools: None,
             output_schema: None,
+            tool_choice: None,
         }
     }
 

@@ -49,6 +49,15 @@ pub(super) struct Census {
     pub(super) features: Features,
     images: usize,
     documents: usize,
+    /// The path of the first image (and document) over Bedrock's count.
+    image_over: Option<String>,
+    document_over: Option<String>,
+    /// Each document name and where it was first used (Bedrock refuses
+    /// duplicates).
+    document_names: Vec<(String, String)>,
+    /// Bytes of text in tool calls' inputs and tool results (JSON counted
+    /// as serialised), for the input limit.
+    pub(super) tool_text_bytes: usize,
     /// The tool-use IDs of the turn before the one being read, when it was
     /// the assistant's.
     previous_calls: Vec<String>,
@@ -102,22 +111,24 @@ impl Census {
     /// The request-wide rules, once every turn is read: the image and
     /// document counts, and that tool blocks come with a tool config.
     pub(super) fn finish(&mut self, has_tool_config: bool, v: &mut Vec<FieldViolation>) {
-        if self.images > MAX_IMAGES {
+        if let Some(path) = self.image_over.take() {
             v.push(FieldViolation::new(
-                "messages",
+                path,
                 format!(
-                    "must hold at most {MAX_IMAGES} images in all (Bedrock's limit per request), got {}; \
-                     send fewer images or split the work across requests",
+                    "is image {} of the request, over Bedrock's limit of {MAX_IMAGES} images per \
+                     request ({} in all); send fewer images or split the work across requests",
+                    MAX_IMAGES + 1,
                     self.images
                 ),
             ));
         }
-        if self.documents > MAX_DOCUMENTS {
+        if let Some(path) = self.document_over.take() {
             v.push(FieldViolation::new(
-                "messages",
+                path,
                 format!(
-                    "must hold at most {MAX_DOCUMENTS} documents in all (Bedrock's limit per request), \
-                     got {}; send fewer documents or split the work across requests",
+                    "is document {} of the request, over Bedrock's limit of {MAX_DOCUMENTS} documents \
+                     per request ({} in all); send fewer documents or split the work across requests",
+                    MAX_DOCUMENTS + 1,
                     self.documents
                 ),
             ));
@@ -167,8 +178,8 @@ pub(super) fn blocks(
         check_role(&path, kind, role, v);
         let read = match block {
             Block::Text(text) => {
-                if text.is_empty() {
-                    v.push(FieldViolation::new(&path, "must not be empty, got \"\""));
+                if text.trim().is_empty() {
+                    v.push(FieldViolation::new(&path, format!("must not be blank, got {text:?}")));
                 }
                 Some(ContentBlock::Text(text))
             }
@@ -177,6 +188,7 @@ pub(super) fn blocks(
             Block::ToolUse(call) => {
                 census.first_tool_block.get_or_insert_with(|| path.clone());
                 let call = tool_use(call, &path, v);
+                census.tool_text_bytes += json_len(&call.input);
                 census.calls.push(call.id.clone());
                 Some(ContentBlock::ToolUse(call))
             }
@@ -188,6 +200,14 @@ pub(super) fn blocks(
             }
         };
         out.extend(read);
+    }
+    let has_document = out.iter().any(|b| matches!(b, ContentBlock::Document(_)));
+    if has_document && !out.iter().any(|b| matches!(b, ContentBlock::Text(_))) {
+        v.push(FieldViolation::new(
+            format!("messages[{i}].blocks"),
+            "must hold a text block beside a document (Bedrock's rule), got none; add one that \
+             says what to do with the document",
+        ));
     }
     out
 }
@@ -223,6 +243,9 @@ impl Census {
         v: &mut Vec<FieldViolation>,
     ) -> Option<Image> {
         self.images += 1;
+        if self.images == MAX_IMAGES + 1 {
+            self.image_over = Some(path.to_owned());
+        }
         self.features.image.get_or_insert_with(|| path.to_owned());
         image_of(image, path, v)
     }
@@ -234,10 +257,22 @@ impl Census {
         v: &mut Vec<FieldViolation>,
     ) -> Option<Document> {
         self.documents += 1;
-        self.features
-            .document
-            .get_or_insert_with(|| path.to_owned());
-        document_of(doc, path, v)
+        if self.documents == MAX_DOCUMENTS + 1 {
+            self.document_over = Some(path.to_owned());
+        }
+        self.features.document.get_or_insert_with(|| path.to_owned());
+        let doc = document_of(doc, path, v)?;
+        match self.document_names.iter().find(|(name, _)| *name == doc.name) {
+            Some((name, first)) => v.push(FieldViolation::new(
+                format!("{path}.name"),
+                format!(
+                    "must be unique among the request's documents (Bedrock's rule), got {name:?}, \
+                     already the name of {first}; rename one"
+                ),
+            )),
+            None => self.document_names.push((doc.name.clone(), path.to_owned())),
+        }
+        Some(doc)
     }
 
     fn tool_result(
@@ -286,20 +321,20 @@ impl Census {
                     "must set one of text, json, image or document, got none",
                 )),
                 Some(Content::Text(text)) => {
-                    if text.is_empty() {
+                    if text.trim().is_empty() {
                         v.push(FieldViolation::new(
                             format!("{at}.text"),
-                            "must not be empty, got \"\"",
+                            format!("must not be blank, got {text:?}"),
                         ));
                     }
+                    self.tool_text_bytes += text.len();
                     out.push(ToolResultContent::Text(text));
                 }
-                Some(Content::Json(s)) => out.push(ToolResultContent::Json(struct_to_json(
-                    s,
-                    &format!("{at}.json"),
-                    1,
-                    v,
-                ))),
+                Some(Content::Json(s)) => {
+                    let json = struct_to_json(s, &format!("{at}.json"), 1, v);
+                    self.tool_text_bytes += json_len(&json);
+                    out.push(ToolResultContent::Json(json))
+                }
                 Some(Content::Image(image)) => out.extend(
                     self.image(image, &format!("{at}.image"), v)
                         .map(ToolResultContent::Image),
@@ -440,7 +475,13 @@ fn document_of(doc: pb::Document, path: &str, v: &mut Vec<FieldViolation>) -> Op
     }
     let format = format?;
     if let Some((signature, described)) = format.signature() {
-        if !data.starts_with(signature) {
+        // A PDF's header may follow up to 1024 bytes of anything.
+        let found = if format == DocumentFormat::Pdf {
+            data[..data.len().min(1024)].windows(signature.len()).any(|w| w == signature)
+        } else {
+            data.starts_with(signature)
+        };
+        if !found {
             v.push(FieldViolation::new(
                 data_path,
                 format!(
@@ -499,6 +540,23 @@ fn article(word: &str) -> &'static str {
     }
 }
 
+/// The length of `value` as JSON text, without writing it out.
+fn json_len(value: &serde_json::Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
+}
+
 /// The first bytes of `data` in hex, for messages about signatures.
 fn hex_prefix(data: &[u8]) -> String {
     let shown: Vec<String> = data.iter().take(8).map(|b| format!("{b:02X}")).collect();
@@ -520,7 +578,8 @@ fn tool_use(call: pb::ToolUse, path: &str, v: &mut Vec<FieldViolation>) -> ToolU
     ToolUse { id, name, input }
 }
 
-/// Bedrock's tool-use ID rule: 1 to 64 of `[a-zA-Z0-9_.:-]`.
+/// Bedrock's tool-use ID rule: 1 to 64 of `[a-zA-Z0-9_.:-]` (botocore's
+/// `ToolUseId` pattern; IDs from some models hold `.` and `:`).
 fn tool_use_id_problem(id: &str) -> Option<String> {
     let ok = (1..=MAX_TOOL_NAME_CHARS).contains(&id.len())
         && id

@@ -20,12 +20,13 @@ mod json;
 
 use crate::domain::{
     BedrockApi, ContentBlock, GenerationRequest, Message, ModelFilter, OutputSchema, Parameters,
-    Role, SimulationDirectives, ToolConfig,
+    Role, SimulationDirectives, ToolChoice, ToolConfig,
 };
 pub use content::{Features, MAX_DOCUMENT_NAME_CHARS, MAX_TOOL_NAME_CHARS};
 use json::struct_to_json;
 use crate::error::bedrock as bedrock_errors;
 use crate::error::{FieldViolation, GatewayError};
+use crate::model::capabilities::ToolChoiceMode;
 use crate::model::{rules, ModelDirectory};
 use crate::pb;
 use std::num::NonZeroU32;
@@ -45,7 +46,8 @@ pub use json::MAX_STRUCT_DEPTH;
 /// Limits the operator configures.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Most bytes of text in prompt + system + messages together.
+    /// Most bytes of text in prompt + system + messages (tool inputs and
+    /// results included) together.
     pub max_input_bytes: usize,
 }
 
@@ -79,12 +81,12 @@ pub struct CheckedRequest {
     /// The Bedrock API to use.
     pub api: BedrockApi,
     /// The tools, when given.
-    pub tool_config: Option<ToolConfig>,
+    pub tool_config: Option<Box<ToolConfig>>,
     /// The output schema, when given.
-    pub output_schema: Option<OutputSchema>,
+    pub output_schema: Option<Box<OutputSchema>>,
     /// Where the request first uses images, documents, tools and an output
     /// schema, for the model rules.
-    pub features: Features,
+    pub features: Option<Box<Features>>,
 }
 
 impl CheckedRequest {
@@ -104,10 +106,15 @@ impl CheckedRequest {
             top_p: self.parameters.top_p,
             max_tokens: self.parameters.max_tokens.map(NonZeroU32::get),
             stop_sequences: &self.parameters.stop_sequences,
-            image: self.features.image.as_deref(),
-            document: self.features.document.as_deref(),
-            tools: self.features.tools.as_deref(),
-            output_schema: self.features.output_schema.as_deref(),
+            image: self.features.as_ref().and_then(|f| f.image.as_deref()),
+            document: self.features.as_ref().and_then(|f| f.document.as_deref()),
+            tools: self.features.as_ref().and_then(|f| f.tools.as_deref()),
+            output_schema: self.features.as_ref().and_then(|f| f.output_schema.as_deref()),
+            tool_choice: self.tool_config.as_ref().and_then(|c| match c.choice {
+                ToolChoice::Auto => None,
+                ToolChoice::Any => Some(ToolChoiceMode::Any),
+                ToolChoice::Tool(_) => Some(ToolChoiceMode::Tool),
+            }),
         };
         let mut v = rules::check(&target, &ask);
         if self.simulation.is_some() && !accepts_simulation {
@@ -170,6 +177,7 @@ pub fn generate_request(
 
     let from_prompt = !prompt.is_empty();
     let mut features = Features::default();
+    let mut tool_text_bytes = 0;
     let messages = match (prompt.is_empty(), messages.is_empty()) {
         (true, true) => {
             v.push(FieldViolation::new(
@@ -191,15 +199,17 @@ pub fn generate_request(
             Vec::new()
         }
         (false, true) => vec![Message::text(Role::User, prompt)],
-        (true, false) => conversation(messages, tool_config.is_some(), &mut features, &mut v),
+        (true, false) => conversation(messages, tool_config.is_some(), &mut features, &mut tool_text_bytes, &mut v),
     };
 
-    let input_bytes = system.len() + messages.iter().flat_map(Message::texts).map(str::len).sum::<usize>();
+    let input_bytes =
+        system.len() + tool_text_bytes + messages.iter().flat_map(Message::texts).map(str::len).sum::<usize>();
     if input_bytes > limits.max_input_bytes {
         v.push(FieldViolation::new(
             if from_prompt { "prompt" } else { "messages" },
             format!(
-                "input (prompt or messages, plus system) must be at most {} bytes, got {} bytes",
+                "input (prompt or messages, plus system, tool inputs and tool results) must be at \
+                 most {} bytes, got {} bytes",
                 limits.max_input_bytes, input_bytes
             ),
         ));
@@ -226,11 +236,11 @@ pub fn generate_request(
 
     let tool_config = tool_config.map(|c| {
         features.tools = Some("tool_config".to_owned());
-        content::tool_config(c, &mut v)
+        Box::new(content::tool_config(c, &mut v))
     });
     let output_schema = output_schema.map(|s| {
         features.output_schema = Some("output_schema".to_owned());
-        content::output_schema(s, &mut v)
+        Box::new(content::output_schema(s, &mut v))
     });
     if api == BedrockApi::InvokeModel && features.any() {
         content::native_refusals(&messages, &features, &mut v);
@@ -250,7 +260,7 @@ pub fn generate_request(
         api,
         tool_config,
         output_schema,
-        features,
+        features: features.any().then(|| Box::new(features)),
     })
 }
 
@@ -419,6 +429,7 @@ fn conversation(
     messages: Vec<pb::Message>,
     has_tool_config: bool,
     features: &mut Features,
+    tool_text_bytes: &mut usize,
     v: &mut Vec<FieldViolation>,
 ) -> Vec<Message> {
     let count = messages.len();
@@ -499,6 +510,7 @@ fn conversation(
     }
     census.finish(has_tool_config, v);
     *features = std::mem::take(&mut census.features);
+    *tool_text_bytes = census.tool_text_bytes;
     out
 }
 

@@ -175,18 +175,18 @@ pub(super) fn output_config(schema: &OutputSchema) -> Result<sdk::OutputConfig, 
     Ok(sdk::OutputConfig::builder().text_format(format).build())
 }
 
-/// An answer's blocks into the domain: text and tool calls, in order.
-/// Blocks of kinds this contract does not carry yet (reasoning, citations)
-/// are left out.
-pub(super) fn answer(content: &[sdk::ContentBlock]) -> Vec<ContentBlock> {
+/// An answer's blocks into the domain, moved rather than copied: text and
+/// tool calls, in order. Blocks of kinds this contract does not carry yet
+/// (reasoning, citations) are left out.
+pub(super) fn answer(content: Vec<sdk::ContentBlock>) -> Vec<ContentBlock> {
     content
-        .iter()
+        .into_iter()
         .filter_map(|b| match b {
-            sdk::ContentBlock::Text(t) => Some(ContentBlock::Text(t.clone())),
+            sdk::ContentBlock::Text(t) => Some(ContentBlock::Text(t)),
             sdk::ContentBlock::ToolUse(t) => Some(ContentBlock::ToolUse(ToolUse {
-                id: t.tool_use_id.clone(),
-                name: t.name.clone(),
                 input: json(&t.input),
+                id: t.tool_use_id,
+                name: t.name,
             })),
             _ => None,
         })

@@ -79,13 +79,13 @@ fn additional_fields(request: &GenerationRequest) -> Option<Document> {
 fn tool_config(
     request: &GenerationRequest,
 ) -> Result<Option<aws_sdk_bedrockruntime::types::ToolConfiguration>, GatewayError> {
-    request.tool_config.as_ref().map(content::tool_config).transpose()
+    request.tool_config.as_deref().map(content::tool_config).transpose()
 }
 
 fn output_config(
     request: &GenerationRequest,
 ) -> Result<Option<aws_sdk_bedrockruntime::types::OutputConfig>, GatewayError> {
-    request.output_schema.as_ref().map(content::output_config).transpose()
+    request.output_schema.as_deref().map(content::output_config).transpose()
 }
 
 fn usage(u: Option<&TokenUsage>) -> Usage {
@@ -137,12 +137,13 @@ pub(crate) async fn generate(
         .send()
         .await
         .map_err(|e| from_sdk("Converse", e, None))?;
+    let mut out = out;
     let request_id = out.request_id().unwrap_or_default().to_owned();
     // The SDK accepts a 200 whose body lacks the message (it yields an
     // "unknown" output); that is not an answer, so say so instead of
     // returning empty text with a made-up stop reason.
-    let answer = match &out.output {
-        Some(Output::Message(m)) => content::answer(&m.content),
+    let answer = match out.output.take() {
+        Some(Output::Message(m)) => content::answer(m.content),
         _ => {
             return Err(GatewayError::new(
                 ErrorKind::Internal,

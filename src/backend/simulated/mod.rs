@@ -367,6 +367,9 @@ struct Streamer {
     plan: Plan,
     /// Text tokens sent.
     sent: usize,
+    /// Events sent, tool events included: the first waits for the
+    /// first-token latency, the rest for the token delay.
+    events: usize,
     /// Where the next text token starts.
     at: usize,
     /// The tool call's events, queued once the text is out.
@@ -376,7 +379,7 @@ struct Streamer {
 
 impl Streamer {
     fn new(plan: Plan) -> Self {
-        Streamer { plan, sent: 0, at: 0, tool_events: None, done: false }
+        Streamer { plan, sent: 0, events: 0, at: 0, tool_events: None, done: false }
     }
 
     async fn next(&mut self, started: Instant) -> Option<Result<StreamEvent, GatewayError>> {
@@ -384,10 +387,11 @@ impl Streamer {
             return None;
         }
         let plan = &self.plan;
-        let delay = if self.sent == 0 { plan.latency } else { plan.token_delay };
+        let delay = if self.events == 0 { plan.latency } else { plan.token_delay };
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
+        self.events += 1;
         if let (Some(after), Some(err)) = (plan.fail_after_tokens, &plan.failure) {
             if self.sent >= after as usize {
                 self.done = true;
