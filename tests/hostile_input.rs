@@ -589,3 +589,70 @@ async fn nan_infinity_negative_zero_and_subnormals() {
     assert_eq!(backend.calls(), calls + 4);
     server.stop().await;
 }
+
+/// Conversations with tens of thousands of blocks cost time in proportion
+/// to their size, not its square: 60,000 tool calls answered by 60,000
+/// results (a valid request, answered), and 100,000 documents of one name
+/// (refused, each duplicate named). A quadratic check would take minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tens_of_thousands_of_blocks_are_checked_in_linear_time() {
+    use bedrock_gateway::pb::{content_block::Block, tool_result_content, ContentBlock, Document, ToolConfig, ToolResult, ToolResultContent, ToolUse, Tool};
+    let gw = common::GatewayProcess::start(&["--backend", "simulated", "--max-message-bytes", "16777216"], &[]);
+    let mut client = gw.client().await.max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20);
+    let block = |b: Block| ContentBlock { block: Some(b) };
+    let turn = |role: Role, blocks: Vec<ContentBlock>| Message { role: role as i32, content: String::new(), blocks };
+    const CALLS: usize = 60_000; // about 3 MB of calls and results
+    let calls = (0..CALLS)
+        .map(|i| block(Block::ToolUse(ToolUse { id: format!("t{i}"), name: "f".into(), input: None })))
+        .collect();
+    let results = (0..CALLS)
+        .map(|i| {
+            block(Block::ToolResult(ToolResult {
+                tool_use_id: format!("t{i}"),
+                content: vec![ToolResultContent { content: Some(tool_result_content::Content::Text("ok".into())) }],
+                status: 0,
+            }))
+        })
+        .collect();
+    let mut schema = Struct::default();
+    schema.fields.insert("type".into(), Value { kind: Some(Kind::StringValue("object".into())) });
+    let r = GenerateRequest {
+        model_id: "anthropic.claude-3-haiku-20240307-v1:0".into(),
+        messages: vec![
+            turn(Role::User, vec![block(Block::Text("go".into()))]),
+            turn(Role::Assistant, calls),
+            turn(Role::User, results),
+        ],
+        tool_config: Some(ToolConfig {
+            tools: vec![Tool { name: "f".into(), description: String::new(), input_schema: Some(schema) }],
+            tool_choice: None,
+        }),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let answer = client.generate(r).await.unwrap().into_inner();
+    let took = started.elapsed();
+    // The answer quotes the results until the default max_tokens cuts it.
+    assert!(answer.text.starts_with("The f tool returned ok. The f tool returned ok."), "{}", &answer.text[..80]);
+    assert_eq!(answer.stop_reason(), bedrock_gateway::pb::StopReason::MaxTokens);
+    assert!(took < Duration::from_secs(20), "answered in {took:?}");
+
+    let docs = (0..100_000)
+        .map(|_| block(Block::Document(Document { format: 8, name: "d".into(), data: b"x".to_vec().into() })))
+        .chain([block(Block::Text("read".into()))])
+        .collect();
+    let r = GenerateRequest {
+        model_id: "anthropic.claude-3-haiku-20240307-v1:0".into(),
+        messages: vec![turn(Role::User, docs)],
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let err = client.generate(r).await.unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("over Bedrock's limit of 5 documents"), "{}", err.message());
+    // The duplicates among the first five are named; none past the limit.
+    assert!(fields(&err).len() <= 6, "{:?}", &fields(&err)[..10.min(fields(&err).len())]);
+    assert!(took < Duration::from_secs(20), "refused in {took:?}");
+    client.generate(request("still serving")).await.unwrap();
+}

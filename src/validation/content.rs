@@ -12,7 +12,7 @@ use crate::domain::{
 };
 use crate::error::FieldViolation;
 use crate::pb;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Bedrock's limit on a document name's length, in characters.
 pub const MAX_DOCUMENT_NAME_CHARS: usize = 200;
@@ -54,13 +54,15 @@ pub(super) struct Census {
     document_over: Option<String>,
     /// Each document name and where it was first used (Bedrock refuses
     /// duplicates).
-    document_names: Vec<(String, String)>,
+    document_names: HashMap<String, String>,
     /// Bytes of text in tool calls' inputs and tool results (JSON counted
     /// as serialised), for the input limit.
     pub(super) tool_text_bytes: usize,
     /// The tool-use IDs of the turn before the one being read, when it was
     /// the assistant's.
     previous_calls: Vec<String>,
+    /// The same, for lookups: a hostile request may hold many thousands.
+    previous_ids: HashSet<String>,
     /// The tool-use IDs of the turn being read.
     calls: Vec<String>,
     /// The first tool-use or tool-result block's path.
@@ -71,6 +73,7 @@ impl Census {
     /// Starts a new turn: the calls just read become the previous turn's.
     pub(super) fn next_turn(&mut self) {
         self.previous_calls = std::mem::take(&mut self.calls);
+        self.previous_ids = self.previous_calls.iter().cloned().collect();
     }
 
     /// Ends turn `i`: a user turn after tool calls must answer every one of
@@ -85,15 +88,17 @@ impl Census {
         if role != Some(Role::User) || self.previous_calls.is_empty() {
             return;
         }
-        let missing: Vec<&str> = self
+        let answered: HashSet<&str> = turn
+            .iter()
+            .filter_map(|b| match b {
+                ContentBlock::ToolResult(r) => Some(r.tool_use_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        let missing: Vec<&String> = self
             .previous_calls
             .iter()
-            .filter(|id| {
-                !turn
-                    .iter()
-                    .any(|b| matches!(b, ContentBlock::ToolResult(r) if r.tool_use_id == **id))
-            })
-            .map(String::as_str)
+            .filter(|id| !answered.contains(id.as_str()))
             .collect();
         if !missing.is_empty() {
             v.push(FieldViolation::new(
@@ -102,7 +107,7 @@ impl Census {
                     "must answer every tool call of the assistant turn before it with a tool_result \
                      block, got none for {}; add a tool_result for each (status \
                      TOOL_RESULT_STATUS_ERROR if the tool was not run)",
-                    missing.join(", ")
+                    some_of(&missing)
                 ),
             ));
         }
@@ -262,15 +267,23 @@ impl Census {
         }
         self.features.document.get_or_insert_with(|| path.to_owned());
         let doc = document_of(doc, path, v)?;
-        match self.document_names.iter().find(|(name, _)| *name == doc.name) {
-            Some((name, first)) => v.push(FieldViolation::new(
+        if self.documents > MAX_DOCUMENTS {
+            // Refused by count already; naming every duplicate past the
+            // limit would bury that under thousands of violations.
+            return Some(doc);
+        }
+        match self.document_names.get(&doc.name) {
+            Some(first) => v.push(FieldViolation::new(
                 format!("{path}.name"),
                 format!(
-                    "must be unique among the request's documents (Bedrock's rule), got {name:?}, \
-                     already the name of {first}; rename one"
+                    "must be unique among the request's documents (Bedrock's rule), got {:?}, \
+                     already the name of {first}; rename one",
+                    doc.name
                 ),
             )),
-            None => self.document_names.push((doc.name.clone(), path.to_owned())),
+            None => {
+                self.document_names.insert(doc.name.clone(), path.to_owned());
+            }
         }
         Some(doc)
     }
@@ -292,11 +305,11 @@ impl Census {
                 format!("{path}.tool_use_id"),
                 "must name the tool_use block it answers, got \"\"",
             ));
-        } else if !self.previous_calls.iter().any(|id| *id == tool_use_id) {
+        } else if !self.previous_ids.contains(&tool_use_id) {
             let calls = if self.previous_calls.is_empty() {
                 "none".to_owned()
             } else {
-                self.previous_calls.join(", ")
+                some_of(&self.previous_calls.iter().collect::<Vec<_>>())
             };
             v.push(FieldViolation::new(
                 format!("{path}.tool_use_id"),
@@ -529,6 +542,17 @@ fn document_name_problem(name: &str) -> Option<String> {
         ));
     }
     None
+}
+
+/// Up to five IDs, then how many more: messages stay short whatever the
+/// request holds.
+fn some_of(ids: &[&String]) -> String {
+    const SHOWN: usize = 5;
+    let shown: Vec<&str> = ids.iter().take(SHOWN).map(|s| s.as_str()).collect();
+    match ids.len().saturating_sub(SHOWN) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
 }
 
 /// "an" before a vowel ("an image block"), else "a".

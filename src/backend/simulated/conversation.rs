@@ -166,7 +166,8 @@ fn tool_use_id(rng: &mut fastrand::Rng) -> String {
 /// One sentence per tool result of the last user turn, naming the tool the
 /// result answers (from the assistant turn before).
 fn answer_results(request: &GenerationRequest, blocks: &[ContentBlock]) -> String {
-    let calls: Vec<&ToolUse> = request
+    // The calls' names by ID (a map: a conversation may hold thousands).
+    let calls: std::collections::HashMap<&str, &str> = request
         .messages
         .iter()
         .rev()
@@ -175,7 +176,7 @@ fn answer_results(request: &GenerationRequest, blocks: &[ContentBlock]) -> Strin
             m.content
                 .iter()
                 .filter_map(|b| match b {
-                    ContentBlock::ToolUse(t) => Some(t),
+                    ContentBlock::ToolUse(t) => Some((t.id.as_str(), t.name.as_str())),
                     _ => None,
                 })
                 .collect()
@@ -187,9 +188,9 @@ fn answer_results(request: &GenerationRequest, blocks: &[ContentBlock]) -> Strin
             continue;
         };
         let name = calls
-            .iter()
-            .find(|c| c.id == result.tool_use_id)
-            .map_or(result.tool_use_id.as_str(), |c| c.name.as_str());
+            .get(result.tool_use_id.as_str())
+            .copied()
+            .unwrap_or(result.tool_use_id.as_str());
         let summary: Vec<String> = result
             .content
             .iter()
