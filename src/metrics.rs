@@ -116,7 +116,7 @@ impl Metrics {
         let limit_refusals = Family::<LimitLabels, Counter>::default();
         let content_blocks = Family::<BlockLabels, Counter>::default();
         let tool_calls = Family::<ModelLabels, Counter>::default();
-        registry.register("requests", "Finished calls by RPC, model and gRPC status code", requests.clone());
+        registry.register("requests", "Calls by RPC, model and gRPC status code: finished, refused or cancelled", requests.clone());
         registry.register("request_duration_seconds", "Call latency by RPC, to the last message", latency.clone());
         registry.register(
             "time_to_first_token_seconds",
