@@ -262,6 +262,11 @@ fn refusals() -> Vec<(&'static str, GenerateRequest, &'static str)> {
         r
     };
     let haiku_with = |blocks: Vec<ContentBlock>| request(HAIKU, vec![user(blocks)]);
+    let haiku_with_tools = |mode: ToolChoiceMode, name: &str| {
+        let mut r = haiku_with(vec![text("hi")]);
+        r.tool_config = Some(weather_tools(mode, name));
+        r
+    };
     vec![
         (
             "an image to a model without image input",
@@ -360,10 +365,7 @@ fn refusals() -> Vec<(&'static str, GenerateRequest, &'static str)> {
             "a tool name outside Bedrock's pattern",
             with(
                 &|r| r.tool_config.as_mut().unwrap().tools[0].name = "get weather".into(),
-                with(
-                    &|r| r.tool_config = Some(weather_tools(ToolChoiceMode::Auto, "")),
-                    haiku_with(vec![text("hi")]),
-                ),
+                haiku_with_tools(ToolChoiceMode::Auto, ""),
             ),
             "tool_config.tools[0].name",
         ),
@@ -371,19 +373,13 @@ fn refusals() -> Vec<(&'static str, GenerateRequest, &'static str)> {
             "two tools with one name",
             with(
                 &|r| r.tool_config.as_mut().unwrap().tools[1].name = "get_weather".into(),
-                with(
-                    &|r| r.tool_config = Some(weather_tools(ToolChoiceMode::Auto, "")),
-                    haiku_with(vec![text("hi")]),
-                ),
+                haiku_with_tools(ToolChoiceMode::Auto, ""),
             ),
             "tool_config.tools[1].name",
         ),
         (
             "a forced tool that is not declared",
-            with(
-                &|r| r.tool_config = Some(weather_tools(ToolChoiceMode::Tool, "get_news")),
-                haiku_with(vec![text("hi")]),
-            ),
+            haiku_with_tools(ToolChoiceMode::Tool, "get_news"),
             "tool_config.tool_choice.tool_name",
         ),
         (

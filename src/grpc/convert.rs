@@ -124,10 +124,7 @@ pub(crate) fn tool_use(t: ToolUse) -> pb::ToolUse {
     pb::ToolUse {
         id: t.id,
         name: t.name,
-        input: match json_value(t.input).kind {
-            Some(prost_types::value::Kind::StructValue(s)) => Some(s),
-            _ => Some(prost_types::Struct::default()),
-        },
+        input: Some(json_struct(t.input)),
     }
 }
 
@@ -141,10 +138,7 @@ fn tool_result(r: ToolResult) -> pb::ToolResult {
             .map(|c| pb::ToolResultContent {
                 content: Some(match c {
                     ToolResultContent::Text(t) => Content::Text(t),
-                    ToolResultContent::Json(j) => match json_value(j).kind {
-                        Some(prost_types::value::Kind::StructValue(s)) => Content::Json(s),
-                        _ => Content::Json(prost_types::Struct::default()),
-                    },
+                    ToolResultContent::Json(j) => Content::Json(json_struct(j)),
                     ToolResultContent::Image(i) => Content::Image(image(i)),
                     ToolResultContent::Document(d) => Content::Document(document(d)),
                 }),
@@ -155,6 +149,15 @@ fn tool_result(r: ToolResult) -> pb::ToolResult {
             Some(ToolResultStatus::Success) => pb::ToolResultStatus::Success,
             Some(ToolResultStatus::Error) => pb::ToolResultStatus::Error,
         } as i32,
+    }
+}
+
+/// A JSON object into a google.protobuf.Struct; anything else (which
+/// validation and the backends never produce here) becomes {}.
+fn json_struct(j: serde_json::Value) -> prost_types::Struct {
+    match json_value(j).kind {
+        Some(prost_types::value::Kind::StructValue(s)) => s,
+        _ => prost_types::Struct::default(),
     }
 }
 

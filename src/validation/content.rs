@@ -786,7 +786,8 @@ pub(super) fn output_schema(schema: pb::OutputSchema, v: &mut Vec<FieldViolation
 /// block, the tools and the output schema are refused by name.
 pub(super) fn native_refusals(
     messages: &[crate::domain::Message],
-    features: &Features,
+    has_tool_config: bool,
+    has_output_schema: bool,
     v: &mut Vec<FieldViolation>,
 ) {
     let refuse = |field: String, what: &str, v: &mut Vec<FieldViolation>| {
@@ -810,10 +811,10 @@ pub(super) fn native_refusals(
             }
         }
     }
-    if features.tools.as_deref() == Some("tool_config") {
+    if has_tool_config {
         refuse("tool_config".into(), "tools", v);
     }
-    if features.output_schema.is_some() {
+    if has_output_schema {
         refuse("output_schema".into(), "an output schema", v);
     }
 }

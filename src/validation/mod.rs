@@ -243,7 +243,7 @@ pub fn generate_request(
         Box::new(content::output_schema(s, &mut v))
     });
     if api == BedrockApi::InvokeModel && features.any() {
-        content::native_refusals(&messages, &features, &mut v);
+        content::native_refusals(&messages, tool_config.is_some(), output_schema.is_some(), &mut v);
     }
 
     if !v.is_empty() {

@@ -125,7 +125,7 @@ pub(crate) async fn generate(
     request: &GenerationRequest,
 ) -> Result<Generation, GatewayError> {
     let started = Instant::now();
-    let out = client
+    let mut out = client
         .converse()
         .model_id(&*request.target.invoke_id)
         .set_messages(Some(messages(request)?))
@@ -137,7 +137,6 @@ pub(crate) async fn generate(
         .send()
         .await
         .map_err(|e| from_sdk("Converse", e, None))?;
-    let mut out = out;
     let request_id = out.request_id().unwrap_or_default().to_owned();
     // The SDK accepts a 200 whose body lacks the message (it yields an
     // "unknown" output); that is not an answer, so say so instead of
