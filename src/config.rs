@@ -107,9 +107,11 @@ pub struct Config {
     #[arg(long, env = "BEDROCK_GATEWAY_RATE_LIMIT_REQUESTS_PER_MINUTE", default_value_t = 0)]
     pub rate_limit_requests_per_minute: u64,
 
-    /// Tokens (input + output, charged from each response's usage) per minute
-    /// per API key in this replica. A key over budget is refused before
-    /// Bedrock is called. 0: no limit.
+    /// Tokens (input, cached input and output) per minute per API key in
+    /// this replica. Each request is admitted before Bedrock is called
+    /// against its counted input plus its max_tokens (CountTokens where the
+    /// model supports it, else an estimate), then charged its actual usage.
+    /// 0: no limit.
     #[arg(long, env = "BEDROCK_GATEWAY_RATE_LIMIT_TOKENS_PER_MINUTE", default_value_t = 0)]
     pub rate_limit_tokens_per_minute: u64,
 

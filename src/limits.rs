@@ -9,9 +9,13 @@
 //! - Rates: one GCRA token bucket per key for requests per minute and one for
 //!   tokens per minute. GCRA keeps a bucket in a single atomic timestamp
 //!   (the "theoretical arrival time"), so admission takes no lock. Requests
-//!   are charged on admission; tokens are charged from the response's usage,
-//!   and a key already over its token budget is refused before Bedrock is
-//!   called. Refusals carry RetryInfo saying when the bucket allows again.
+//!   are charged on admission. Tokens are reserved on admission, as the
+//!   request's counted input plus its most output (the caller counts them,
+//!   see `grpc`), so one large request cannot overshoot the budget; after
+//!   the call the reservation is settled against the usage Bedrock reported
+//!   (the difference charged or given back). A request that alone needs more
+//!   than a minute's budget can never fit and is refused as such. Other
+//!   refusals carry RetryInfo saying when the bucket allows again.
 //!
 //! All limits are per replica.
 
@@ -68,6 +72,19 @@ impl Bucket {
         } else {
             Err(Duration::from_nanos(tat - now - self.capacity + self.interval))
         }
+    }
+
+    /// Gives back `units` reserved but not used.
+    fn refund(&self, units: u64) {
+        let sub = units.saturating_mul(self.interval);
+        let _ = self.tat.fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
+            Some(tat.saturating_sub(sub))
+        });
+    }
+
+    /// The most units one take can ever get: a minute's worth.
+    fn most(&self) -> u64 {
+        self.capacity / self.interval
     }
 
     /// Charges `cost` units unconditionally (the tokens are already spent).
@@ -133,6 +150,20 @@ pub struct Admission {
 #[derive(Debug)]
 pub struct Permit {
     _concurrency: Option<ConcurrencyPermit>,
+    /// Tokens reserved on admission, until settled; `None` once settled
+    /// (or when the key has no token budget).
+    reserved_tokens: Option<u64>,
+}
+
+impl Permit {
+    /// A permit that holds no place and no tokens (for tests of the
+    /// handlers' other paths).
+    pub fn none() -> Self {
+        Permit {
+            _concurrency: None,
+            reserved_tokens: None,
+        }
+    }
 }
 
 /// Generations in flight, against the limit.
@@ -196,9 +227,41 @@ impl Admission {
             .map_or(0, |c| c.in_flight.load(Ordering::Acquire))
     }
 
-    /// Admits one generation for `key`, or refuses it.
-    pub fn admit(&self, key: &str) -> Result<Permit, (Refusal, GatewayError)> {
-        // Every refusal is RESOURCE_EXHAUSTED with RetryInfo.
+    /// Whether `key` has a token budget, so its calls' tokens must be
+    /// counted before admission.
+    pub fn limits_tokens(&self, key: &str) -> bool {
+        self.buckets.get(key).is_some_and(|b| b.tokens.is_some())
+    }
+
+    /// Refuses `key` at once if its token budget is spent, before the
+    /// caller spends anything counting a request's tokens.
+    pub fn check_tokens(&self, key: &str) -> Result<(), (Refusal, GatewayError)> {
+        match self.buckets.get(key).and_then(|b| b.tokens.as_ref()) {
+            Some(tokens) => tokens.check(self.now()).map_err(|wait| self.tokens_spent(key, wait)),
+            None => Ok(()),
+        }
+    }
+
+    fn tokens_spent(&self, key: &str, wait: Duration) -> (Refusal, GatewayError) {
+        let error = GatewayError::new(
+            ErrorKind::ResourceExhausted,
+            format!(
+                "key `{key}` has used its {} tokens per minute (--rate-limit-tokens-per-minute); \
+                 retry in {:.1} s",
+                self.config.tokens_per_minute,
+                wait.as_secs_f64()
+            ),
+        )
+        .with_retry_after(wait);
+        (Refusal::Tokens, error)
+    }
+
+    /// Admits one generation for `key`, reserving `tokens` (its counted
+    /// input plus its most output; 0 when `key` has no token budget), or
+    /// refuses it.
+    pub fn admit(&self, key: &str, tokens: u32) -> Result<Permit, (Refusal, GatewayError)> {
+        // Every refusal is RESOURCE_EXHAUSTED, with RetryInfo when waiting
+        // can help.
         let refuse = |why: Refusal, message: String, retry_after: Duration| {
             let error = GatewayError::new(ErrorKind::ResourceExhausted, message)
                 .with_retry_after(retry_after);
@@ -218,25 +281,45 @@ impl Admission {
                 )
             })?),
         };
+        let mut reserved_tokens = None;
         if let Some(b) = self.buckets.get(key) {
             let now = self.now();
             // Tokens first: a refused call must not spend request budget.
-            if let Some(tokens) = &b.tokens {
-                tokens.check(now).map_err(|wait| {
+            if let Some(bucket) = &b.tokens {
+                let tokens = u64::from(tokens);
+                if tokens > bucket.most() {
+                    let error = GatewayError::new(
+                        ErrorKind::ResourceExhausted,
+                        format!(
+                            "this request alone needs {tokens} tokens (its counted input plus its \
+                             most output), more than key `{key}`'s whole budget of {} tokens per \
+                             minute (--rate-limit-tokens-per-minute), so it can never be admitted; \
+                             lower parameters.max_tokens or send less input",
+                            self.config.tokens_per_minute
+                        ),
+                    );
+                    return Err((Refusal::Tokens, error));
+                }
+                bucket.try_take(now, tokens).map_err(|wait| {
                     refuse(
                         Refusal::Tokens,
                         format!(
-                            "key `{key}` has used its {} tokens per minute \
-                             (--rate-limit-tokens-per-minute); retry in {:.1} s",
+                            "key `{key}` has {} tokens per minute (--rate-limit-tokens-per-minute) \
+                             and this request needs {tokens} (its counted input plus its most \
+                             output); retry in {:.1} s",
                             self.config.tokens_per_minute,
                             wait.as_secs_f64()
                         ),
                         wait,
                     )
                 })?;
+                reserved_tokens = Some(tokens);
             }
             if let Some(requests) = &b.requests {
                 requests.try_take(now, 1).map_err(|wait| {
+                    if let (Some(bucket), Some(reserved)) = (&b.tokens, reserved_tokens) {
+                        bucket.refund(reserved);
+                    }
                     refuse(
                         Refusal::Requests,
                         format!(
@@ -252,13 +335,24 @@ impl Admission {
         }
         Ok(Permit {
             _concurrency: concurrency,
+            reserved_tokens,
         })
     }
 
-    /// Charges tokens a call used against `key`'s token budget.
-    pub fn charge_tokens(&self, key: &str, tokens: u32) {
+    /// Settles the tokens `permit` reserved for `key` against the `used`
+    /// tokens the call reported: the excess is charged, the rest given back.
+    /// Settling twice charges nothing more.
+    pub fn settle_tokens(&self, key: &str, permit: &mut Permit, used: u32) {
+        let Some(reserved) = permit.reserved_tokens.take() else {
+            return;
+        };
         if let Some(bucket) = self.buckets.get(key).and_then(|b| b.tokens.as_ref()) {
-            bucket.charge(self.now(), u64::from(tokens));
+            let used = u64::from(used);
+            if used > reserved {
+                bucket.charge(self.now(), used - reserved);
+            } else {
+                bucket.refund(reserved - used);
+            }
         }
     }
 }
@@ -304,15 +398,15 @@ mod tests {
             },
             [],
         );
-        let p1 = a.admit("anonymous").unwrap();
-        let _p2 = a.admit("anonymous").unwrap();
-        let (why, err) = a.admit("anonymous").unwrap_err();
+        let p1 = a.admit("anonymous", 0).unwrap();
+        let _p2 = a.admit("anonymous", 0).unwrap();
+        let (why, err) = a.admit("anonymous", 0).unwrap_err();
         assert_eq!(why, Refusal::Concurrency);
         assert_eq!(err.kind(), ErrorKind::ResourceExhausted);
         assert!(err.message().contains("2 concurrent"));
         assert_eq!(a.in_flight(), 2);
         drop(p1);
-        let p3 = a.admit("anonymous").unwrap();
+        let p3 = a.admit("anonymous", 0).unwrap();
         drop((p3, _p2));
         assert_eq!(a.in_flight(), 0);
     }
@@ -331,7 +425,7 @@ mod tests {
             for _ in 0..4 {
                 s.spawn(|| {
                     for _ in 0..5_000 {
-                        if let Ok(permit) = a.admit("anonymous") {
+                        if let Ok(permit) = a.admit("anonymous", 0) {
                             assert!(a.in_flight() <= 3, "{} in flight", a.in_flight());
                             admitted.fetch_add(1, Ordering::Relaxed);
                             drop(permit);
@@ -345,6 +439,67 @@ mod tests {
     }
 
     #[test]
+    fn token_reservations_settle_to_the_usage() {
+        let names: Vec<Arc<str>> = vec![Arc::from("a")];
+        let a = Admission::new(
+            LimitsConfig {
+                tokens_per_minute: 1000,
+                ..Default::default()
+            },
+            &names,
+        );
+        assert!(a.limits_tokens("a") && a.limits_tokens(crate::auth::ANONYMOUS));
+        // A reservation holds budget until settled...
+        let mut p = a.admit("a", 900).unwrap();
+        let (why, err) = a.admit("a", 200).unwrap_err();
+        assert_eq!(why, Refusal::Tokens);
+        assert!(err.message().contains("needs 200"), "{}", err.message());
+        assert!(err.retry_after().is_some());
+        // ...and settling gives back what was not used.
+        a.settle_tokens("a", &mut p, 100);
+        let mut q = a.admit("a", 800).unwrap();
+        // Settling twice charges nothing more; using more than reserved
+        // charges the excess.
+        a.settle_tokens("a", &mut p, 100);
+        a.settle_tokens("a", &mut q, 850);
+        assert!(a.admit("a", 100).is_err(), "950 of 1000 spent");
+        assert!(a.admit("a", 40).is_ok());
+    }
+
+    #[test]
+    fn a_request_bigger_than_the_whole_budget_is_refused_as_such() {
+        let a = Admission::new(
+            LimitsConfig {
+                tokens_per_minute: 1000,
+                ..Default::default()
+            },
+            [],
+        );
+        let (why, err) = a.admit("anonymous", 1001).unwrap_err();
+        assert_eq!(why, Refusal::Tokens);
+        assert!(err.message().contains("alone needs 1001 tokens"), "{}", err.message());
+        assert_eq!(err.retry_after(), None, "waiting cannot help");
+        a.admit("anonymous", 1000).unwrap();
+    }
+
+    #[test]
+    fn a_refusal_by_requests_gives_the_token_reservation_back() {
+        let a = Admission::new(
+            LimitsConfig {
+                tokens_per_minute: 1000,
+                requests_per_minute: 1,
+                ..Default::default()
+            },
+            [],
+        );
+        let _first = a.admit("anonymous", 10).unwrap();
+        let (why, _) = a.admit("anonymous", 900).unwrap_err();
+        assert_eq!(why, Refusal::Requests);
+        let b = a.buckets.get("anonymous").unwrap().tokens.as_ref().unwrap();
+        assert!(b.try_take(a.now(), 980).is_ok(), "only the first call's 10 tokens stay reserved");
+    }
+
+    #[test]
     fn keys_have_their_own_buckets() {
         let names: Vec<Arc<str>> = vec![Arc::from("a"), Arc::from("b")];
         let a = Admission::new(
@@ -354,10 +509,10 @@ mod tests {
             },
             &names,
         );
-        a.admit("a").unwrap();
-        let (why, err) = a.admit("a").unwrap_err();
+        a.admit("a", 0).unwrap();
+        let (why, err) = a.admit("a", 0).unwrap_err();
         assert_eq!(why, Refusal::Requests);
         assert!(err.message().contains("key `a`"));
-        a.admit("b").unwrap();
+        a.admit("b", 0).unwrap();
     }
 }

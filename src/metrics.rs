@@ -44,6 +44,14 @@ struct TokenLabels {
     key: Arc<str>,
 }
 
+/// Labels of the service-tier counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TierLabels {
+    model: Arc<str>,
+    key: Arc<str>,
+    tier: &'static str,
+}
+
 /// Labels of content-block counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BlockLabels {
@@ -65,7 +73,7 @@ struct LimitLabels {
 }
 
 /// The service's RPCs, as the handlers name them.
-const RPCS: [&str; 4] = ["Generate", "GenerateStream", "ListModels", "GetModel"];
+const RPCS: [&str; 5] = ["Generate", "GenerateStream", "ListModels", "GetModel", "CountTokens"];
 
 fn latency_histogram() -> Histogram {
     // 0.5 ms to ~65 s: gateway overhead at the bottom, long generations at the top.
@@ -83,6 +91,10 @@ pub struct Metrics {
     time_to_first_token: Family<ModelLabels, Histogram, fn() -> Histogram>,
     input_tokens: Family<TokenLabels, Counter>,
     output_tokens: Family<TokenLabels, Counter>,
+    cache_read_tokens: Family<TokenLabels, Counter>,
+    cache_write_tokens: Family<TokenLabels, Counter>,
+    guardrail_interventions: Family<TokenLabels, Counter>,
+    service_tiers: Family<TierLabels, Counter>,
     streams_in_flight: Gauge,
     upstream_errors: Family<UpstreamLabels, Counter>,
     limit_refusals: Family<LimitLabels, Counter>,
@@ -111,6 +123,10 @@ impl Metrics {
         let time_to_first_token = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         let input_tokens = Family::<TokenLabels, Counter>::default();
         let output_tokens = Family::<TokenLabels, Counter>::default();
+        let cache_read_tokens = Family::<TokenLabels, Counter>::default();
+        let cache_write_tokens = Family::<TokenLabels, Counter>::default();
+        let guardrail_interventions = Family::<TokenLabels, Counter>::default();
+        let service_tiers = Family::<TierLabels, Counter>::default();
         let streams_in_flight = Gauge::default();
         let upstream_errors = Family::<UpstreamLabels, Counter>::default();
         let limit_refusals = Family::<LimitLabels, Counter>::default();
@@ -124,7 +140,31 @@ impl Metrics {
             time_to_first_token.clone(),
         );
         registry.register("input_tokens", "Input tokens by model and API key", input_tokens.clone());
-        registry.register("output_tokens", "Output tokens by model and API key", output_tokens.clone());
+        registry.register(
+            "output_tokens",
+            "Output tokens (reasoning included) by model and API key",
+            output_tokens.clone(),
+        );
+        registry.register(
+            "cache_read_input_tokens",
+            "Input tokens read from the prompt cache, by model and API key",
+            cache_read_tokens.clone(),
+        );
+        registry.register(
+            "cache_write_input_tokens",
+            "Input tokens written to the prompt cache, by model and API key",
+            cache_write_tokens.clone(),
+        );
+        registry.register(
+            "guardrail_interventions",
+            "Generations a guardrail intervened in, by model and API key",
+            guardrail_interventions.clone(),
+        );
+        registry.register(
+            "service_tier_requests",
+            "Generations by the service tier Bedrock served them on, by model and API key",
+            service_tiers.clone(),
+        );
         registry.register("streams_in_flight", "GenerateStream calls open now", streams_in_flight.clone());
         registry.register(
             "upstream_errors",
@@ -159,6 +199,10 @@ impl Metrics {
             time_to_first_token,
             input_tokens,
             output_tokens,
+            cache_read_tokens,
+            cache_write_tokens,
+            guardrail_interventions,
+            service_tiers,
             streams_in_flight,
             upstream_errors,
             limit_refusals,
@@ -206,14 +250,43 @@ impl Metrics {
             .observe(after.as_secs_f64());
     }
 
-    /// Counts tokens used.
-    pub fn tokens(&self, model: &Arc<str>, key: &Arc<str>, input: u32, output: u32) {
+    /// Counts tokens used: input (not cached), output, and the prompt
+    /// cache's reads and writes (counted only when there are some).
+    pub fn tokens(&self, model: &Arc<str>, key: &Arc<str>, used: TokenCounts) {
         let labels = TokenLabels {
             model: model.clone(),
             key: key.clone(),
         };
-        self.input_tokens.get_or_create(&labels).inc_by(u64::from(input));
-        self.output_tokens.get_or_create(&labels).inc_by(u64::from(output));
+        self.input_tokens.get_or_create(&labels).inc_by(u64::from(used.input));
+        self.output_tokens.get_or_create(&labels).inc_by(u64::from(used.output));
+        if used.cache_read > 0 {
+            self.cache_read_tokens.get_or_create(&labels).inc_by(u64::from(used.cache_read));
+        }
+        if used.cache_write > 0 {
+            self.cache_write_tokens.get_or_create(&labels).inc_by(u64::from(used.cache_write));
+        }
+    }
+
+    /// Counts a generation a guardrail intervened in.
+    pub fn guardrail_intervened(&self, model: &Arc<str>, key: &Arc<str>) {
+        self.guardrail_interventions
+            .get_or_create(&TokenLabels {
+                model: model.clone(),
+                key: key.clone(),
+            })
+            .inc();
+    }
+
+    /// Counts a generation by the service tier it was served on ("default",
+    /// "priority", "flex", "reserved").
+    pub fn served_on_tier(&self, model: &Arc<str>, key: &Arc<str>, tier: &'static str) {
+        self.service_tiers
+            .get_or_create(&TierLabels {
+                model: model.clone(),
+                key: key.clone(),
+                tier,
+            })
+            .inc();
     }
 
     /// Counts an upstream error.
@@ -248,6 +321,19 @@ impl Metrics {
             .expect("writing to a String cannot fail");
         out
     }
+}
+
+/// One call's token counts, as the metrics split them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokenCounts {
+    /// Input neither read from nor written to the prompt cache.
+    pub input: u32,
+    /// Output, reasoning included.
+    pub output: u32,
+    /// Input read from the prompt cache.
+    pub cache_read: u32,
+    /// Input written to the prompt cache.
+    pub cache_write: u32,
 }
 
 /// Keeps the in-flight stream gauge up while alive.

@@ -54,6 +54,7 @@ fn request(model_id: &str, parameters: Parameters) -> GenerationRequest {
         api: BedrockApi::Converse,
         tool_config: None,
         output_schema: None,
+        options: None,
     }
 }
 

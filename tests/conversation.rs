@@ -164,6 +164,7 @@ fn weather_tools(mode: ToolChoiceMode, name: &str) -> pb::ToolConfig {
             mode: mode as i32,
             tool_name: name.into(),
         }),
+        cache_point: None,
     }
 }
 
@@ -555,7 +556,7 @@ async fn tool_round_trip(client: &mut TextGenerationServiceClient<Channel>, back
                 fragments.push(d.input_json)
             }
             Event::Complete(c) => complete = Some(c),
-            Event::Delta(_) => {}
+            Event::Delta(_) | Event::ReasoningDelta(_) => {}
         }
     }
     let complete = complete.expect("a completion");

@@ -1079,7 +1079,8 @@ async fn sdk_converse_image_and_tool_round_trip() {
         fake_bedrock::example_tool_input(&weather_schema())
     );
     let usage = out.usage().unwrap();
-    assert_eq!(usage.input_tokens(), 9);
+    // 9 words of text, and the tool's name and description (1 + 5 words).
+    assert_eq!(usage.input_tokens(), 9 + 6);
     assert!(usage.output_tokens() >= 2);
 
     // What arrived: the image's bytes and the toolConfig, exactly as the SDK sent them.
@@ -1846,4 +1847,977 @@ async fn converse_refuses_what_bedrock_refuses() {
         r#"The get_weather tool failed: {"t":1}. The get_weather tool returned sunny."#
     );
     assert_eq!(answer["stopReason"], "end_turn");
+}
+
+// ---------------------------------------------------------------------------------------
+// Reasoning, prompt caching, guardrails, service tiers, latency, metadata, CountTokens
+// ---------------------------------------------------------------------------------------
+
+const NOVA_PRO: &str = "amazon.nova-pro-v1:0";
+
+fn cache_point(ttl: Option<sdk::CacheTtl>) -> sdk::CachePointBlock {
+    sdk::CachePointBlock::builder()
+        .r#type(sdk::CachePointType::Default)
+        .set_ttl(ttl)
+        .build()
+        .unwrap()
+}
+
+/// A system prompt of 8 words followed by a cache point.
+fn cached_system() -> Vec<SystemContentBlock> {
+    vec![
+        SystemContentBlock::Text("You are a careful assistant who answers briefly".into()),
+        SystemContentBlock::CachePoint(cache_point(None)),
+    ]
+}
+
+fn thinking(budget: u64) -> aws_smithy_types::Document {
+    doc(&json!({"thinking": {"type": "enabled", "budget_tokens": budget}}))
+}
+
+fn usage_of(u: &sdk::TokenUsage) -> (i32, i32, i32, i32, i32) {
+    (
+        u.input_tokens(),
+        u.cache_read_input_tokens().unwrap_or(-1),
+        u.cache_write_input_tokens().unwrap_or(-1),
+        u.output_tokens(),
+        u.total_tokens(),
+    )
+}
+
+/// Sends a ConverseStream request and returns its events.
+async fn stream_events(
+    req: aws_sdk_bedrockruntime::operation::converse_stream::builders::ConverseStreamFluentBuilder,
+) -> Vec<ConverseStreamOutput> {
+    let mut out = req.send().await.unwrap();
+    let mut events = Vec::new();
+    while let Some(ev) = out.stream.recv().await.unwrap() {
+        events.push(ev);
+    }
+    events
+}
+
+fn metadata_of(events: &[ConverseStreamOutput]) -> sdk::ConverseStreamMetadataEvent {
+    events
+        .iter()
+        .find_map(|e| e.as_metadata().ok().cloned())
+        .expect("a metadata event")
+}
+
+#[tokio::test]
+async fn prompt_cache_writes_then_reads_with_disjoint_counts() {
+    let fake = FakeBedrock::start().await;
+    let client = runtime(&fake).await;
+    let converse = || {
+        client
+            .converse()
+            .model_id(CLAUDE_37_US)
+            .set_system(Some(cached_system()))
+            .messages(user("Hello there"))
+    };
+
+    // First call: the 8 system words are written, the 2 message words are plain input.
+    let first = converse().send().await.unwrap();
+    let out = first.usage().unwrap().output_tokens();
+    assert_eq!(usage_of(first.usage().unwrap()), (2, 0, 8, out, 10 + out));
+    assert_eq!(fake.prompt_cache_entries(), 1);
+
+    // Second identical call: the prefix is read, nothing written.
+    let second = converse().send().await.unwrap();
+    assert_eq!(usage_of(second.usage().unwrap()), (2, 8, 0, out, 10 + out));
+
+    // The stream reads it too, and reports it in its metadata event.
+    let events = stream_events(
+        client
+            .converse_stream()
+            .model_id(CLAUDE_37_US)
+            .set_system(Some(cached_system()))
+            .messages(user("Hello there")),
+    )
+    .await;
+    let usage = metadata_of(&events).usage().unwrap().clone();
+    assert_eq!(usage_of(&usage), (2, 8, 0, out, 10 + out));
+
+    // A longer conversation behind a second cache point: reads 8, writes the 4 words up to
+    // the new point; the 2 words after it are plain input.
+    let longer = client
+        .converse()
+        .model_id(CLAUDE_37_US)
+        .set_system(Some(cached_system()))
+        .messages(user_blocks(vec![
+            ContentBlock::Text("Hello there my friend".into()),
+            ContentBlock::CachePoint(cache_point(None)),
+            ContentBlock::Text("and goodbye".into()),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    let u = longer.usage().unwrap();
+    assert_eq!(
+        usage_of(u),
+        (2, 8, 4, u.output_tokens(), 14 + u.output_tokens())
+    );
+
+    // Expired: written again.
+    fake.expire_prompt_cache();
+    assert_eq!(fake.prompt_cache_entries(), 0);
+    let again = converse().send().await.unwrap();
+    assert_eq!(usage_of(again.usage().unwrap()), (2, 0, 8, out, 10 + out));
+
+    // Without cache points there are no cache fields at all.
+    let plain = client
+        .converse()
+        .model_id(CLAUDE_37_US)
+        .messages(user("Hello there"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.usage().unwrap().cache_read_input_tokens(), None);
+    assert_eq!(
+        fake.last_converse().unwrap().cache_points(),
+        vec![],
+        "nothing recorded"
+    );
+
+    // What arrived: the cache point, with its TTL as sent.
+    let recorded = fake.converse_requests()[3].cache_points();
+    assert_eq!(
+        recorded,
+        vec![
+            fake_bedrock::RecordedCachePoint {
+                path: "system.1".into(),
+                ttl: None
+            },
+            fake_bedrock::RecordedCachePoint {
+                path: "messages.0.content.1".into(),
+                ttl: None
+            },
+        ]
+    );
+
+    // The 1-hour TTL on a model that takes it (Claude Sonnet 4.5).
+    let one_hour = client
+        .converse()
+        .model_id("us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+        .system(SystemContentBlock::Text("Be brief".into()))
+        .system(SystemContentBlock::CachePoint(cache_point(Some(
+            sdk::CacheTtl::OneHour,
+        ))))
+        .messages(user("Hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        one_hour.usage().unwrap().cache_write_input_tokens(),
+        Some(2)
+    );
+    assert_eq!(
+        fake.last_converse().unwrap().cache_points()[0]
+            .ttl
+            .as_deref(),
+        Some("1h")
+    );
+}
+
+#[tokio::test]
+async fn cache_point_rules_are_bedrocks() {
+    let fake = FakeBedrock::start().await;
+    let cp = |ttl: Option<&str>| match ttl {
+        Some(t) => json!({"cachePoint": {"type": "default", "ttl": t}}),
+        None => json!({"cachePoint": {"type": "default"}}),
+    };
+    let text = |t: &str| json!({"text": t});
+    let five_points = json!({
+        "system": [text("a"), cp(None), text("b"), cp(None)],
+        "messages": [{"role": "user", "content": [text("c"), cp(None), text("d"), cp(None), text("e"), cp(None)]}],
+    });
+    let ttl_order = json!({
+        "toolConfig": {"tools": [
+            {"toolSpec": {"name": "get_weather", "inputSchema": {"json": {"type": "object"}}}},
+            cp(Some("5m")),
+        ]},
+        "system": [text("a"), cp(Some("1h"))],
+        "messages": [{"role": "user", "content": [text("hi")]}],
+    });
+    let sonnet_45 = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+    let one_point = json!({"system": [text("a"), cp(None)], "messages": [{"role": "user", "content": [text("hi")]}]});
+    let one_hour = json!({"system": [text("a"), cp(Some("1h"))], "messages": [{"role": "user", "content": [text("hi")]}]});
+    let bad_ttl = json!({"system": [text("a"), cp(Some("2h"))], "messages": [{"role": "user", "content": [text("hi")]}]});
+    let cases: Vec<(&str, &str, Value, String)> = vec![
+        (
+            "five cache points",
+            sonnet_45,
+            five_points,
+            fake_bedrock::too_many_cache_points_message(5),
+        ),
+        (
+            "1h after 5m",
+            sonnet_45,
+            ttl_order,
+            fake_bedrock::cache_ttl_order_message("system.0"),
+        ),
+        (
+            "a model without caching",
+            TITAN,
+            json!({"messages": [{"role": "user", "content": [text("hi"), cp(None)]}]}),
+            fake_bedrock::CACHE_UNSUPPORTED_MESSAGE.into(),
+        ),
+        (
+            "a model without caching (Claude 3 Haiku)",
+            CLAUDE_3_HAIKU,
+            one_point,
+            fake_bedrock::CACHE_UNSUPPORTED_MESSAGE.into(),
+        ),
+        (
+            "1h where only 5m is offered",
+            CLAUDE_37_US,
+            one_hour,
+            fake_bedrock::CACHE_UNSUPPORTED_MESSAGE.into(),
+        ),
+        (
+            "a TTL outside the enum",
+            CLAUDE_37_US,
+            bad_ttl,
+            "1 validation error detected: Value '2h' at 'system.2.member.cachePoint.ttl' failed to satisfy constraint: Member must satisfy enum value set: [5m, 1h]".into(),
+        ),
+    ];
+    for (what, model, body, message) in cases {
+        let (status, error_type, answer) =
+            post_json(&fake, &format!("/model/{model}/converse"), &body).await;
+        assert_eq!(status, 400, "{what}: {answer}");
+        assert!(error_type.starts_with("validationexception"), "{what}");
+        assert_eq!(answer["message"], message, "{what}");
+    }
+    assert_eq!(fake.prompt_cache_entries(), 0, "refusals cache nothing");
+}
+
+#[tokio::test]
+async fn reasoning_streams_a_signature_only_delta_and_replays() {
+    let fake = FakeBedrock::start().await;
+    let client = runtime(&fake).await;
+    let cfg = InferenceConfiguration::builder().max_tokens(4096).build();
+
+    // Stream: reasoning text in pieces at index 0, then one delta with only the signature,
+    // then the text at index 1.
+    let events = stream_events(
+        client
+            .converse_stream()
+            .model_id(CLAUDE_37_US)
+            .messages(user("Why is the sky blue?"))
+            .inference_config(cfg.clone())
+            .additional_model_request_fields(thinking(2048)),
+    )
+    .await;
+    let mut reasoning = String::new();
+    let mut signature_deltas = Vec::new();
+    let mut text = String::new();
+    let mut stops = Vec::new();
+    for ev in &events {
+        match ev {
+            ConverseStreamOutput::ContentBlockDelta(d) => match d.delta().unwrap() {
+                ContentBlockDelta::ReasoningContent(r) => {
+                    assert_eq!(d.content_block_index(), 0);
+                    match r {
+                        sdk::ReasoningContentBlockDelta::Text(t) => {
+                            assert!(signature_deltas.is_empty(), "text after the signature");
+                            reasoning.push_str(t)
+                        }
+                        sdk::ReasoningContentBlockDelta::Signature(s) => {
+                            signature_deltas.push(s.clone())
+                        }
+                        other => panic!("{other:?}"),
+                    }
+                }
+                ContentBlockDelta::Text(t) => {
+                    assert_eq!(d.content_block_index(), 1);
+                    text.push_str(t)
+                }
+                other => panic!("{other:?}"),
+            },
+            ConverseStreamOutput::ContentBlockStop(s) => stops.push(s.content_block_index()),
+            _ => {}
+        }
+    }
+    assert_eq!(reasoning, fake_bedrock::REASONING_TEXT);
+    assert_eq!(signature_deltas.len(), 1);
+    assert!(fake_bedrock::verify_signature(
+        &reasoning,
+        &signature_deltas[0]
+    ));
+    assert_eq!(text, fake_bedrock::natural_text());
+    assert_eq!(stops, vec![0, 1]);
+    // Reasoning tokens are output tokens.
+    let usage = metadata_of(&events).usage().unwrap().clone();
+    let reasoning_pieces = events
+        .iter()
+        .filter(|e| {
+            matches!(e, ConverseStreamOutput::ContentBlockDelta(d)
+                if matches!(d.delta(), Some(ContentBlockDelta::ReasoningContent(sdk::ReasoningContentBlockDelta::Text(_)))))
+        })
+        .count() as i32;
+    assert_eq!(
+        usage.output_tokens(),
+        reasoning_pieces + fake_bedrock::NATURAL_TOKENS as i32
+    );
+    assert_eq!(fake.last_converse().unwrap().reasoning_budget(), Some(2048));
+
+    // Unary: the same reasoning block first.
+    let out = client
+        .converse()
+        .model_id(CLAUDE_37_US)
+        .messages(user("Why is the sky blue?"))
+        .inference_config(cfg.clone())
+        .additional_model_request_fields(thinking(2048))
+        .send()
+        .await
+        .unwrap();
+    let content = out
+        .output()
+        .unwrap()
+        .as_message()
+        .unwrap()
+        .content()
+        .to_vec();
+    let block = content[0].as_reasoning_content().unwrap().clone();
+    let rt = block.as_reasoning_text().unwrap();
+    assert_eq!(rt.text(), fake_bedrock::REASONING_TEXT);
+    assert_eq!(rt.signature(), Some(signature_deltas[0].as_str()));
+    assert_eq!(content[1].as_text().unwrap(), &fake_bedrock::natural_text());
+
+    // Replayed in the next turn, it reaches the fake unchanged and is accepted.
+    let assistant = Message::builder()
+        .role(ConversationRole::Assistant)
+        .set_content(Some(content.clone()))
+        .build()
+        .unwrap();
+    client
+        .converse()
+        .model_id(CLAUDE_37_US)
+        .messages(user("Why is the sky blue?"))
+        .messages(assistant)
+        .messages(user("And at night?"))
+        .inference_config(cfg.clone())
+        .additional_model_request_fields(thinking(2048))
+        .send()
+        .await
+        .unwrap();
+    let replayed = fake.last_converse().unwrap().reasoning_blocks();
+    assert_eq!(
+        replayed,
+        vec![(
+            "messages.1.content.0".to_string(),
+            json!({"reasoningText": {"text": fake_bedrock::REASONING_TEXT, "signature": signature_deltas[0]}})
+        )]
+    );
+
+    // Redacted reasoning: one redactedContent block (one delta in streams), replayable.
+    let out = client
+        .converse()
+        .model_id(CLAUDE_37_US)
+        .messages(user("Think secretly [[redacted]]"))
+        .inference_config(cfg.clone())
+        .additional_model_request_fields(thinking(2048))
+        .send()
+        .await
+        .unwrap();
+    let content = out
+        .output()
+        .unwrap()
+        .as_message()
+        .unwrap()
+        .content()
+        .to_vec();
+    let redacted = content[0]
+        .as_reasoning_content()
+        .unwrap()
+        .as_redacted_content()
+        .unwrap()
+        .clone();
+    assert_eq!(redacted.as_ref(), fake_bedrock::redacted_reasoning_bytes());
+    let events = stream_events(
+        client
+            .converse_stream()
+            .model_id(CLAUDE_37_US)
+            .messages(user("Think secretly [[redacted]]"))
+            .inference_config(cfg.clone())
+            .additional_model_request_fields(thinking(2048)),
+    )
+    .await;
+    let redacted_deltas: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            ConverseStreamOutput::ContentBlockDelta(d) => match d.delta() {
+                Some(ContentBlockDelta::ReasoningContent(r)) => Some(r.clone()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        redacted_deltas,
+        vec![sdk::ReasoningContentBlockDelta::RedactedContent(
+            redacted.clone()
+        )]
+    );
+    let assistant = Message::builder()
+        .role(ConversationRole::Assistant)
+        .set_content(Some(content))
+        .build()
+        .unwrap();
+    client
+        .converse()
+        .model_id(CLAUDE_37_US)
+        .messages(user("Think secretly [[redacted]]"))
+        .messages(assistant)
+        .messages(user("Go on"))
+        .send()
+        .await
+        .unwrap();
+    let replayed = fake.last_converse().unwrap().reasoning_blocks();
+    assert_eq!(
+        replayed[0].1,
+        json!({"redactedContent": b64(redacted.as_ref())})
+    );
+}
+
+#[tokio::test]
+async fn reasoning_refusals_are_bedrocks() {
+    let fake = FakeBedrock::start().await;
+    let sig = fake_bedrock::reasoning_signature("I thought.");
+    let replay = |signature: Option<&str>| {
+        let mut text = json!({"text": "I thought."});
+        if let Some(s) = signature {
+            text["signature"] = json!(s);
+        }
+        json!({"messages": [
+            {"role": "user", "content": [{"text": "hi"}]},
+            {"role": "assistant", "content": [{"reasoningContent": {"reasoningText": text}}, {"text": "Hello"}]},
+            {"role": "user", "content": [{"text": "again"}]},
+        ]})
+    };
+    let with_thinking = |budget: u64, cfg: Value| {
+        json!({
+            "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+            "inferenceConfig": cfg,
+            "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": budget}},
+        })
+    };
+    let cases: Vec<(&str, &str, Value, String)> = vec![
+        (
+            "a forged signature",
+            CLAUDE_37_US,
+            replay(Some("Zm9yZ2Vk")),
+            fake_bedrock::invalid_signature_message(1, 0),
+        ),
+        (
+            "no signature",
+            CLAUDE_37_US,
+            replay(None),
+            fake_bedrock::missing_signature_message(1, 0),
+        ),
+        (
+            "budget under 1024",
+            CLAUDE_37_US,
+            with_thinking(512, json!({"maxTokens": 4096})),
+            fake_bedrock::BUDGET_TOO_SMALL_MESSAGE.into(),
+        ),
+        (
+            "budget not below maxTokens",
+            CLAUDE_37_US,
+            with_thinking(2048, json!({"maxTokens": 2048})),
+            fake_bedrock::BUDGET_NOT_BELOW_MAX_TOKENS_MESSAGE.into(),
+        ),
+        (
+            "temperature 0.5",
+            CLAUDE_37_US,
+            with_thinking(2048, json!({"maxTokens": 4096, "temperature": 0.5})),
+            fake_bedrock::THINKING_TEMPERATURE_MESSAGE.into(),
+        ),
+        (
+            "topP",
+            CLAUDE_37_US,
+            with_thinking(2048, json!({"maxTokens": 4096, "topP": 0.9})),
+            fake_bedrock::THINKING_TOP_P_MESSAGE.into(),
+        ),
+        (
+            "a Claude that does not reason",
+            CLAUDE_3_HAIKU,
+            with_thinking(2048, json!({"maxTokens": 4096})),
+            fake_bedrock::THINKING_NOT_PERMITTED_MESSAGE.into(),
+        ),
+        (
+            "not Claude",
+            TITAN,
+            with_thinking(2048, json!({"maxTokens": 4096})),
+            fake_bedrock::extraneous_key_message("thinking"),
+        ),
+    ];
+    for (what, model, body, message) in cases {
+        let (status, error_type, answer) =
+            post_json(&fake, &format!("/model/{model}/converse"), &body).await;
+        assert_eq!(status, 400, "{what}: {answer}");
+        assert!(error_type.starts_with("validationexception"), "{what}");
+        assert_eq!(answer["message"], message, "{what}");
+    }
+    // The right signature passes; temperature 1 is allowed while thinking.
+    let (status, _, answer) = post_json(
+        &fake,
+        &format!("/model/{CLAUDE_37_US}/converse"),
+        &replay(Some(&sig)),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, _, answer) = post_json(
+        &fake,
+        &format!("/model/{CLAUDE_37_US}/converse"),
+        &with_thinking(1024, json!({"maxTokens": 1025, "temperature": 1})),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer["output"]["message"]["content"][0]["reasoningContent"]["reasoningText"]["signature"]
+            .is_string()
+    );
+}
+
+fn guardrail(trace: sdk::GuardrailTrace) -> sdk::GuardrailConfiguration {
+    sdk::GuardrailConfiguration::builder()
+        .guardrail_identifier("gr1abc2def")
+        .guardrail_version("1")
+        .trace(trace)
+        .build()
+}
+
+#[tokio::test]
+async fn guardrail_intervenes_with_its_trace() {
+    let fake = FakeBedrock::start().await;
+    let client = runtime(&fake).await;
+
+    // Unary: the blocked message, guardrail_intervened, and the trace.
+    let out = client
+        .converse()
+        .model_id(CLAUDE_37_US)
+        .messages(user("Tell me about [[guardrail]] things"))
+        .guardrail_config(guardrail(sdk::GuardrailTrace::Enabled))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.stop_reason(), &StopReason::GuardrailIntervened);
+    let content = out.output().unwrap().as_message().unwrap().content();
+    assert_eq!(
+        content[0].as_text().unwrap(),
+        fake_bedrock::GUARDRAIL_BLOCKED_MESSAGE
+    );
+    let trace = out.trace().unwrap().guardrail().unwrap();
+    assert_eq!(
+        trace.action_reason(),
+        Some(fake_bedrock::GUARDRAIL_ACTION_REASON)
+    );
+    let assessment = &trace.input_assessment().unwrap()["gr1abc2def"];
+    let topic = &assessment.topic_policy().unwrap().topics()[0];
+    assert_eq!(topic.name(), fake_bedrock::GUARDRAIL_TOPIC);
+    assert_eq!(topic.r#type(), &sdk::GuardrailTopicType::Deny);
+    assert_eq!(topic.action(), &sdk::GuardrailTopicPolicyAction::Blocked);
+    assert_eq!(topic.detected(), Some(true));
+    assert_eq!(
+        usage_of(out.usage().unwrap()).0,
+        0,
+        "the model was not invoked"
+    );
+    assert_eq!(
+        fake.last_converse().unwrap().guardrail_config().unwrap(),
+        json!({"guardrailIdentifier": "gr1abc2def", "guardrailVersion": "1", "trace": "enabled"})
+    );
+
+    // Stream (async mode): the same, the trace in the metadata event.
+    let events = stream_events(
+        client
+            .converse_stream()
+            .model_id(CLAUDE_37_US)
+            .messages(user("Tell me about [[guardrail]] things"))
+            .guardrail_config(
+                sdk::GuardrailStreamConfiguration::builder()
+                    .guardrail_identifier("gr1abc2def")
+                    .guardrail_version("DRAFT")
+                    .trace(sdk::GuardrailTrace::EnabledFull)
+                    .stream_processing_mode(sdk::GuardrailStreamProcessingMode::Async)
+                    .build(),
+            ),
+    )
+    .await;
+    let stop = events
+        .iter()
+        .find_map(|e| e.as_message_stop().ok())
+        .unwrap();
+    assert_eq!(stop.stop_reason(), &StopReason::GuardrailIntervened);
+    let meta = metadata_of(&events);
+    let trace = meta.trace().unwrap().guardrail().unwrap();
+    let topics = trace.input_assessment().unwrap()["gr1abc2def"]
+        .topic_policy()
+        .unwrap()
+        .topics();
+    // enabled_full also lists the topic that did not match.
+    assert_eq!(topics.len(), 2);
+    assert_eq!(topics[1].action(), &sdk::GuardrailTopicPolicyAction::None);
+    assert_eq!(
+        fake.last_converse().unwrap().guardrail_config().unwrap()["streamProcessingMode"],
+        "async"
+    );
+
+    // No intervention, trace on: an assessment with no action; trace off: no trace.
+    let out = client
+        .converse()
+        .model_id(CLAUDE_37_US)
+        .messages(user("Hello"))
+        .guardrail_config(guardrail(sdk::GuardrailTrace::Enabled))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.stop_reason(), &StopReason::EndTurn);
+    let trace = out.trace().unwrap().guardrail().unwrap();
+    assert!(trace.action_reason().is_none());
+    assert!(trace.input_assessment().unwrap()["gr1abc2def"]
+        .topic_policy()
+        .is_none());
+    let out = client
+        .converse()
+        .model_id(CLAUDE_37_US)
+        .messages(user("Tell me about [[guardrail]] things"))
+        .guardrail_config(guardrail(sdk::GuardrailTrace::Disabled))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.stop_reason(), &StopReason::GuardrailIntervened);
+    assert!(out.trace().is_none());
+
+    // Without a guardrail the marker is just text.
+    let out = client
+        .converse()
+        .model_id(CLAUDE_37_US)
+        .messages(user("Tell me about [[guardrail]] things"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.stop_reason(), &StopReason::EndTurn);
+
+    // Refusals: a missing version, a bad version.
+    let body = |g: Value| json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}], "guardrailConfig": g});
+    let (status, _, answer) = post_json(
+        &fake,
+        &format!("/model/{CLAUDE_37_US}/converse"),
+        &body(json!({"guardrailIdentifier": "abc"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(answer["message"], "1 validation error detected: Value null at 'guardrailConfig.guardrailVersion' failed to satisfy constraint: Member must not be null");
+    let (status, _, answer) = post_json(
+        &fake,
+        &format!("/model/{CLAUDE_37_US}/converse"),
+        &body(json!({"guardrailIdentifier": "abc", "guardrailVersion": "01"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(answer["message"], "1 validation error detected: Value '01' at 'guardrailConfig.guardrailVersion' failed to satisfy constraint: Member must satisfy regular expression pattern: (|([1-9][0-9]{0,7})|(DRAFT))");
+}
+
+#[tokio::test]
+async fn invoke_model_guardrail_headers_and_native_intervention() {
+    let fake = FakeBedrock::start().await;
+    let client = runtime(&fake).await;
+    let claude_body = json!({
+        "anthropic_version": "bedrock-2023-05-31", "max_tokens": 100,
+        "messages": [{"role": "user", "content": "Tell me about [[guardrail]] things"}],
+    });
+    let out = client
+        .invoke_model()
+        .model_id(CLAUDE_3_HAIKU)
+        .body(Blob::new(claude_body.to_string()))
+        .guardrail_identifier("gr1abc2def")
+        .guardrail_version("1")
+        .trace(sdk::Trace::Enabled)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(out.body().as_ref()).unwrap();
+    assert_eq!(v["amazon-bedrock-guardrailAction"], "INTERVENED");
+    assert_eq!(
+        v["content"][0]["text"],
+        fake_bedrock::GUARDRAIL_BLOCKED_MESSAGE
+    );
+    assert_eq!(
+        v["amazon-bedrock-trace"]["guardrail"]["inputAssessment"]["gr1abc2def"]["topicPolicy"]
+            ["topics"][0]["action"],
+        "BLOCKED"
+    );
+    assert_eq!(
+        fake.requests().last().unwrap().guardrail_config().unwrap(),
+        json!({"guardrailIdentifier": "gr1abc2def", "guardrailVersion": "1", "trace": "ENABLED"})
+    );
+
+    // Titan: CONTENT_FILTERED; without intervention the action is NONE.
+    let titan = |text: &str| json!({"inputText": text});
+    let out = client
+        .invoke_model()
+        .model_id(TITAN)
+        .body(Blob::new(titan("Say [[guardrail]]").to_string()))
+        .guardrail_identifier("gr1abc2def")
+        .guardrail_version("DRAFT")
+        .send()
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(out.body().as_ref()).unwrap();
+    assert_eq!(v["results"][0]["completionReason"], "CONTENT_FILTERED");
+    assert_eq!(
+        v["results"][0]["outputText"],
+        fake_bedrock::GUARDRAIL_BLOCKED_MESSAGE
+    );
+    assert!(v.get("amazon-bedrock-trace").is_none(), "trace off");
+    let out = client
+        .invoke_model()
+        .model_id(TITAN)
+        .body(Blob::new(titan("Say hello").to_string()))
+        .guardrail_identifier("gr1abc2def")
+        .guardrail_version("DRAFT")
+        .send()
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(out.body().as_ref()).unwrap();
+    assert_eq!(v["amazon-bedrock-guardrailAction"], "NONE");
+    assert_eq!(v["results"][0]["completionReason"], "FINISH");
+
+    // Tier and latency headers are echoed.
+    let out = client
+        .invoke_model()
+        .model_id("us.meta.llama3-1-70b-instruct-v1:0")
+        .body(Blob::new(json!({"prompt": "hi"}).to_string()))
+        .performance_config_latency(sdk::PerformanceConfigLatency::Optimized)
+        .service_tier(sdk::ServiceTierType::Default)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.performance_config_latency(),
+        Some(&sdk::PerformanceConfigLatency::Optimized)
+    );
+    assert_eq!(out.service_tier(), Some(&sdk::ServiceTierType::Default));
+    let r = fake.requests().pop().unwrap();
+    assert_eq!(r.performance_config().as_deref(), Some("optimized"));
+    assert_eq!(r.service_tier().as_deref(), Some("default"));
+
+    // A stream: the last chunk carries the action.
+    let chunks = invoke_stream_chunks(&client, TITAN, titan("Say [[guardrail]]")).await;
+    assert!(chunks
+        .iter()
+        .all(|c| c.get("amazon-bedrock-guardrailAction").is_none()));
+    let mut out = client
+        .invoke_model_with_response_stream()
+        .model_id(TITAN)
+        .body(Blob::new(titan("Say [[guardrail]]").to_string()))
+        .guardrail_identifier("gr1abc2def")
+        .guardrail_version("1")
+        .send()
+        .await
+        .unwrap();
+    let mut last = Value::Null;
+    let mut text = String::new();
+    while let Some(ev) = out.body.recv().await.unwrap() {
+        if let ResponseStream::Chunk(c) = ev {
+            last = serde_json::from_slice(c.bytes().unwrap().as_ref()).unwrap();
+            text.push_str(last["outputText"].as_str().unwrap_or_default());
+        }
+    }
+    assert_eq!(text, fake_bedrock::GUARDRAIL_BLOCKED_MESSAGE);
+    assert_eq!(last["amazon-bedrock-guardrailAction"], "INTERVENED");
+    assert_eq!(last["completionReason"], "CONTENT_FILTERED");
+}
+
+#[tokio::test]
+async fn service_tier_latency_and_metadata_reach_the_fake_and_come_back() {
+    let fake = FakeBedrock::start().await;
+    let client = runtime(&fake).await;
+    let tier = sdk::ServiceTier::builder()
+        .r#type(sdk::ServiceTierType::Flex)
+        .build()
+        .unwrap();
+    let perf = sdk::PerformanceConfiguration::builder()
+        .latency(sdk::PerformanceConfigLatency::Optimized)
+        .build();
+    let out = client
+        .converse()
+        .model_id(NOVA_PRO)
+        .messages(user("Hello"))
+        .service_tier(tier.clone())
+        .performance_config(perf.clone())
+        .request_metadata("team", "alpha")
+        .request_metadata("run id", "r-1/2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.service_tier().unwrap().r#type(),
+        &sdk::ServiceTierType::Flex
+    );
+    assert_eq!(
+        out.performance_config().unwrap().latency(),
+        &sdk::PerformanceConfigLatency::Optimized
+    );
+    let r = fake.last_converse().unwrap();
+    assert_eq!(r.service_tier().as_deref(), Some("flex"));
+    assert_eq!(r.performance_config().as_deref(), Some("optimized"));
+    assert_eq!(
+        r.request_metadata().unwrap(),
+        json!({"team": "alpha", "run id": "r-1/2"})
+    );
+
+    let events = stream_events(
+        client
+            .converse_stream()
+            .model_id(NOVA_PRO)
+            .messages(user("Hello"))
+            .service_tier(tier)
+            .performance_config(perf),
+    )
+    .await;
+    let meta = metadata_of(&events);
+    assert_eq!(
+        meta.service_tier().unwrap().r#type(),
+        &sdk::ServiceTierType::Flex
+    );
+    assert_eq!(
+        meta.performance_config().unwrap().latency(),
+        &sdk::PerformanceConfigLatency::Optimized
+    );
+
+    // Not sent: not echoed.
+    let out = client
+        .converse()
+        .model_id(NOVA_PRO)
+        .messages(user("Hello"))
+        .send()
+        .await
+        .unwrap();
+    assert!(out.service_tier().is_none() && out.performance_config().is_none());
+
+    // Refusals.
+    let hi = json!([{"role": "user", "content": [{"text": "hi"}]}]);
+    let many: serde_json::Map<String, Value> =
+        (0..17).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let cases: Vec<(&str, &str, Value, String)> = vec![
+        ("flex on Claude", CLAUDE_37_US, json!({"messages": hi, "serviceTier": {"type": "flex"}}), fake_bedrock::service_tier_unsupported_message("flex", CLAUDE_37)),
+        ("reserved", NOVA_PRO, json!({"messages": hi, "serviceTier": {"type": "reserved"}}), fake_bedrock::RESERVATION_NOT_FOUND_MESSAGE.into()),
+        ("an unknown tier", NOVA_PRO, json!({"messages": hi, "serviceTier": {"type": "cheapest"}}), fake_bedrock::INVALID_SERVICE_TIER_MESSAGE.into()),
+        ("optimized on Titan", TITAN, json!({"messages": hi, "performanceConfig": {"latency": "optimized"}}), fake_bedrock::latency_unsupported_message(TITAN)),
+        ("an unknown latency", NOVA_PRO, json!({"messages": hi, "performanceConfig": {"latency": "turbo"}}), "1 validation error detected: Value 'turbo' at 'performanceConfig.latency' failed to satisfy constraint: Member must satisfy enum value set: [optimized, standard]".into()),
+        ("17 metadata pairs", NOVA_PRO, json!({"messages": hi, "requestMetadata": many}), String::new()),
+        ("a metadata key with a bad character", NOVA_PRO, json!({"messages": hi, "requestMetadata": {"a!": "b"}}), String::new()),
+    ];
+    for (what, model, body, message) in cases {
+        let (status, error_type, answer) =
+            post_json(&fake, &format!("/model/{model}/converse"), &body).await;
+        assert_eq!(status, 400, "{what}: {answer}");
+        assert!(error_type.starts_with("validationexception"), "{what}");
+        let got = answer["message"].as_str().unwrap();
+        if message.is_empty() {
+            assert!(
+                got.starts_with("1 validation error detected: Value '{")
+                    && got.contains("at 'requestMetadata'"),
+                "{what}: {got}"
+            );
+        } else {
+            assert_eq!(got, message, "{what}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn count_tokens_equals_converse_input_and_refuses_other_models() {
+    let fake = FakeBedrock::start().await;
+    let client = runtime(&fake).await;
+    let tools = sdk::ToolConfiguration::builder()
+        .tools(weather_tools(None).tools()[0].clone())
+        .tools(sdk::Tool::CachePoint(cache_point(None)))
+        .build()
+        .unwrap();
+    let messages = vec![user("What is the weather in Paris today?")];
+
+    // Converse twice (write, then read) and CountTokens: all report the same input total.
+    let mut totals = Vec::new();
+    for _ in 0..2 {
+        let out = client
+            .converse()
+            .model_id(CLAUDE_37_US)
+            .set_system(Some(cached_system()))
+            .set_messages(Some(messages.clone()))
+            .tool_config(tools.clone())
+            .send()
+            .await
+            .unwrap();
+        let (input, read, write, _, _) = usage_of(out.usage().unwrap());
+        totals.push(input + read + write);
+    }
+    assert_eq!(totals[0], totals[1]);
+    let counted = client
+        .count_tokens()
+        .model_id(CLAUDE_37)
+        .input(sdk::CountTokensInput::Converse(
+            sdk::ConverseTokensRequest::builder()
+                .set_system(Some(cached_system()))
+                .set_messages(Some(messages.clone()))
+                .tool_config(tools.clone())
+                .build(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(counted.input_tokens(), totals[0]);
+    assert_eq!(
+        fake.count_tokens_requests()[0].cache_points().len(),
+        2,
+        "recorded as sent"
+    );
+
+    // The InvokeModel form counts the native body as InvokeModel does.
+    let native = json!({
+        "anthropic_version": "bedrock-2023-05-31", "max_tokens": 100,
+        "system": "Be brief",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "one two three"}]}],
+    });
+    let counted = client
+        .count_tokens()
+        .model_id(CLAUDE_37)
+        .input(sdk::CountTokensInput::InvokeModel(
+            sdk::InvokeModelTokensRequest::builder()
+                .body(Blob::new(native.to_string()))
+                .build()
+                .unwrap(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(counted.input_tokens(), 5);
+    let (invoked, _) = invoke_json(&client, CLAUDE_37_US, native).await;
+    assert_eq!(invoked["usage"]["input_tokens"], 5);
+
+    // Models that cannot count, and profile IDs, are refused with Bedrock's sentence.
+    for model in [TITAN, CLAUDE_3_HAIKU, CLAUDE_37_US] {
+        let err = client
+            .count_tokens()
+            .model_id(model)
+            .input(sdk::CountTokensInput::Converse(
+                sdk::ConverseTokensRequest::builder()
+                    .set_messages(Some(messages.clone()))
+                    .build(),
+            ))
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        assert!(err.is_validation_exception(), "{model}: {err:?}");
+        assert_eq!(
+            err.meta().message(),
+            Some(fake_bedrock::COUNT_TOKENS_UNSUPPORTED_MESSAGE),
+            "{model}"
+        );
+    }
+    assert_eq!(fake.count("/count-tokens"), 5);
 }

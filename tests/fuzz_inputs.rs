@@ -753,6 +753,7 @@ fn arbitrary_event_streams_and_bodies_through_the_sdk_never_panic() {
         api,
         tool_config: None,
         output_schema: None,
+        options: None,
     };
     // What the cases reached: completed streams, errors, unary answers.
     let completed = std::sync::atomic::AtomicUsize::new(0);

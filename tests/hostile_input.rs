@@ -626,6 +626,7 @@ async fn tens_of_thousands_of_blocks_are_checked_in_linear_time() {
         tool_config: Some(ToolConfig {
             tools: vec![Tool { name: "f".into(), description: String::new(), input_schema: Some(schema) }],
             tool_choice: None,
+            cache_point: None,
         }),
         ..Default::default()
     };

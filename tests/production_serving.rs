@@ -10,6 +10,7 @@ use bedrock_gateway::grpc::edge::AuthPolicy;
 use bedrock_gateway::limits::LimitsConfig;
 use bedrock_gateway::pb::{
     text_generation_service_client::TextGenerationServiceClient, GenerateRequest,
+    GenerationParameters,
     GenerateStreamRequest, SERVICE_NAME,
 };
 use bedrock_gateway::server::ServerConfig;
@@ -347,23 +348,39 @@ async fn request_rate_limits_refuse_with_retry_info() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn token_rate_limits_charge_usage_and_refuse_before_the_backend() {
+async fn token_budgets_admit_on_counted_input_plus_max_tokens_and_charge_usage() {
     let backend = Arc::new(MockBackend::new(&["a", "b", "c", "d", "e", "f", "g"]));
     let config = ServerConfig {
-        rate_limits: LimitsConfig { tokens_per_minute: 12, ..Default::default() },
+        rate_limits: LimitsConfig { tokens_per_minute: 100, ..Default::default() },
         ..quick_config()
     };
     let server = TestServer::start(backend.clone(), config).await;
     let mut client = server.client().await;
-    // Each call uses 3 input + 7 output = 10 tokens: the first fits, the
-    // second still finds budget left (2 tokens), the third finds none.
-    client.generate(request()).await.unwrap();
-    client.generate(request()).await.unwrap();
-    let refused = client.generate(request()).await.unwrap_err();
+    let asking = |max_tokens: u32| GenerateRequest {
+        parameters: Some(GenerationParameters { max_tokens: Some(max_tokens), ..Default::default() }),
+        ..request()
+    };
+    // The prompt is 22 bytes: 6 tokens by the gateway's estimate (Titan
+    // cannot count). Each call reserves 6 + 40 = 46 tokens, then is charged
+    // its usage, 3 input + 7 output = 10: the reservation does not stay
+    // spent, so five calls fit in a budget of 100 that two reservations
+    // would nearly fill.
+    for _ in 0..5 {
+        client.generate(asking(40)).await.unwrap();
+    }
+    assert_eq!(backend.calls(), 5);
+    // 50 spent, 50 left: a request that may need 6 + 60 waits, refused
+    // before the backend with a time to retry.
+    let refused = client.generate(asking(60)).await.unwrap_err();
     assert_eq!(refused.code(), Code::ResourceExhausted);
-    assert!(refused.message().contains("tokens per minute"), "{}", refused.message());
+    assert!(refused.message().contains("needs 66"), "{}", refused.message());
     assert!(refused.get_details_retry_info().is_some());
-    assert_eq!(backend.calls(), 2, "the refused call never reached the backend");
+    // One that could never fit is told so, without a retry hint.
+    let never = client.generate(asking(200)).await.unwrap_err();
+    assert_eq!(never.code(), Code::ResourceExhausted);
+    assert!(never.message().contains("alone needs 206 tokens"), "{}", never.message());
+    assert!(never.get_details_retry_info().is_none());
+    assert_eq!(backend.calls(), 5, "the refused calls never reached the backend");
     server.stop().await;
 }
 

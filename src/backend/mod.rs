@@ -56,6 +56,15 @@ pub trait Backend: Send + Sync + 'static {
     /// through it, and ListModels and GetModel read it. Built once.
     fn models(&self) -> &Arc<ModelDirectory>;
 
+    /// Counts the input tokens `request` would be charged: what its
+    /// generation would report as input, cache reads and cache writes
+    /// together. Validation has already checked that the model counts
+    /// tokens. Backends without a counter of their own (test mocks) use
+    /// the gateway's documented estimate.
+    async fn count_tokens(&self, request: &GenerationRequest) -> Result<u32, GatewayError> {
+        Ok(crate::domain::estimate_input_tokens(request))
+    }
+
     /// Whether the backend honours the simulation controls
     /// (`gateway_simulation`); validation refuses them for any other.
     fn accepts_simulation(&self) -> bool {

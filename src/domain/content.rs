@@ -3,7 +3,11 @@
 //! output-schema settings. Made by `validation`, so every value here meets
 //! Bedrock's rules already (formats set and matching their bytes, names in
 //! Bedrock's alphabet, tool results answering the calls before them).
+//! Reasoning blocks and cache points live here too: the first is part of an
+//! answer and of a replayed turn, the second marks where a cached prefix
+//! ends.
 
+pub use crate::model::capabilities::CacheTtl;
 use bytes::Bytes;
 use std::fmt;
 
@@ -20,6 +24,40 @@ pub enum ContentBlock {
     ToolUse(ToolUse),
     /// A tool's result (user turns).
     ToolResult(ToolResult),
+    /// The model's reasoning (answers and replayed assistant turns).
+    Reasoning(Reasoning),
+    /// The end of a cached prefix (after another block of the same turn).
+    CachePoint(CachePoint),
+}
+
+/// A piece of the model's reasoning: text with the signature Bedrock gave it,
+/// or bytes its provider redacted. Replayed turns carry it unchanged.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Reasoning {
+    /// Reasoning text, with its signature (always set when replayed; an
+    /// answer's block has one unless Bedrock sent none).
+    Text {
+        /// The reasoning.
+        text: String,
+        /// Bedrock's signature over it.
+        signature: Option<String>,
+    },
+    /// Encrypted reasoning: opaque, never shown, never dropped.
+    Redacted(Bytes),
+}
+
+/// A prompt-cache checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct CachePoint {
+    /// The time to live; `None` is Bedrock's default (5 minutes).
+    pub ttl: Option<CacheTtl>,
+}
+
+impl CachePoint {
+    /// The time to live Bedrock applies: the one asked for, else 5 minutes.
+    pub fn effective_ttl(self) -> CacheTtl {
+        self.ttl.unwrap_or(CacheTtl::FiveMinutes)
+    }
 }
 
 impl ContentBlock {
@@ -31,6 +69,8 @@ impl ContentBlock {
             ContentBlock::Document(_) => BlockKind::Document,
             ContentBlock::ToolUse(_) => BlockKind::ToolUse,
             ContentBlock::ToolResult(_) => BlockKind::ToolResult,
+            ContentBlock::Reasoning(_) => BlockKind::Reasoning,
+            ContentBlock::CachePoint(_) => BlockKind::CachePoint,
         }
     }
 
@@ -56,16 +96,22 @@ pub enum BlockKind {
     ToolUse,
     /// A tool result.
     ToolResult,
+    /// Reasoning.
+    Reasoning,
+    /// A cache point.
+    CachePoint,
 }
 
 impl BlockKind {
     /// Every kind, in the proto's order.
-    pub const ALL: [BlockKind; 5] = [
+    pub const ALL: [BlockKind; 7] = [
         BlockKind::Text,
         BlockKind::Image,
         BlockKind::Document,
         BlockKind::ToolUse,
         BlockKind::ToolResult,
+        BlockKind::Reasoning,
+        BlockKind::CachePoint,
     ];
 
     /// The proto's field name: "text", "image", "tool_use", ...
@@ -76,6 +122,8 @@ impl BlockKind {
             BlockKind::Document => "document",
             BlockKind::ToolUse => "tool_use",
             BlockKind::ToolResult => "tool_result",
+            BlockKind::Reasoning => "reasoning",
+            BlockKind::CachePoint => "cache_point",
         }
     }
 }
@@ -285,6 +333,8 @@ pub struct ToolConfig {
     pub tools: Vec<Tool>,
     /// The choice.
     pub choice: ToolChoice,
+    /// A cache point after the tools, when asked for.
+    pub cache_point: Option<CachePoint>,
 }
 
 impl ToolConfig {
@@ -311,6 +361,22 @@ impl fmt::Debug for Image {
             .field("format", &self.format)
             .field("bytes", &self.data.len())
             .finish()
+    }
+}
+
+impl fmt::Debug for Reasoning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reasoning::Text { text, signature } => f
+                .debug_struct("Reasoning")
+                .field("text", text)
+                .field("signature", signature)
+                .finish(),
+            Reasoning::Redacted(bytes) => f
+                .debug_struct("Reasoning")
+                .field("redacted_bytes", &bytes.len())
+                .finish(),
+        }
     }
 }
 
@@ -365,6 +431,11 @@ impl fmt::Display for Summary<'_> {
                 }
                 f.write_str("]")
             }
+            ContentBlock::Reasoning(Reasoning::Text { text, .. }) => write!(f, "[reasoning {text}]"),
+            ContentBlock::Reasoning(Reasoning::Redacted(b)) => {
+                write!(f, "[reasoning redacted {} bytes]", b.len())
+            }
+            ContentBlock::CachePoint(c) => write!(f, "[cache_point {}]", c.effective_ttl().name()),
         }
     }
 }

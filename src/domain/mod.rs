@@ -7,15 +7,20 @@
 //! parameters stay `None` ("the model's default").
 //!
 //! `content` holds the blocks besides text: images, documents, tool calls
-//! and results, and the tool and output-schema settings.
+//! and results, reasoning and cache points, and the tool and output-schema
+//! settings.
 
 mod content;
 
 pub use crate::model::{ModelFilter, ModelInfo, Target};
+pub use crate::model::capabilities::ServiceTier;
 pub use content::{
-    BlockKind, ContentBlock, Document, DocumentFormat, Image, ImageFormat, OutputSchema, Summary,
-    Tool, ToolChoice, ToolConfig, ToolResult, ToolResultContent, ToolResultStatus, ToolUse,
+    BlockKind, CachePoint, CacheTtl, ContentBlock, Document, DocumentFormat, Image, ImageFormat,
+    OutputSchema, Reasoning, Summary, Tool, ToolChoice, ToolConfig, ToolResult, ToolResultContent,
+    ToolResultStatus, ToolUse,
 };
+use bytes::Bytes;
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -97,6 +102,111 @@ pub struct Parameters {
     pub stop_sequences: Vec<String>,
 }
 
+/// Bedrock's latency modes (Converse `performanceConfig.latency`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Latency {
+    /// Standard inference.
+    Standard,
+    /// Latency-optimized inference.
+    Optimized,
+}
+
+impl Latency {
+    /// Bedrock's spelling: "standard" or "optimized".
+    pub fn name(self) -> &'static str {
+        match self {
+            Latency::Standard => "standard",
+            Latency::Optimized => "optimized",
+        }
+    }
+}
+
+/// Extended thinking: `budget_tokens` is at least 1024 and below the
+/// request's `max_tokens`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReasoningConfig {
+    /// The most tokens the model may reason with.
+    pub budget_tokens: u32,
+}
+
+/// Whether a guardrail reports what it assessed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GuardrailTrace {
+    /// No trace.
+    #[default]
+    Disabled,
+    /// The trace.
+    Enabled,
+    /// The trace, with assessments that did not intervene.
+    EnabledFull,
+}
+
+impl GuardrailTrace {
+    /// Bedrock's spelling: "disabled", "enabled", "enabled_full".
+    pub fn name(self) -> &'static str {
+        match self {
+            GuardrailTrace::Disabled => "disabled",
+            GuardrailTrace::Enabled => "enabled",
+            GuardrailTrace::EnabledFull => "enabled_full",
+        }
+    }
+}
+
+/// How a guardrail checks a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardrailStreamMode {
+    /// Each chunk before it is sent.
+    Sync,
+    /// Alongside.
+    Async,
+}
+
+impl GuardrailStreamMode {
+    /// Bedrock's spelling: "sync" or "async".
+    pub fn name(self) -> &'static str {
+        match self {
+            GuardrailStreamMode::Sync => "sync",
+            GuardrailStreamMode::Async => "async",
+        }
+    }
+}
+
+/// A guardrail to apply: identifier and version both set; a stream mode
+/// only on streams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardrailConfig {
+    /// The guardrail's ID or ARN.
+    pub identifier: String,
+    /// "DRAFT" or a version number.
+    pub version: String,
+    /// Whether the answer carries the trace.
+    pub trace: GuardrailTrace,
+    /// Streams only: how streamed text is checked; `None` is Bedrock's
+    /// default (sync).
+    pub stream_mode: Option<GuardrailStreamMode>,
+}
+
+/// What a request asks of Bedrock beyond the conversation and sampling:
+/// caching the system prompt, reasoning, a guardrail, a tier, a latency
+/// mode and invocation-log metadata. Each is `None`/empty when not asked
+/// for; a request that asks for none carries no `Options` at all.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Options {
+    /// A cache point after the system prompt (which is then set).
+    pub system_cache_point: Option<CachePoint>,
+    /// Extended thinking.
+    pub reasoning: Option<ReasoningConfig>,
+    /// The guardrail.
+    pub guardrail: Option<GuardrailConfig>,
+    /// The service tier asked for.
+    pub service_tier: Option<ServiceTier>,
+    /// The latency mode asked for.
+    pub latency: Option<Latency>,
+    /// Invocation-log metadata: 1 to 16 pairs within Bedrock's limits, or
+    /// empty.
+    pub request_metadata: HashMap<String, String>,
+}
+
 /// Per-request instructions to the simulated backend, read by validation
 /// from `additional_model_request_fields.gateway_simulation`:
 ///
@@ -153,9 +263,19 @@ pub struct GenerationRequest {
     pub tool_config: Option<Box<ToolConfig>>,
     /// The schema the answer's text follows, when given.
     pub output_schema: Option<Box<OutputSchema>>,
+    /// Caching, reasoning, guardrail, tier, latency and metadata, when any
+    /// is asked for.
+    pub options: Option<Box<Options>>,
 }
 
 impl GenerationRequest {
+    /// The options asked for, or none.
+    pub fn options(&self) -> &Options {
+        static NONE: std::sync::LazyLock<Options> = std::sync::LazyLock::new(Options::default);
+        self.options.as_deref().unwrap_or(&NONE)
+    }
+
+
     /// The text of the last user turn: the prompt, for single-turn requests.
     pub fn last_user_text(&self) -> std::borrow::Cow<'_, str> {
         self.messages
@@ -171,6 +291,57 @@ impl GenerationRequest {
             .iter()
             .any(|m| m.content.iter().any(|b| !matches!(b, ContentBlock::Text(_))))
     }
+}
+
+/// The most output a request is assumed to ask for when it sets no
+/// `max_tokens` and its model's ceiling is unknown, for token admission.
+pub const DEFAULT_MAX_OUTPUT_ESTIMATE: u32 = 4_096;
+
+/// Tokens a model is assumed to read per image when the input cannot be
+/// counted exactly (Claude's documented cost of a 1092×1092 image).
+pub const ESTIMATED_TOKENS_PER_IMAGE: u32 = 1_600;
+
+/// The gateway's estimate of a request's input tokens, for token admission
+/// on a model without a token counter: one token per 4 bytes of text
+/// (system prompt, turns, tool definitions, inputs and results, rounded
+/// up), [`ESTIMATED_TOKENS_PER_IMAGE`] per image, and one token per 4 bytes
+/// of a document. Generous for English, as an admission estimate should be;
+/// the call is then charged what it really used.
+pub fn estimate_input_tokens(request: &GenerationRequest) -> u32 {
+    fn json_bytes(v: &serde_json::Value) -> usize {
+        serde_json::to_string(v).map_or(0, |s| s.len())
+    }
+    let mut bytes = request.system.as_ref().map_or(0, String::len);
+    let mut images = 0u32;
+    if let Some(tools) = &request.tool_config {
+        for t in &tools.tools {
+            bytes += t.name.len()
+                + t.description.as_ref().map_or(0, String::len)
+                + json_bytes(&t.input_schema);
+        }
+    }
+    for block in request.messages.iter().flat_map(|m| &m.content) {
+        match block {
+            ContentBlock::Text(t) => bytes += t.len(),
+            ContentBlock::Image(_) => images += 1,
+            ContentBlock::Document(d) => bytes += d.name.len() + d.data.len(),
+            ContentBlock::ToolUse(u) => bytes += u.name.len() + json_bytes(&u.input),
+            ContentBlock::ToolResult(r) => {
+                for c in &r.content {
+                    match c {
+                        ToolResultContent::Text(t) => bytes += t.len(),
+                        ToolResultContent::Json(j) => bytes += json_bytes(j),
+                        ToolResultContent::Image(_) => images += 1,
+                        ToolResultContent::Document(d) => bytes += d.name.len() + d.data.len(),
+                    }
+                }
+            }
+            ContentBlock::Reasoning(Reasoning::Text { text, .. }) => bytes += text.len(),
+            ContentBlock::Reasoning(Reasoning::Redacted(_)) | ContentBlock::CachePoint(_) => {}
+        }
+    }
+    let text_tokens = u32::try_from(bytes.div_ceil(4)).unwrap_or(u32::MAX);
+    text_tokens.saturating_add(images.saturating_mul(ESTIMATED_TOKENS_PER_IMAGE))
 }
 
 /// Why generation stopped. One variant per distinct upstream reason.
@@ -245,12 +416,19 @@ pub struct Completion {
     /// A stream's tool calls, assembled from their fragments, in order.
     /// Empty for a whole generation, whose calls are in its content.
     pub tool_uses: Vec<ToolUse>,
+    /// The service tier served, when reported.
+    pub service_tier: Option<ServiceTier>,
+    /// The latency mode served, when reported.
+    pub latency: Option<Latency>,
+    /// The guardrail's trace in Bedrock's JSON shape, when asked for and
+    /// given.
+    pub guardrail_trace: Option<Box<serde_json::Value>>,
 }
 
 /// A whole generation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generation {
-    /// The answer's blocks in order: text and tool calls.
+    /// The answer's blocks in order: reasoning, text and tool calls.
     pub content: Vec<ContentBlock>,
     /// How it ended.
     pub completion: Completion,
@@ -299,8 +477,27 @@ pub enum StreamEvent {
         /// The fragment.
         input_json: String,
     },
+    /// The next piece of reasoning: text, the block's signature, or
+    /// redacted bytes.
+    Reasoning {
+        /// The content block.
+        index: u32,
+        /// What arrived.
+        delta: ReasoningDelta,
+    },
     /// The end. Nothing follows it.
     Complete(Completion),
+}
+
+/// One piece of a streamed reasoning block.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReasoningDelta {
+    /// The next piece of its text.
+    Text(String),
+    /// Its signature (arrives alone, after the text).
+    Signature(String),
+    /// Redacted reasoning.
+    Redacted(Bytes),
 }
 
 /// Joins a stream's tool-call fragments into whole calls, for the complete

@@ -23,6 +23,9 @@ pub enum ErrorKind {
     PermissionDenied,
     /// The caller did not prove who it is.
     Unauthenticated,
+    /// The request is valid, but the model cannot do what it asks (such as
+    /// counting tokens); retrying will not help, another model might.
+    FailedPrecondition,
     /// Throttled, over quota or over a gateway limit; retry later.
     ResourceExhausted,
     /// Not ready or not reachable; retrying may work.
@@ -131,6 +134,14 @@ impl GatewayError {
     pub fn not_found(resource_type: &str, name: &str, message: impl Into<String>) -> Self {
         let mut e = GatewayError::new(ErrorKind::NotFound, message);
         e.0.resource = Some((resource_type.to_owned(), name.to_owned()));
+        e
+    }
+
+    /// FAILED_PRECONDITION: the model named `model_id` cannot do what the
+    /// call asks (such as counting tokens).
+    pub fn model_cannot(model_id: &str, message: impl Into<String>) -> Self {
+        let mut e = GatewayError::new(ErrorKind::FailedPrecondition, message);
+        e.0.resource = Some(("bedrock foundation model".to_owned(), model_id.to_owned()));
         e
     }
 

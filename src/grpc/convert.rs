@@ -1,8 +1,9 @@
 //! Domain results to protobuf messages. Outbound conversions cannot fail.
 
 use crate::domain::{
-    Completion, ContentBlock, Document, DocumentFormat, Generation, Image, ImageFormat, ModelInfo,
-    StopReason, ToolResult, ToolResultContent, ToolResultStatus, ToolUse, Usage,
+    CachePoint, CacheTtl, Completion, ContentBlock, Document, DocumentFormat, Generation, Image,
+    ImageFormat, Latency, ModelInfo, Reasoning, ReasoningDelta, ServiceTier, StopReason,
+    ToolResult, ToolResultContent, ToolResultStatus, ToolUse, Usage,
 };
 use crate::pb;
 use std::time::Duration;
@@ -62,6 +63,9 @@ pub(crate) fn generate_response(g: Generation, backend: &str) -> pb::GenerateRes
         backend_latency,
         request_id,
         tool_uses: _,
+        service_tier: tier,
+        latency: served_latency,
+        guardrail_trace,
     } = completion;
     pb::GenerateResponse {
         text,
@@ -80,7 +84,49 @@ pub(crate) fn generate_response(g: Generation, backend: &str) -> pb::GenerateRes
             .filter(|b| !matches!(b, ContentBlock::Text(t) if t.is_empty()))
             .map(content_block)
             .collect(),
+        service_tier: tier.map_or(0, |t| service_tier(t) as i32),
+        latency: served_latency.map_or(0, |l| latency(l) as i32),
+        guardrail_trace: guardrail_trace.map(|t| json_struct(*t)),
     }
+}
+
+pub(crate) fn service_tier(t: ServiceTier) -> pb::ServiceTier {
+    match t {
+        ServiceTier::Default => pb::ServiceTier::Default,
+        ServiceTier::Priority => pb::ServiceTier::Priority,
+        ServiceTier::Flex => pb::ServiceTier::Flex,
+        ServiceTier::Reserved => pb::ServiceTier::Reserved,
+    }
+}
+
+fn latency(l: Latency) -> pb::Latency {
+    match l {
+        Latency::Standard => pb::Latency::Standard,
+        Latency::Optimized => pb::Latency::Optimized,
+    }
+}
+
+fn reasoning(r: Reasoning) -> pb::Reasoning {
+    match r {
+        Reasoning::Text { text, signature } => pb::Reasoning {
+            text,
+            signature: signature.unwrap_or_default(),
+            redacted: Default::default(),
+        },
+        Reasoning::Redacted(redacted) => pb::Reasoning {
+            redacted,
+            ..Default::default()
+        },
+    }
+}
+
+fn cache_point(p: CachePoint) -> pb::CachePoint {
+    let ttl = match p.ttl {
+        None => pb::CacheTtl::Unspecified,
+        Some(CacheTtl::FiveMinutes) => pb::CacheTtl::CacheTtl5Minutes,
+        Some(CacheTtl::OneHour) => pb::CacheTtl::CacheTtl1Hour,
+    };
+    pb::CachePoint { ttl: ttl as i32 }
 }
 
 pub(crate) fn content_block(b: ContentBlock) -> pb::ContentBlock {
@@ -91,6 +137,8 @@ pub(crate) fn content_block(b: ContentBlock) -> pb::ContentBlock {
         ContentBlock::Document(d) => Block::Document(document(d)),
         ContentBlock::ToolUse(t) => Block::ToolUse(tool_use(t)),
         ContentBlock::ToolResult(r) => Block::ToolResult(tool_result(r)),
+        ContentBlock::Reasoning(r) => Block::Reasoning(reasoning(r)),
+        ContentBlock::CachePoint(p) => Block::CachePoint(cache_point(p)),
     };
     pb::ContentBlock { block: Some(block) }
 }
@@ -204,6 +252,21 @@ pub(crate) fn tool_use_delta(index: u32, input_json: String) -> pb::GenerateStre
     }
 }
 
+pub(crate) fn reasoning_delta(index: u32, delta: ReasoningDelta) -> pb::GenerateStreamResponse {
+    let mut out = pb::ReasoningDelta {
+        index,
+        ..Default::default()
+    };
+    match delta {
+        ReasoningDelta::Text(text) => out.text = text,
+        ReasoningDelta::Signature(signature) => out.signature = signature,
+        ReasoningDelta::Redacted(redacted) => out.redacted = redacted,
+    }
+    pb::GenerateStreamResponse {
+        event: Some(pb::generate_stream_response::Event::ReasoningDelta(out)),
+    }
+}
+
 pub(crate) fn complete(
     c: Completion,
     backend: &str,
@@ -218,6 +281,9 @@ pub(crate) fn complete(
         backend_latency,
         request_id,
         tool_uses,
+        service_tier: tier,
+        latency: served_latency,
+        guardrail_trace,
     } = c;
     pb::GenerateStreamResponse {
         event: Some(pb::generate_stream_response::Event::Complete(
@@ -232,6 +298,9 @@ pub(crate) fn complete(
                 time_to_first_token: time_to_first_token.map(duration),
                 resolved_model_id,
                 tool_uses: tool_uses.into_iter().map(tool_use).collect(),
+                service_tier: tier.map_or(0, |t| service_tier(t) as i32),
+                latency: served_latency.map_or(0, |l| latency(l) as i32),
+                guardrail_trace: guardrail_trace.map(|t| json_struct(*t)),
             },
         )),
     }

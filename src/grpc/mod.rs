@@ -3,9 +3,10 @@
 //!
 //! This is the only module (with `validation` and `server`) that knows
 //! protobuf types. Each generation handler, in order: validates (nothing
-//! invalid reaches a backend or spends rate budget), admits (concurrency and
-//! per-key rates, failing fast), calls the backend bounded by the caller's
-//! deadline, then charges tokens and records metrics.
+//! invalid reaches a backend or spends rate budget), counts the request's
+//! tokens when its key has a token budget, admits (concurrency, per-key
+//! rates and the token reservation, failing fast), calls the backend bounded
+//! by the caller's deadline, then settles tokens and records metrics.
 
 mod convert;
 pub mod deadline;
@@ -14,7 +15,8 @@ pub mod status;
 
 use crate::backend::{Backend, EventStream, GenerationStream};
 use crate::domain::{
-    BlockKind, Completion, ContentBlock, GenerationRequest, StreamEvent, Summary, ToolResultContent,
+    estimate_input_tokens, BlockKind, Completion, ContentBlock, GenerationRequest, StopReason,
+    StreamEvent, Summary, ToolResultContent, DEFAULT_MAX_OUTPUT_ESTIMATE,
 };
 use crate::error::{ErrorKind, GatewayError};
 use crate::metrics::code_name;
@@ -22,7 +24,7 @@ use edge::CallContext;
 use status::code_of;
 use crate::ids::TraceId;
 use crate::limits::{Admission, Permit};
-use crate::metrics::{Metrics, StreamGuard};
+use crate::metrics::{Metrics, StreamGuard, TokenCounts};
 use crate::pb::{self, text_generation_service_server::TextGenerationService};
 use crate::validation::{self, CheckedRequest, Limits};
 use deadline::Deadline;
@@ -142,11 +144,18 @@ impl GatewayService {
         call.model = checked.model_id.clone();
         let resolving = checked.resolve(self.backend.models(), self.backend.accepts_simulation());
         let request = within(call.deadline, resolving).await.map_err(|e| refuse(call, e))?;
-        let permit = self.settings.admission.admit(&call.key).map_err(|(why, e)| {
+        let admission = &self.settings.admission;
+        let limit_refused = |call: &Call, (why, e): (crate::limits::Refusal, GatewayError)| {
             self.settings.metrics.limit_refused(&call.key, why.label());
-            finish(&self.settings.metrics, call, Err(&e));
-            logged(e)
-        })?;
+            refuse(call, e)
+        };
+        let tokens = if admission.limits_tokens(&call.key) {
+            admission.check_tokens(&call.key).map_err(|r| limit_refused(call, r))?;
+            self.tokens_to_reserve(call, &request).await
+        } else {
+            0
+        };
+        let permit = admission.admit(&call.key, tokens).map_err(|r| limit_refused(call, r))?;
         if request.has_non_text_blocks() {
             self.count_blocks(call, &request);
         }
@@ -180,15 +189,82 @@ impl GatewayService {
         }
     }
 
-    fn account(&self, call: &Call, completion: &Completion) {
+    /// The tokens to reserve for `request` against its key's budget: its
+    /// input, counted by the backend where the model counts tokens (one
+    /// CountTokens call on Bedrock) or else estimated, plus the most output
+    /// it may produce.
+    async fn tokens_to_reserve(&self, call: &Call, request: &GenerationRequest) -> u32 {
+        let caps = request.target.capabilities();
+        let input = if caps.count_tokens {
+            match within(call.deadline, self.backend.count_tokens(request)).await {
+                Ok(n) => n,
+                Err(e) => {
+                    // Admission goes on with the estimate: a counting failure
+                    // should not fail a call the model may well serve.
+                    tracing::debug!(error = %e, "counting tokens failed; admitting on the estimate");
+                    estimate_input_tokens(request)
+                }
+            }
+        } else {
+            estimate_input_tokens(request)
+        };
+        let output = request
+            .parameters
+            .max_tokens
+            .map(std::num::NonZeroU32::get)
+            .or(caps.max_output_tokens)
+            .unwrap_or(DEFAULT_MAX_OUTPUT_ESTIMATE);
+        input.saturating_add(output)
+    }
+
+    /// Settles the call's tokens against its key and records what it used
+    /// and how it was served.
+    fn account(&self, call: &Call, permit: &mut Permit, completion: &Completion) {
         let usage = completion.usage;
-        let total = usage
-            .total_tokens
-            .max(usage.input_tokens.saturating_add(usage.output_tokens));
-        self.settings.admission.charge_tokens(&call.key, total);
-        self.settings
-            .metrics
-            .tokens(&call.model, &call.key, usage.input_tokens, usage.output_tokens);
+        let all_input = usage
+            .input_tokens
+            .saturating_add(usage.cache_read_input_tokens)
+            .saturating_add(usage.cache_write_input_tokens);
+        let total = usage.total_tokens.max(all_input.saturating_add(usage.output_tokens));
+        self.settings.admission.settle_tokens(&call.key, permit, total);
+        let metrics = &self.settings.metrics;
+        metrics.tokens(
+            &call.model,
+            &call.key,
+            TokenCounts {
+                input: usage.input_tokens,
+                output: usage.output_tokens,
+                cache_read: usage.cache_read_input_tokens,
+                cache_write: usage.cache_write_input_tokens,
+            },
+        );
+        if completion.stop_reason == StopReason::GuardrailIntervened {
+            metrics.guardrail_intervened(&call.model, &call.key);
+        }
+        if let Some(tier) = completion.service_tier {
+            metrics.served_on_tier(&call.model, &call.key, tier.name());
+        }
+    }
+
+    /// CountTokens after the edge: validate, resolve, check the model
+    /// counts tokens, count.
+    async fn count(&self, call: &mut Call, request: pb::CountTokensRequest) -> Result<u32, GatewayError> {
+        let checked = validation::count_tokens_request(request, &self.settings.limits)?;
+        call.model = checked.model_id.clone();
+        let resolving = checked.resolve(self.backend.models(), self.backend.accepts_simulation());
+        let request = within(call.deadline, resolving).await?;
+        let caps = request.target.capabilities();
+        if !caps.count_tokens {
+            return Err(GatewayError::model_cannot(
+                &request.target.requested,
+                format!(
+                    "model `{}` ({}) does not support token counting; count with a model that does \
+                     (Claude 3.5 and later; the README's model table lists them)",
+                    request.target.requested, caps.name
+                ),
+            ));
+        }
+        within(call.deadline, self.backend.count_tokens(&request)).await
     }
 }
 
@@ -291,11 +367,19 @@ impl TextGenerationService for GatewayService {
     ) -> Result<Response<pb::GenerateResponse>, Status> {
         let mut call = self.call("Generate", &request);
         let validated = validation::generate_request(request.into_inner(), &self.settings.limits);
-        let (request, _permit) = self.begin_generation(&mut call, validated).await?;
+        let (request, mut permit) = self.begin_generation(&mut call, validated).await?;
         let result = within(call.deadline, self.backend.generate(request)).await;
         finish(&self.settings.metrics, &call, result.as_ref().map(|_| ()));
-        let generation = result.map_err(logged)?;
-        self.account(&call, &generation.completion);
+        let generation = match result {
+            Ok(g) => g,
+            Err(e) => {
+                // A failed call used no tokens to speak of: give the
+                // reservation back.
+                self.settings.admission.settle_tokens(&call.key, &mut permit, 0);
+                return Err(logged(e));
+            }
+        };
+        self.account(&call, &mut permit, &generation.completion);
         let calls = generation.tool_uses().count();
         if calls > 0 {
             self.settings.metrics.tool_calls(&call.model, calls as u64);
@@ -322,9 +406,11 @@ impl TextGenerationService for GatewayService {
         let (request, permit) = self.begin_generation(&mut call, validated).await?;
         let in_flight = self.settings.metrics.stream_opened();
         let result = within(call.deadline, self.backend.generate_stream(request)).await;
+        let mut permit = permit;
         let GenerationStream { request_id, events } = match result {
             Ok(s) => s,
             Err(e) => {
+                self.settings.admission.settle_tokens(&call.key, &mut permit, 0);
                 finish(&self.settings.metrics, &call, Err(&e));
                 return Err(logged(e));
             }
@@ -336,7 +422,7 @@ impl TextGenerationService for GatewayService {
             first_token: None,
             text: self.settings.log_prompts.then(String::new),
             done: false,
-            _permit: permit,
+            permit,
             _in_flight: in_flight,
         };
         let stream = futures::stream::unfold(relay, Relay::next).boxed();
@@ -372,6 +458,18 @@ impl TextGenerationService for GatewayService {
             model: Some(convert::model(result.map_err(logged)?)),
         }))
     }
+
+    async fn count_tokens(
+        &self,
+        request: Request<pb::CountTokensRequest>,
+    ) -> Result<Response<pb::CountTokensResponse>, Status> {
+        let mut call = self.call("CountTokens", &request);
+        let result = self.count(&mut call, request.into_inner()).await;
+        finish(&self.settings.metrics, &call, result.as_ref().map(|_| ()));
+        Ok(Response::new(pb::CountTokensResponse {
+            input_tokens: result.map_err(logged)?,
+        }))
+    }
 }
 
 /// Relays backend events to the client. When the client goes away, tonic
@@ -385,7 +483,10 @@ struct Relay {
     /// The completion text, kept only with --log-prompts.
     text: Option<String>,
     done: bool,
-    _permit: Permit,
+    /// Holds the call's concurrency place and token reservation; a stream
+    /// cancelled mid-way keeps its reservation charged, as its tokens were
+    /// (partly) spent.
+    permit: Permit,
     _in_flight: StreamGuard,
 }
 
@@ -424,7 +525,10 @@ impl Relay {
         };
         let metrics = &self.service.settings.metrics;
         if self.first_token.is_none()
-            && matches!(next, Some(Ok(StreamEvent::Text { .. } | StreamEvent::ToolUseStart { .. })))
+            && matches!(
+                next,
+                Some(Ok(StreamEvent::Text { .. } | StreamEvent::ToolUseStart { .. } | StreamEvent::Reasoning { .. }))
+            )
         {
             let after = self.call.started.elapsed();
             self.first_token = Some(after);
@@ -443,10 +547,11 @@ impl Relay {
             Some(Ok(StreamEvent::ToolUseDelta { index, input_json })) => {
                 Ok(convert::tool_use_delta(index, input_json))
             }
+            Some(Ok(StreamEvent::Reasoning { index, delta })) => Ok(convert::reasoning_delta(index, delta)),
             Some(Ok(StreamEvent::Complete(c))) => {
                 self.done = true;
                 finish(metrics, &self.call, Ok(()));
-                self.service.account(&self.call, &c);
+                self.service.account(&self.call, &mut self.permit, &c);
                 if !c.tool_uses.is_empty() {
                     metrics.tool_calls(&self.call.model, c.tool_uses.len() as u64);
                 }
@@ -461,6 +566,12 @@ impl Relay {
             }
             Some(Err(e)) => {
                 self.done = true;
+                if self.first_token.is_none() {
+                    // Nothing was generated: give the reservation back. A
+                    // stream that failed mid-way keeps it charged, as its
+                    // tokens were (partly) spent.
+                    self.service.settings.admission.settle_tokens(&self.call.key, &mut self.permit, 0);
+                }
                 finish(metrics, &self.call, Err(&e));
                 Err(Status::from(e))
             }

@@ -3,8 +3,9 @@
 //! [`code_of`] is the only place a gRPC code is chosen: one exhaustive match
 //! over [`ErrorKind`], so a new kind cannot be added without deciding its
 //! code. [`to_status`] adds the error's parts as google.rpc details
-//! (tonic-types): BadRequest field violations, RetryInfo, ResourceInfo and
-//! ErrorInfo, bounded so they always fit in HTTP/2 trailers.
+//! (tonic-types): BadRequest field violations, RetryInfo, ResourceInfo,
+//! PreconditionFailure (for FAILED_PRECONDITION) and ErrorInfo, bounded so
+//! they always fit in HTTP/2 trailers.
 
 use crate::error::{ErrorKind, GatewayError};
 use crate::metrics::code_name;
@@ -37,6 +38,7 @@ pub fn code_of(kind: ErrorKind) -> Code {
         ErrorKind::NotFound => Code::NotFound,
         ErrorKind::PermissionDenied => Code::PermissionDenied,
         ErrorKind::Unauthenticated => Code::Unauthenticated,
+        ErrorKind::FailedPrecondition => Code::FailedPrecondition,
         ErrorKind::ResourceExhausted => Code::ResourceExhausted,
         ErrorKind::Unavailable => Code::Unavailable,
         ErrorKind::DeadlineExceeded => Code::DeadlineExceeded,
@@ -82,6 +84,13 @@ pub fn to_status(e: &GatewayError) -> Status {
             "",
             bounded(e.message(), MAX_VIOLATION_PART_BYTES),
         );
+        if e.kind() == ErrorKind::FailedPrecondition {
+            details.add_precondition_failure_violation(
+                "MODEL_CAPABILITY",
+                bounded(name, MAX_VIOLATION_PART_BYTES),
+                bounded(e.message(), MAX_VIOLATION_PART_BYTES),
+            );
+        }
     }
     let mut metadata = MetadataMap::new();
     match e.upstream() {

@@ -45,6 +45,32 @@ pub enum CacheTtl {
     OneHour,
 }
 
+impl CacheTtl {
+    /// The table's and Bedrock's spelling: "5m" or "1h".
+    pub fn name(self) -> &'static str {
+        match self {
+            CacheTtl::FiveMinutes => "5m",
+            CacheTtl::OneHour => "1h",
+        }
+    }
+
+    /// The contract's name: "CACHE_TTL_5_MINUTES", ...
+    pub fn contract_name(self) -> &'static str {
+        match self {
+            CacheTtl::FiveMinutes => "CACHE_TTL_5_MINUTES",
+            CacheTtl::OneHour => "CACHE_TTL_1_HOUR",
+        }
+    }
+
+    /// How long a cached prefix lives.
+    pub fn duration(self) -> std::time::Duration {
+        match self {
+            CacheTtl::FiveMinutes => std::time::Duration::from_secs(300),
+            CacheTtl::OneHour => std::time::Duration::from_secs(3600),
+        }
+    }
+}
+
 /// A Bedrock service tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -55,6 +81,34 @@ pub enum ServiceTier {
     Priority,
     /// Cheaper, served when capacity allows.
     Flex,
+    /// Capacity reserved for the account.
+    Reserved,
+}
+
+impl ServiceTier {
+    /// Every tier.
+    pub const ALL: [ServiceTier; 4] =
+        [ServiceTier::Default, ServiceTier::Priority, ServiceTier::Flex, ServiceTier::Reserved];
+
+    /// Bedrock's spelling, also the table's and the metrics label: "default", ...
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceTier::Default => "default",
+            ServiceTier::Priority => "priority",
+            ServiceTier::Flex => "flex",
+            ServiceTier::Reserved => "reserved",
+        }
+    }
+
+    /// The contract's name: "SERVICE_TIER_FLEX", ...
+    pub fn contract_name(self) -> &'static str {
+        match self {
+            ServiceTier::Default => "SERVICE_TIER_DEFAULT",
+            ServiceTier::Priority => "SERVICE_TIER_PRIORITY",
+            ServiceTier::Flex => "SERVICE_TIER_FLEX",
+            ServiceTier::Reserved => "SERVICE_TIER_RESERVED",
+        }
+    }
 }
 
 /// How a request may make the model call a tool (Converse `toolChoice`).
@@ -135,6 +189,9 @@ pub struct Capabilities {
     /// The service tiers offered.
     #[serde(default = "default_tiers")]
     pub service_tiers: Vec<ServiceTier>,
+    /// Bedrock's CountTokens API.
+    #[serde(default)]
+    pub count_tokens: bool,
 }
 
 fn yes() -> bool {

@@ -7,7 +7,9 @@
 //! with what to change. Only rules Bedrock is known to enforce are listed;
 //! a model without a row of its own gets none of them.
 
-use super::capabilities::{Capabilities, SamplingRule, StopSequenceRule, ToolChoiceMode};
+use super::capabilities::{
+    CacheTtl, Capabilities, SamplingRule, ServiceTier, StopSequenceRule, ToolChoiceMode,
+};
 use super::family::Family;
 use super::target::Target;
 use crate::error::FieldViolation;
@@ -38,6 +40,20 @@ pub struct Ask<'a> {
     pub output_schema: Option<&'a str>,
     /// The tool-choice mode, when the request forces a tool (ANY or TOOL).
     pub tool_choice: Option<ToolChoiceMode>,
+    /// The reasoning budget, when the request asks for extended thinking.
+    pub reasoning: Option<u32>,
+    /// The path of the first replayed reasoning block, if any.
+    pub reasoning_block: Option<&'a str>,
+    /// The path of the first cache point, if any.
+    pub cache_point: Option<&'a str>,
+    /// The path of the first 1-hour cache point, if any.
+    pub one_hour_cache_point: Option<&'a str>,
+    /// Whether a guardrail is set.
+    pub guardrail: bool,
+    /// The service tier asked for, if any.
+    pub service_tier: Option<ServiceTier>,
+    /// Whether latency-optimized inference is asked for.
+    pub latency_optimized: bool,
 }
 
 /// Every rule `ask` breaks for `target`'s model, in field order.
@@ -67,7 +83,106 @@ pub fn check(target: &Target, ask: &Ask<'_>) -> Vec<FieldViolation> {
     sampling(caps, target, ask, &mut v);
     system(caps, ask, &mut v);
     features(caps, target, ask, &mut v);
+    reasoning(caps, target, ask, &mut v);
+    serving(caps, target, ask, &mut v);
     v
+}
+
+/// Extended thinking: only on a model that reasons, and, for Claude, with
+/// the sampling it allows while thinking (temperature 1, no top_p).
+fn reasoning(caps: &Capabilities, target: &Target, ask: &Ask<'_>, v: &mut Vec<FieldViolation>) {
+    let model = &target.requested;
+    let used = [(ask.reasoning.map(|_| "reasoning"), "a reasoning budget"), (ask.reasoning_block, "a reasoning block")];
+    for (path, given) in used {
+        if let (Some(path), false) = (path, caps.reasoning) {
+            v.push(FieldViolation::new(
+                path,
+                format!(
+                    "`{model}` ({}) does not support extended thinking, got {given}; remove it or use \
+                     a model that reasons (Claude 3.7 Sonnet and later; the README's model table \
+                     lists them)",
+                    caps.name
+                ),
+            ));
+        }
+    }
+    let Some(budget) = ask.reasoning.filter(|_| caps.reasoning && caps.native == Some(Family::Anthropic)) else {
+        return;
+    };
+    if let Some(t) = ask.temperature.filter(|t| *t != 1.0) {
+        v.push(FieldViolation::new(
+            "parameters.temperature",
+            format!(
+                "{} takes no temperature other than 1 while thinking, got {t} with a reasoning budget \
+                 of {budget}; unset temperature or set it to 1",
+                caps.name
+            ),
+        ));
+    }
+    // (A model that takes temperature or top_p may have refused the pair
+    // already; one violation of the field says enough.)
+    if let Some(top_p) = ask.top_p.filter(|_| !v.iter().any(|x| x.field == "parameters.top_p")) {
+        v.push(FieldViolation::new(
+            "parameters.top_p",
+            format!(
+                "{} takes no top_p while thinking, got {top_p} with a reasoning budget of {budget}; \
+                 unset top_p",
+                caps.name
+            ),
+        ));
+    }
+}
+
+/// How the call is served: prompt caching (and its 1-hour TTL), guardrails,
+/// service tiers and latency-optimized inference, each only where the
+/// model offers it.
+fn serving(caps: &Capabilities, target: &Target, ask: &Ask<'_>, v: &mut Vec<FieldViolation>) {
+    let model = &target.requested;
+    let refuse = |path: &str, feature: &str, given: &str, v: &mut Vec<FieldViolation>| {
+        v.push(FieldViolation::new(
+            path,
+            format!(
+                "`{model}` ({}) does not offer {feature}, got {given}; remove it or use a model that \
+                 does (the README's model table lists them)",
+                caps.name
+            ),
+        ));
+    };
+    if let (Some(path), true) = (ask.cache_point, caps.prompt_caching.is_empty()) {
+        refuse(path, "prompt caching", "a cache point", v);
+    }
+    if let Some(path) = ask
+        .one_hour_cache_point
+        .filter(|_| !caps.prompt_caching.is_empty() && !caps.prompt_caching.contains(&CacheTtl::OneHour))
+    {
+        v.push(FieldViolation::new(
+            format!("{path}.ttl"),
+            format!(
+                "`{model}` ({}) caches prompts for 5 minutes only, got CACHE_TTL_1_HOUR; use \
+                 CACHE_TTL_5_MINUTES (or leave it unset) or a model with the 1-hour cache",
+                caps.name
+            ),
+        ));
+    }
+    if ask.guardrail && !caps.guardrails {
+        refuse("guardrail", "guardrails", "a guardrail", v);
+    }
+    if let Some(tier) = ask.service_tier.filter(|t| !caps.service_tiers.contains(t)) {
+        let offered: Vec<&str> = caps.service_tiers.iter().map(|t| t.contract_name()).collect();
+        v.push(FieldViolation::new(
+            "service_tier",
+            format!(
+                "`{model}` ({}) is served on {} only, got {}; leave service_tier unset or pick one \
+                 of those",
+                caps.name,
+                offered.join(" or "),
+                tier.contract_name()
+            ),
+        ));
+    }
+    if ask.latency_optimized && !caps.latency_optimized {
+        refuse("latency", "latency-optimized inference", "LATENCY_OPTIMIZED", v);
+    }
 }
 
 /// Images, documents, tools and structured output, each only for a model
@@ -240,6 +355,13 @@ mod tests {
             tools: None,
             output_schema: None,
             tool_choice: None,
+            reasoning: None,
+            reasoning_block: None,
+            cache_point: None,
+            one_hour_cache_point: None,
+            guardrail: false,
+            service_tier: None,
+            latency_optimized: false,
         }
     }
 
@@ -524,5 +646,63 @@ mod tests {
         ] {
             assert_eq!(check(&target(id), &a), [], "{id}");
         }
+    }
+
+    #[test]
+    fn reasoning_needs_a_reasoning_model_and_claudes_sampling() {
+        let thinking = Ask {
+            reasoning: Some(2048),
+            max_tokens: Some(4096),
+            ..ask()
+        };
+        let v = check(&target("amazon.titan-text-express-v1"), &thinking);
+        assert_eq!(fields(&v), ["reasoning"]);
+        assert!(v[0].description.contains("does not support extended thinking"), "{v:?}");
+        let sonnet = target("us.anthropic.claude-3-7-sonnet-20250219-v1:0");
+        assert_eq!(check(&sonnet, &thinking), []);
+        assert_eq!(check(&sonnet, &Ask { temperature: Some(1.0), ..thinking }), []);
+        let v = check(&sonnet, &Ask { top_p: Some(0.9), ..thinking });
+        assert_eq!(fields(&v), ["parameters.top_p"], "{v:?}");
+        assert!(v[0].description.contains("no top_p while thinking"), "{v:?}");
+        let v = check(&sonnet, &Ask { temperature: Some(0.5), top_p: Some(0.9), ..thinking });
+        assert_eq!(fields(&v), ["parameters.top_p", "parameters.temperature"], "{v:?}");
+        let v = check(
+            &target("anthropic.claude-3-haiku-20240307-v1:0"),
+            &Ask { reasoning_block: Some("messages[1].blocks[0].reasoning"), ..ask() },
+        );
+        assert_eq!(fields(&v), ["messages[1].blocks[0].reasoning"]);
+    }
+
+    #[test]
+    fn caching_tiers_latency_and_guardrails_follow_the_table() {
+        let titan = target("amazon.titan-text-express-v1");
+        let v = check(
+            &titan,
+            &Ask {
+                cache_point: Some("system_cache_point"),
+                service_tier: Some(ServiceTier::Flex),
+                latency_optimized: true,
+                guardrail: true,
+                ..ask()
+            },
+        );
+        assert_eq!(fields(&v), ["system_cache_point", "service_tier", "latency"], "{v:?}");
+        assert!(v[1].description.contains("SERVICE_TIER_DEFAULT only, got SERVICE_TIER_FLEX"), "{v:?}");
+        let one_hour = Ask {
+            cache_point: Some("tool_config.cache_point"),
+            one_hour_cache_point: Some("tool_config.cache_point"),
+            ..ask()
+        };
+        let v = check(&target("anthropic.claude-3-5-haiku-20241022-v1:0"), &one_hour);
+        assert_eq!(fields(&v), ["tool_config.cache_point.ttl"], "{v:?}");
+        assert_eq!(check(&target("us.anthropic.claude-sonnet-4-5-20250929-v1:0"), &one_hour), []);
+        assert_eq!(
+            check(&target("amazon.nova-pro-v1:0"), &Ask { service_tier: Some(ServiceTier::Flex), ..ask() }),
+            []
+        );
+        assert_eq!(
+            check(&target("anthropic.claude-3-5-haiku-20241022-v1:0"), &Ask { latency_optimized: true, ..ask() }),
+            []
+        );
     }
 }

@@ -6,9 +6,9 @@
 
 use super::json::struct_to_json;
 use crate::domain::{
-    ContentBlock, Document, DocumentFormat, Image, ImageFormat, OutputSchema, Role, Tool,
-    ToolChoice, ToolConfig, ToolResult, ToolResultContent, ToolResultStatus, ToolUse,
-    MAX_DOCUMENTS, MAX_DOCUMENT_BYTES, MAX_IMAGES, MAX_IMAGE_BYTES,
+    CachePoint, CacheTtl, ContentBlock, Document, DocumentFormat, Image, ImageFormat,
+    OutputSchema, Reasoning, Role, Tool, ToolChoice, ToolConfig, ToolResult, ToolResultContent,
+    ToolResultStatus, ToolUse, MAX_DOCUMENTS, MAX_DOCUMENT_BYTES, MAX_IMAGES, MAX_IMAGE_BYTES,
 };
 use crate::error::FieldViolation;
 use crate::pb;
@@ -31,6 +31,11 @@ pub struct Features {
     pub tools: Option<String>,
     /// `output_schema`, when set.
     pub output_schema: Option<String>,
+    /// The first reasoning block (a replayed answer's reasoning).
+    pub reasoning_block: Option<String>,
+    /// Every cache point, in Bedrock's order (tools, system, turns): its
+    /// path and its time to live as Bedrock applies it.
+    pub cache_points: Vec<(String, CacheTtl)>,
 }
 
 impl Features {
@@ -40,6 +45,8 @@ impl Features {
             || self.document.is_some()
             || self.tools.is_some()
             || self.output_schema.is_some()
+            || self.reasoning_block.is_some()
+            || !self.cache_points.is_empty()
     }
 }
 
@@ -168,7 +175,8 @@ pub(super) fn blocks(
         let Some(block) = block else {
             v.push(FieldViolation::new(
                 path,
-                "must set one of text, image, document, tool_use or tool_result, got none",
+                "must set one of text, image, document, tool_use, tool_result, reasoning or \
+                 cache_point, got none",
             ));
             continue;
         };
@@ -178,6 +186,8 @@ pub(super) fn blocks(
             Block::Document(_) => "document",
             Block::ToolUse(_) => "tool_use",
             Block::ToolResult(_) => "tool_result",
+            Block::Reasoning(_) => "reasoning",
+            Block::CachePoint(_) => "cache_point",
         };
         let path = format!("{path}.{kind}");
         check_role(&path, kind, role, v);
@@ -203,6 +213,27 @@ pub(super) fn blocks(
                     .tool_result(result, &path, v)
                     .map(ContentBlock::ToolResult)
             }
+            Block::Reasoning(reasoning) => {
+                census.features.reasoning_block.get_or_insert_with(|| path.clone());
+                let reasoning = reasoning_of(reasoning, &path, v);
+                // Replayed reasoning is input too, for the input limit.
+                if let Some(Reasoning::Text { text, .. }) = &reasoning {
+                    census.tool_text_bytes += text.len();
+                }
+                reasoning.map(ContentBlock::Reasoning)
+            }
+            Block::CachePoint(point) => {
+                if j == 0 {
+                    v.push(FieldViolation::new(
+                        &path,
+                        "must follow another block of the turn (it marks the end of what is \
+                         cached), got it first; put it after the blocks to cache",
+                    ));
+                }
+                let point = cache_point(point, &path, v);
+                census.features.cache_points.push((path, point.effective_ttl()));
+                Some(ContentBlock::CachePoint(point))
+            }
         };
         out.extend(read);
     }
@@ -221,7 +252,7 @@ pub(super) fn blocks(
 /// the assistant's.
 fn check_role(path: &str, kind: &str, role: Option<Role>, v: &mut Vec<FieldViolation>) {
     let (wanted, wanted_name) = match kind {
-        "tool_use" => (Role::Assistant, "ROLE_ASSISTANT"),
+        "tool_use" | "reasoning" => (Role::Assistant, "ROLE_ASSISTANT"),
         "image" | "document" | "tool_result" => (Role::User, "ROLE_USER"),
         _ => return,
     };
@@ -628,9 +659,122 @@ fn tool_name_problem(name: &str) -> Option<String> {
     })
 }
 
+/// Reads a cache point at `path`: its TTL, if given, must be a known one.
+pub(super) fn cache_point(point: pb::CachePoint, path: &str, v: &mut Vec<FieldViolation>) -> CachePoint {
+    let pb::CachePoint { ttl } = point;
+    let ttl = match pb::CacheTtl::try_from(ttl) {
+        Ok(pb::CacheTtl::Unspecified) => None,
+        Ok(pb::CacheTtl::CacheTtl5Minutes) => Some(CacheTtl::FiveMinutes),
+        Ok(pb::CacheTtl::CacheTtl1Hour) => Some(CacheTtl::OneHour),
+        Err(_) => {
+            v.push(FieldViolation::new(
+                format!("{path}.ttl"),
+                format!("must be CACHE_TTL_5_MINUTES or CACHE_TTL_1_HOUR (or unset), got {ttl}"),
+            ));
+            None
+        }
+    };
+    CachePoint { ttl }
+}
+
+/// Reads a replayed reasoning block: text with its signature, or redacted
+/// bytes, never both.
+fn reasoning_of(reasoning: pb::Reasoning, path: &str, v: &mut Vec<FieldViolation>) -> Option<Reasoning> {
+    let pb::Reasoning { text, signature, redacted } = reasoning;
+    match (text.is_empty(), redacted.is_empty()) {
+        (false, true) => {
+            if signature.is_empty() {
+                v.push(FieldViolation::new(
+                    format!("{path}.signature"),
+                    "must be the signature the answer gave this reasoning (Bedrock checks it), \
+                     got \"\"; send the block back exactly as it came",
+                ));
+            }
+            Some(Reasoning::Text {
+                text,
+                signature: (!signature.is_empty()).then_some(signature),
+            })
+        }
+        (true, false) => {
+            if !signature.is_empty() {
+                v.push(FieldViolation::new(
+                    format!("{path}.signature"),
+                    format!(
+                        "must be empty beside redacted reasoning (only text has a signature), got \
+                         a {}-character signature",
+                        signature.chars().count()
+                    ),
+                ));
+            }
+            Some(Reasoning::Redacted(redacted))
+        }
+        (true, true) => {
+            v.push(FieldViolation::new(
+                path,
+                "must set `text` (with its `signature`) or `redacted`, got neither",
+            ));
+            None
+        }
+        (false, false) => {
+            v.push(FieldViolation::new(
+                path,
+                format!(
+                    "must set either `text` or `redacted`, got both ({} characters of text and {} \
+                     redacted bytes)",
+                    text.chars().count(),
+                    redacted.len()
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// The most cache points Bedrock takes in one request.
+pub const MAX_CACHE_POINTS: usize = 4;
+
+/// Bedrock's rules over all of a request's cache points, given in its order
+/// (tools, system, turns): at most [`MAX_CACHE_POINTS`], and times to live
+/// that never increase (a 1-hour point may not follow a 5-minute one).
+pub(super) fn cache_point_rules(points: &[(String, CacheTtl)], v: &mut Vec<FieldViolation>) {
+    if let Some((path, _)) = points.get(MAX_CACHE_POINTS) {
+        let all: Vec<&str> = points.iter().take(8).map(|(p, _)| p.as_str()).collect();
+        v.push(FieldViolation::new(
+            path,
+            format!(
+                "is cache point {} of the request, over Bedrock's limit of {MAX_CACHE_POINTS} \
+                 ({} in all: {}{}); keep the {MAX_CACHE_POINTS} that end the longest prefixes",
+                MAX_CACHE_POINTS + 1,
+                points.len(),
+                all.join(", "),
+                if points.len() > 8 { ", ..." } else { "" }
+            ),
+        ));
+    }
+    let mut shortest: Option<&(String, CacheTtl)> = None;
+    for point in points {
+        if let Some(earlier) = shortest.filter(|e| e.1 == CacheTtl::FiveMinutes && point.1 == CacheTtl::OneHour) {
+            v.push(FieldViolation::new(
+                format!("{}.ttl", point.0),
+                format!(
+                    "must not be longer than the TTL of an earlier cache point (Bedrock's rule: TTLs \
+                     never increase from tools to system to turns), got CACHE_TTL_1_HOUR after \
+                     CACHE_TTL_5_MINUTES at {}; make the earlier point 1 hour or this one 5 minutes",
+                    earlier.0
+                ),
+            ));
+            break;
+        }
+        if point.1 == CacheTtl::FiveMinutes && shortest.is_none() {
+            shortest = Some(point);
+        }
+    }
+}
+
 /// Reads `tool_config`.
 pub(super) fn tool_config(config: pb::ToolConfig, v: &mut Vec<FieldViolation>) -> ToolConfig {
-    let pb::ToolConfig { tools, tool_choice } = config;
+    let pb::ToolConfig { tools, tool_choice, cache_point: point } = config;
+    let point = point.map(|p| cache_point(p, "tool_config.cache_point", v));
     if tools.is_empty() {
         v.push(FieldViolation::new(
             "tool_config.tools",
@@ -682,7 +826,7 @@ pub(super) fn tool_config(config: pb::ToolConfig, v: &mut Vec<FieldViolation>) -
         })
         .collect();
     let choice = tool_choice.map_or(ToolChoice::Auto, |c| choice_of(c, &tools, v));
-    ToolConfig { tools, choice }
+    ToolConfig { tools, choice, cache_point: point }
 }
 
 fn choice_of(choice: pb::ToolChoice, tools: &[Tool], v: &mut Vec<FieldViolation>) -> ToolChoice {

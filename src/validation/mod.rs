@@ -13,16 +13,21 @@
 //!    backend accepts.
 //!
 //! `content` holds the rules of content blocks, tools and output schemas;
-//! `json` turns google.protobuf.Struct into JSON.
+//! `options` those of caching, reasoning, guardrails, tiers, latency and
+//! metadata; `json` turns google.protobuf.Struct into JSON.
 
 mod content;
 mod json;
+mod options;
 
 use crate::domain::{
-    BedrockApi, ContentBlock, GenerationRequest, Message, ModelFilter, OutputSchema, Parameters,
-    Role, SimulationDirectives, ToolChoice, ToolConfig,
+    BedrockApi, CacheTtl, ContentBlock, GenerationRequest, Latency, Message, ModelFilter, Options,
+    OutputSchema, Parameters, Role, SimulationDirectives, ToolChoice, ToolConfig,
 };
-pub use content::{Features, MAX_DOCUMENT_NAME_CHARS, MAX_TOOL_NAME_CHARS};
+pub use content::{Features, MAX_CACHE_POINTS, MAX_DOCUMENT_NAME_CHARS, MAX_TOOL_NAME_CHARS};
+pub use options::{
+    MAX_GUARDRAIL_IDENTIFIER_CHARS, MAX_METADATA_CHARS, MAX_METADATA_ENTRIES, MIN_REASONING_BUDGET,
+};
 use json::struct_to_json;
 use crate::error::bedrock as bedrock_errors;
 use crate::error::{FieldViolation, GatewayError};
@@ -84,9 +89,12 @@ pub struct CheckedRequest {
     pub tool_config: Option<Box<ToolConfig>>,
     /// The output schema, when given.
     pub output_schema: Option<Box<OutputSchema>>,
-    /// Where the request first uses images, documents, tools and an output
-    /// schema, for the model rules.
+    /// Where the request first uses images, documents, tools, an output
+    /// schema, reasoning blocks and cache points, for the model rules.
     pub features: Option<Box<Features>>,
+    /// Caching, reasoning, guardrail, tier, latency and metadata, when any
+    /// is asked for.
+    pub options: Option<Box<Options>>,
 }
 
 impl CheckedRequest {
@@ -99,6 +107,8 @@ impl CheckedRequest {
         accepts_simulation: bool,
     ) -> Result<GenerationRequest, GatewayError> {
         let target = models.resolve_shared(self.model_id.clone()).await?;
+        let options = self.options.as_deref();
+        let cache_points = self.features.as_ref().map_or(&[][..], |f| &f.cache_points[..]);
         let ask = rules::Ask {
             native: self.api == BedrockApi::InvokeModel,
             system: self.system.as_deref(),
@@ -115,6 +125,16 @@ impl CheckedRequest {
                 ToolChoice::Any => Some(ToolChoiceMode::Any),
                 ToolChoice::Tool(_) => Some(ToolChoiceMode::Tool),
             }),
+            reasoning: options.and_then(|o| o.reasoning).map(|r| r.budget_tokens),
+            reasoning_block: self.features.as_ref().and_then(|f| f.reasoning_block.as_deref()),
+            cache_point: cache_points.first().map(|(path, _)| path.as_str()),
+            one_hour_cache_point: cache_points
+                .iter()
+                .find(|(_, ttl)| *ttl == CacheTtl::OneHour)
+                .map(|(path, _)| path.as_str()),
+            guardrail: options.is_some_and(|o| o.guardrail.is_some()),
+            service_tier: options.and_then(|o| o.service_tier),
+            latency_optimized: options.is_some_and(|o| o.latency == Some(Latency::Optimized)),
         };
         let mut v = rules::check(&target, &ask);
         if self.simulation.is_some() && !accepts_simulation {
@@ -139,6 +159,7 @@ impl CheckedRequest {
             tool_config,
             output_schema,
             features: _,
+            options,
         } = self;
         Ok(GenerationRequest {
             target,
@@ -151,6 +172,7 @@ impl CheckedRequest {
             api,
             tool_config,
             output_schema,
+            options,
         })
     }
 }
@@ -160,6 +182,12 @@ pub fn generate_request(
     request: pb::GenerateRequest,
     limits: &Limits,
 ) -> Result<CheckedRequest, GatewayError> {
+    check(request, false, limits)
+}
+
+/// Checks a request against the general rules; `stream` says whether it
+/// came as GenerateStream (the guardrail's stream mode applies only then).
+fn check(request: pb::GenerateRequest, stream: bool, limits: &Limits) -> Result<CheckedRequest, GatewayError> {
     let pb::GenerateRequest {
         model_id,
         prompt,
@@ -170,6 +198,12 @@ pub fn generate_request(
         api,
         tool_config,
         output_schema,
+        system_cache_point,
+        reasoning,
+        guardrail,
+        service_tier,
+        latency,
+        request_metadata,
     } = request;
     let mut v = Vec::new();
 
@@ -242,8 +276,40 @@ pub fn generate_request(
         features.output_schema = Some("output_schema".to_owned());
         Box::new(content::output_schema(s, &mut v))
     });
-    if api == BedrockApi::InvokeModel && features.any() {
+    let options = options::options(
+        options::Fields {
+            system_cache_point,
+            reasoning,
+            guardrail,
+            service_tier,
+            latency,
+            request_metadata,
+        },
+        &options::Context {
+            has_system: !system.is_empty(),
+            max_tokens: parameters.max_tokens.map(NonZeroU32::get),
+            stream,
+        },
+        &mut v,
+    );
+    if let (Some(_), Some(fields)) = (options.as_ref().and_then(|o| o.reasoning), &additional_model_request_fields) {
+        if fields.get("thinking").is_some() {
+            v.push(FieldViolation::new(
+                "additional_model_request_fields.thinking",
+                "must not be set beside `reasoning`, which the gateway translates into the model's \
+                 own field (Claude's `thinking`); remove one of them",
+            ));
+        }
+    }
+    order_cache_points(&mut features, tool_config.as_deref(), options.as_ref());
+    if !features.cache_points.is_empty() {
+        content::cache_point_rules(&features.cache_points, &mut v);
+    }
+    if api == BedrockApi::InvokeModel && (features.any() || options.is_some()) {
         content::native_refusals(&messages, tool_config.is_some(), output_schema.is_some(), &mut v);
+        if let Some(o) = &options {
+            options::native_refusals(o, &mut v);
+        }
     }
 
     if !v.is_empty() {
@@ -261,7 +327,25 @@ pub fn generate_request(
         tool_config,
         output_schema,
         features: features.any().then(|| Box::new(features)),
+        options: options.map(Box::new),
     })
+}
+
+/// Puts the tool config's and the system prompt's cache points before the
+/// turns', which is Bedrock's order (tools, system, turns) and the order
+/// its TTL rule reads them in.
+fn order_cache_points(features: &mut Features, tools: Option<&ToolConfig>, options: Option<&Options>) {
+    let leading: Vec<(String, CacheTtl)> = [
+        tools.and_then(|t| t.cache_point).map(|p| ("tool_config.cache_point", p)),
+        options.and_then(|o| o.system_cache_point).map(|p| ("system_cache_point", p)),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|(path, p)| (path.to_owned(), p.effective_ttl()))
+    .collect();
+    if !leading.is_empty() {
+        features.cache_points.splice(0..0, leading);
+    }
 }
 
 /// Takes the simulation controls out of `additional_model_request_fields`:
@@ -347,8 +431,14 @@ pub fn generate_stream_request(
         api,
         tool_config,
         output_schema,
+        system_cache_point,
+        reasoning,
+        guardrail,
+        service_tier,
+        latency,
+        request_metadata,
     } = request;
-    generate_request(
+    check(
         pb::GenerateRequest {
             model_id,
             prompt,
@@ -359,7 +449,40 @@ pub fn generate_stream_request(
             api,
             tool_config,
             output_schema,
+            system_cache_point,
+            reasoning,
+            guardrail,
+            service_tier,
+            latency,
+            request_metadata,
         },
+        true,
+        limits,
+    )
+}
+
+/// Checks a CountTokens request: the same fields and rules as Generate's.
+pub fn count_tokens_request(
+    request: pb::CountTokensRequest,
+    limits: &Limits,
+) -> Result<CheckedRequest, GatewayError> {
+    let pb::CountTokensRequest {
+        model_id,
+        prompt,
+        messages,
+        system,
+        tool_config,
+    } = request;
+    check(
+        pb::GenerateRequest {
+            model_id,
+            prompt,
+            messages,
+            system,
+            tool_config,
+            ..Default::default()
+        },
+        false,
         limits,
     )
 }

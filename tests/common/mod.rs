@@ -135,6 +135,9 @@ impl MockBackend {
             resolved_model_id: "mock-foundation-model".into(),
             backend_latency: Duration::from_millis(7),
             request_id: "mock-request-1".into(),
+            service_tier: None,
+            latency: None,
+            guardrail_trace: None,
         }
     }
 
@@ -266,6 +269,12 @@ pub fn stream_request(
         api: r.api,
         tool_config: r.tool_config,
         output_schema: r.output_schema,
+        system_cache_point: r.system_cache_point,
+        reasoning: r.reasoning,
+        guardrail: r.guardrail,
+        service_tier: r.service_tier,
+        latency: r.latency,
+        request_metadata: r.request_metadata,
     }
 }
 

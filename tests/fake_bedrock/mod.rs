@@ -21,6 +21,18 @@
 //! [`RecordedRequest::tool_config`] and [`FakeBedrock::last_converse`] show tests what
 //! arrived.
 //!
+//! Beyond the conversation (module `features`): extended thinking (a signed
+//! `reasoningContent` block first, redacted on `[[redacted]]`; replayed blocks' signatures
+//! checked), a real prompt cache behind `cachePoint` blocks with Bedrock's disjoint usage
+//! counts, guardrails (`guardrailConfig` or InvokeModel's headers) that intervene on
+//! `[[guardrail]]` with a trace, `serviceTier` and `performanceConfig` echoed,
+//! `requestMetadata` validated, and CountTokens (`POST /model/{id}/count-tokens`) counting
+//! exactly what Converse counts. [`RecordedRequest::cache_points`],
+//! [`RecordedRequest::reasoning_blocks`], [`RecordedRequest::guardrail_config`],
+//! [`RecordedRequest::service_tier`], [`RecordedRequest::performance_config`] and
+//! [`RecordedRequest::request_metadata`] show what arrived;
+//! [`FakeBedrock::expire_prompt_cache`] and [`FakeBedrock::clear_prompt_cache`] reset the cache.
+//!
 //! Tests script failures per model ID with [`FakeBedrock::set_behavior`]; see [`Behavior`].
 //! The control plane can be scripted too, under the keys [`FOUNDATION_MODELS_KEY`] and
 //! [`INFERENCE_PROFILES_KEY`].
@@ -81,6 +93,9 @@ pub const NO_SYSTEM_MESSAGE: &str =
 
 /// Timestamp used for `createdAt` / `updatedAt` of inference profiles.
 pub const PROFILE_TIMESTAMP: &str = "2025-02-19T00:00:00Z";
+
+mod features;
+pub use features::*;
 
 const CATALOGUE_JSON: &str = include_str!("../../data/foundation-models.json");
 
@@ -463,6 +478,8 @@ struct State {
     denied: Vec<String>,
     /// Behaviours for the next few calls only, by model ID: (calls left, behaviour).
     transient: HashMap<String, (usize, Behavior)>,
+    /// The prompt cache: prefix hash → expiry.
+    prompt_cache: HashMap<[u8; 32], Instant>,
 }
 
 impl Shared {
@@ -690,6 +707,7 @@ enum Route {
     ConverseStream(String),
     Invoke(String),
     InvokeStream(String),
+    CountTokens(String),
     Unknown,
 }
 
@@ -708,6 +726,7 @@ impl Route {
                     "converse-stream" => Route::ConverseStream(id),
                     "invoke" => Route::Invoke(id),
                     "invoke-with-response-stream" => Route::InvokeStream(id),
+                    "count-tokens" => Route::CountTokens(id),
                     _ => Route::Unknown,
                 }
             }
@@ -722,7 +741,8 @@ impl Route {
             | Route::Converse(id)
             | Route::ConverseStream(id)
             | Route::Invoke(id)
-            | Route::InvokeStream(id) => Some(id),
+            | Route::InvokeStream(id)
+            | Route::CountTokens(id) => Some(id),
             _ => None,
         }
     }
@@ -779,7 +799,16 @@ async fn handle(shared: Arc<Shared>, conn_no: u64, req: Request<Incoming>) -> Re
         connection: conn_no,
     });
 
-    let mut resp = dispatch(&shared, &route, &query, &body_json, started, req_no).await;
+    let mut resp = dispatch(
+        &shared,
+        &route,
+        &query,
+        &body_json,
+        &headers_of(&parts.headers),
+        started,
+        req_no,
+    )
+    .await;
     resp.headers_mut().insert(
         "x-amzn-requestid",
         format!("fake-req-{req_no}").parse().unwrap(),
@@ -787,11 +816,28 @@ async fn handle(shared: Arc<Shared>, conn_no: u64, req: Request<Incoming>) -> Re
     resp
 }
 
+/// Request headers, names lowercased, repeated values joined with ", ".
+fn headers_of(h: &hyper::HeaderMap) -> HashMap<String, String> {
+    let mut headers: HashMap<String, String> = HashMap::new();
+    for (name, value) in h {
+        let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        headers
+            .entry(name.as_str().to_string())
+            .and_modify(|e| {
+                e.push_str(", ");
+                e.push_str(&v);
+            })
+            .or_insert(v);
+    }
+    headers
+}
+
 async fn dispatch(
     shared: &Arc<Shared>,
     route: &Route,
     query: &[(String, String)],
     body: &Value,
+    headers: &HashMap<String, String>,
     started: Instant,
     req_no: u64,
 ) -> Response<Body> {
@@ -806,7 +852,8 @@ async fn dispatch(
         Route::Converse(id)
         | Route::ConverseStream(id)
         | Route::Invoke(id)
-        | Route::InvokeStream(id) => {
+        | Route::InvokeStream(id)
+        | Route::CountTokens(id) => {
             let inner = arn_resource_id(id).unwrap_or_default();
             shared.behavior(&[id.as_str(), inner.as_str()])
         }
@@ -842,8 +889,9 @@ async fn dispatch(
         Route::GetInferenceProfile(id) => get_inference_profile(shared, id),
         Route::Converse(id) => converse(shared, id, body, started, false, req_no),
         Route::ConverseStream(id) => converse(shared, id, body, started, true, req_no),
-        Route::Invoke(id) => invoke(shared, id, body, started, false, req_no),
-        Route::InvokeStream(id) => invoke(shared, id, body, started, true, req_no),
+        Route::Invoke(id) => invoke(shared, id, body, headers, started, false, req_no),
+        Route::InvokeStream(id) => invoke(shared, id, body, headers, started, true, req_no),
+        Route::CountTokens(id) => count_tokens(shared, id, body),
         Route::Unknown => Err(Box::new(error_response(
             404,
             "UnknownOperationException",
@@ -1429,7 +1477,7 @@ fn converse(
 ) -> Result<Reply, Fail> {
     // Bedrock checks the request's shape (enums, patterns, lengths) before it even looks
     // the model up; the conversation rules come after the model is known.
-    shape_errors(body)?;
+    shape_errors(body, streaming)?;
     let model = resolve(shared, id)?;
     if !contains_str(&model["outputModalities"], "TEXT") {
         return Err(validation(UNSUPPORTED_MODEL_MESSAGE));
@@ -1453,31 +1501,67 @@ fn converse(
     conversation_rules(body, &messages)?;
     media_rules(&messages, family(base))?;
     output_config_rules(body)?;
+    guardrail_rules(&body["guardrailConfig"])?;
+    reasoning_rules(base, body, &messages)?;
+    let layout = layout(base, body);
+    cache_rules(base, &layout)?;
+    let tier = body["serviceTier"]["type"].as_str();
+    let latency_mode = body["performanceConfig"]["latency"].as_str();
+    tier_rules(base, tier, latency_mode)?;
 
-    let mut input_tokens = 0;
-    for m in &messages {
-        for block in m["content"].as_array().into_iter().flatten() {
-            input_tokens += block["text"].as_str().map_or(0, count_words);
+    let guardrail = converse_guardrail(body);
+    let user_text = last_user_text(&messages);
+    let intervened = guardrail.is_some() && user_text.contains(GUARDRAIL_MARKER);
+    let (answer, usage) = if intervened {
+        // The input guardrail blocks: the model is not invoked and nothing is cached.
+        let mut answer = Answer::text(GUARDRAIL_BLOCKED_MESSAGE);
+        answer.stop_reason = "guardrail_intervened";
+        let usage = json!({ "inputTokens": 0, "outputTokens": 0, "totalTokens": 0 });
+        (answer, usage)
+    } else {
+        let mut answer = plan_answer(body, &messages, req_no);
+        if thinking_budget(body).is_some() {
+            answer.add_reasoning(user_text.contains(REDACTED_MARKER));
         }
+        let (read, write) = use_cache(shared, &layout);
+        let input = layout.total - read - write;
+        let mut usage = json!({
+            "inputTokens": input,
+            "outputTokens": answer.output_tokens,
+            "totalTokens": layout.total + answer.output_tokens,
+        });
+        if !layout.points.is_empty() {
+            usage["cacheReadInputTokens"] = json!(read);
+            usage["cacheWriteInputTokens"] = json!(write);
+        }
+        (answer, usage)
+    };
+    // What the response adds beyond usage and metrics: the guardrail's trace, and the
+    // tier and latency served (echoed when sent).
+    let mut extras = serde_json::Map::new();
+    if let Some(trace) = guardrail
+        .as_ref()
+        .and_then(|g| g.trace(intervened, &user_text))
+    {
+        extras.insert("trace".into(), json!({ "guardrail": trace }));
     }
-    for block in &system {
-        input_tokens += block["text"].as_str().map_or(0, count_words);
+    if let Some(t) = tier {
+        extras.insert("serviceTier".into(), json!({ "type": t }));
     }
-    let answer = plan_answer(body, &messages, req_no);
-    let usage = json!({
-        "inputTokens": input_tokens,
-        "outputTokens": answer.output_tokens,
-        "totalTokens": input_tokens + answer.output_tokens,
-    });
+    if let Some(l) = latency_mode {
+        extras.insert("performanceConfig".into(), json!({ "latency": l }));
+    }
     let latency = started.elapsed().as_millis() as u64;
     if !streaming {
+        let mut value = json!({
+            "output": { "message": { "role": "assistant", "content": answer.content_json() } },
+            "stopReason": answer.stop_reason,
+            "usage": usage,
+            "metrics": { "latencyMs": latency },
+        });
+        value.as_object_mut().unwrap().extend(extras);
         return Ok(Reply::Unary {
-            value: json!({
-                "output": { "message": { "role": "assistant", "content": answer.content_json() } },
-                "stopReason": answer.stop_reason,
-                "usage": usage,
-                "metrics": { "latencyMs": latency },
-            }),
+            value,
             headers: vec![],
         });
     }
@@ -1494,9 +1578,11 @@ fn converse(
         json: json!({ "stopReason": answer.stop_reason }),
         token: false,
     });
+    let mut metadata = json!({ "usage": usage, "metrics": { "latencyMs": latency } });
+    metadata.as_object_mut().unwrap().extend(extras);
     events.push(Ev {
         event_type: "metadata",
-        json: json!({ "usage": usage, "metrics": { "latencyMs": latency } }),
+        json: metadata,
         token: false,
     });
     Ok(Reply::Stream {
@@ -1512,6 +1598,44 @@ fn converse(
 fn block_events(index: usize, block: &AnswerBlock) -> Vec<Ev> {
     let mut events = Vec::new();
     match block {
+        AnswerBlock::Reasoning {
+            pieces,
+            signature,
+            redacted,
+        } => match redacted {
+            // Redacted reasoning arrives whole, in one delta.
+            Some(bytes) => events.push(Ev {
+                event_type: "contentBlockDelta",
+                json: json!({
+                    "contentBlockIndex": index,
+                    "delta": { "reasoningContent": {
+                        "redactedContent": base64::engine::general_purpose::STANDARD.encode(bytes),
+                    } },
+                }),
+                token: true,
+            }),
+            // Text in pieces, then one delta that carries only the signature.
+            None => {
+                for piece in pieces {
+                    events.push(Ev {
+                        event_type: "contentBlockDelta",
+                        json: json!({
+                            "contentBlockIndex": index,
+                            "delta": { "reasoningContent": { "text": piece } },
+                        }),
+                        token: true,
+                    });
+                }
+                events.push(Ev {
+                    event_type: "contentBlockDelta",
+                    json: json!({
+                        "contentBlockIndex": index,
+                        "delta": { "reasoningContent": { "signature": signature } },
+                    }),
+                    token: false,
+                });
+            }
+        },
         AnswerBlock::Text { pieces } => {
             for piece in pieces {
                 events.push(Ev {
@@ -1628,10 +1752,12 @@ fn invoke(
     shared: &Arc<Shared>,
     id: &str,
     body: &Value,
+    headers: &HashMap<String, String>,
     started: Instant,
     streaming: bool,
     req_no: u64,
 ) -> Result<Reply, Fail> {
+    let options = invoke_options(headers)?;
     let model = resolve(shared, id)?;
     let base = model["modelId"].as_str().unwrap_or_default().to_string();
     let Some(fam) = family(&base) else {
@@ -1644,7 +1770,8 @@ fn invoke(
             "Malformed input request, please reformat your input and try again.",
         ));
     }
-    let (input_tokens, gen) = match fam {
+    tier_rules(&base, options.tier.as_deref(), options.latency.as_deref())?;
+    let (input_tokens, mut gen) = match fam {
         Family::Titan => {
             let Some(text) = body["inputText"].as_str() else {
                 return Err(malformed_missing("inputText"));
@@ -1665,12 +1792,8 @@ fn invoke(
                     return Err(malformed_missing(key));
                 }
             }
-            let mut n = claude_text_words(&body["system"]);
-            for m in body["messages"].as_array().into_iter().flatten() {
-                n += claude_text_words(&m["content"]);
-            }
             (
-                n,
+                claude_native_input_tokens(body),
                 generate(
                     body["max_tokens"].as_u64(),
                     &string_list(&body["stop_sequences"]),
@@ -1696,9 +1819,59 @@ fn invoke(
             )
         }
     };
+    // A guardrail (from the headers) intervenes on `[[guardrail]]` in the prompt's last
+    // user text: the model is not invoked and the blocked message is the output.
+    let prompt_text = match fam {
+        Family::Titan => body["inputText"].as_str().unwrap_or_default().to_string(),
+        Family::Claude => body["messages"]
+            .as_array()
+            .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+            .map(|m| match &m["content"] {
+                Value::String(s) => s.clone(),
+                Value::Array(blocks) => blocks
+                    .iter()
+                    .filter_map(|b| b["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                _ => String::new(),
+            })
+            .unwrap_or_default(),
+        Family::Llama | Family::Mistral => body["prompt"].as_str().unwrap_or_default().to_string(),
+    };
+    let intervened = options.guardrail.is_some() && prompt_text.contains(GUARDRAIL_MARKER);
+    let input_tokens = if intervened { 0 } else { input_tokens };
+    if intervened {
+        gen = Generation {
+            pieces: text_pieces(GUARDRAIL_BLOCKED_MESSAGE),
+            text: GUARDRAIL_BLOCKED_MESSAGE.to_string(),
+            output_tokens: 0,
+            stop: Stop::EndTurn,
+            stop_sequence: None,
+        };
+    }
+    // Added to the native body (unary) or its last chunk (streams) when a guardrail ran.
+    let mut guardrail_fields = serde_json::Map::new();
+    if let Some(g) = &options.guardrail {
+        guardrail_fields.insert(
+            "amazon-bedrock-guardrailAction".into(),
+            json!(if intervened { "INTERVENED" } else { "NONE" }),
+        );
+        if let Some(trace) = g.trace(intervened, &prompt_text) {
+            guardrail_fields.insert("amazon-bedrock-trace".into(), json!({ "guardrail": trace }));
+        }
+    }
+    // The tier and latency served, echoed as response headers when sent.
+    let mut echoed: Vec<(&'static str, String)> = Vec::new();
+    if let Some(t) = &options.tier {
+        echoed.push(("x-amzn-bedrock-service-tier", t.clone()));
+    }
+    if let Some(l) = &options.latency {
+        echoed.push(("x-amzn-bedrock-performanceconfig-latency", l.clone()));
+    }
     let latency = started.elapsed().as_millis() as u64;
     let out = gen.output_tokens;
     let titan_reason = match gen.stop {
+        _ if intervened => "CONTENT_FILTERED",
         Stop::EndTurn => "FINISH",
         Stop::MaxTokens => "LENGTH",
         Stop::Sequence => "STOP_CRITERIA_MET",
@@ -1715,7 +1888,7 @@ fn invoke(
     let msg_id = format!("msg_bdrk_fake{req_no:06}");
 
     if !streaming {
-        let value = match fam {
+        let mut value = match fam {
             Family::Titan => json!({
                 "inputTextTokenCount": input_tokens,
                 "results": [{
@@ -1744,14 +1917,14 @@ fn invoke(
                 "outputs": [{ "text": gen.text, "stop_reason": short_reason }],
             }),
         };
-        return Ok(Reply::Unary {
-            value,
-            headers: vec![
-                ("x-amzn-bedrock-input-token-count", input_tokens.to_string()),
-                ("x-amzn-bedrock-output-token-count", out.to_string()),
-                ("x-amzn-bedrock-invocation-latency", latency.to_string()),
-            ],
-        });
+        value.as_object_mut().unwrap().extend(guardrail_fields);
+        let mut headers = vec![
+            ("x-amzn-bedrock-input-token-count", input_tokens.to_string()),
+            ("x-amzn-bedrock-output-token-count", out.to_string()),
+            ("x-amzn-bedrock-invocation-latency", latency.to_string()),
+        ];
+        headers.extend(echoed);
+        return Ok(Reply::Unary { value, headers });
     }
 
     let metrics = json!({
@@ -1851,13 +2024,20 @@ fn invoke(
             }
         }
     }
+    if let Some(last) = events.last_mut() {
+        if let Some(o) = last.json.as_object_mut() {
+            o.extend(guardrail_fields);
+        }
+    }
+    let mut headers = vec![(
+        "x-amzn-bedrock-content-type",
+        "application/json".to_string(),
+    )];
+    headers.extend(echoed);
     Ok(Reply::Stream {
         kind: StreamKind::Invoke,
         events,
-        headers: vec![(
-            "x-amzn-bedrock-content-type",
-            "application/json".to_string(),
-        )],
+        headers,
     })
 }
 
@@ -2224,7 +2404,7 @@ fn push_attachment(block: &Value, at: &str, out: &mut Vec<Attachment>) {
 /// lengths), all reported at once in the "N validation errors detected" form with 1-based
 /// `member` paths (the form is verified, e.g. openclaw/openclaw#12892; which constraints
 /// the fake checks is a choice).
-fn shape_errors(body: &Value) -> Result<(), Fail> {
+fn shape_errors(body: &Value, streaming: bool) -> Result<(), Fail> {
     let mut errors = Vec::new();
     if let Some(tools) = body["toolConfig"]["tools"].as_array() {
         if tools.is_empty() {
@@ -2266,17 +2446,8 @@ fn shape_errors(body: &Value) -> Result<(), Fail> {
             ));
         }
     }
-    match errors.len() {
-        0 => Ok(()),
-        1 => Err(validation(&format!(
-            "1 validation error detected: {}",
-            errors[0]
-        ))),
-        n => Err(validation(&format!(
-            "{n} validation errors detected: {}",
-            errors.join("; ")
-        ))),
-    }
+    more_shape_errors(body, streaming, &mut errors);
+    shape_result(errors)
 }
 
 /// ToolName: 1 to 64 characters of `[a-zA-Z0-9_-]`.
@@ -2529,6 +2700,12 @@ const MAX_PIECE_CHARS: usize = 16;
 
 /// One block of the fake model's answer.
 enum AnswerBlock {
+    /// Reasoning: its text as streamed pieces and its signature, or redacted bytes.
+    Reasoning {
+        pieces: Vec<String>,
+        signature: String,
+        redacted: Option<Vec<u8>>,
+    },
     /// Text, as the pieces a stream sends (they concatenate to the text).
     Text { pieces: Vec<String> },
     /// A tool call; a stream sends its input's JSON as `fragments`.
@@ -2558,9 +2735,35 @@ impl Answer {
         }
     }
 
+    /// Puts the fake model's reasoning first ([`REASONING_TEXT`] signed, or redacted);
+    /// its tokens count as output tokens.
+    fn add_reasoning(&mut self, redacted: bool) {
+        let pieces = text_pieces(REASONING_TEXT);
+        self.output_tokens += pieces.len();
+        self.blocks.insert(
+            0,
+            AnswerBlock::Reasoning {
+                pieces,
+                signature: reasoning_signature(REASONING_TEXT),
+                redacted: redacted.then(redacted_reasoning_bytes),
+            },
+        );
+    }
+
     /// The answer's `output.message.content`.
     fn content_json(&self) -> Value {
         let blocks = self.blocks.iter().map(|b| match b {
+            AnswerBlock::Reasoning {
+                redacted: Some(bytes),
+                ..
+            } => json!({ "reasoningContent": {
+                "redactedContent": base64::engine::general_purpose::STANDARD.encode(bytes),
+            } }),
+            AnswerBlock::Reasoning {
+                pieces, signature, ..
+            } => json!({ "reasoningContent": {
+                "reasoningText": { "text": pieces.concat(), "signature": signature },
+            } }),
             AnswerBlock::Text { pieces } => json!({ "text": pieces.concat() }),
             AnswerBlock::ToolUse {
                 id, name, input, ..
@@ -2650,7 +2853,7 @@ fn tool_call_answer(spec: &Value, announced: bool, req_no: u64) -> Answer {
     let output_tokens = blocks
         .iter()
         .map(|b| match b {
-            AnswerBlock::Text { pieces } => pieces.len(),
+            AnswerBlock::Text { pieces } | AnswerBlock::Reasoning { pieces, .. } => pieces.len(),
             AnswerBlock::ToolUse { fragments, .. } => fragments.len(),
         })
         .sum();

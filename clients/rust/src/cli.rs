@@ -231,6 +231,9 @@ pub enum Command {
     /// Generate text and print it as it is produced.
     #[command(after_help = CONTENT_HELP)]
     Stream(StreamArgs),
+    /// Count the input tokens a generate call with the same input would be
+    /// charged, without generating (models with token counting only).
+    CountTokens(CountTokensArgs),
     /// List the models the gateway can see.
     Models(ModelsArgs),
     /// Show one model's details.
@@ -261,10 +264,22 @@ pub struct StreamArgs {
     /// Print every stream event as one line of JSON instead of the text.
     #[arg(long)]
     pub json: bool,
+
+    /// How the guardrail checks the stream: sync (each chunk before it is
+    /// sent; Bedrock's default) or async (alongside, so some text may arrive
+    /// before an intervention).
+    #[arg(
+        long,
+        value_enum,
+        requires = "guardrail",
+        help_heading = "Reasoning, caching and routing"
+    )]
+    pub guardrail_stream_mode: Option<GuardrailStreamModeArg>,
 }
 
-/// The request flags shared by `generate` and `stream`, which send the same
-/// fields (GenerateRequest and GenerateStreamRequest are twins).
+/// What a model is asked about: the flags `generate`, `stream` and
+/// `count-tokens` share (the input of GenerateRequest, GenerateStreamRequest
+/// and CountTokensRequest).
 #[derive(Debug, Clone, Args)]
 #[command(group(
     ArgGroup::new("input")
@@ -277,7 +292,7 @@ pub struct StreamArgs {
         .multiple(true)
         .args(["messages", "conversation"])
 ))]
-pub struct RequestArgs {
+pub struct InputArgs {
     /// The model, inference profile or ARN to invoke.
     #[arg(long, default_value = DEFAULT_MODEL, value_name = "MODEL_ID")]
     pub model: String,
@@ -334,12 +349,6 @@ pub struct RequestArgs {
     )]
     pub tool_results: Vec<ToolResultArg>,
 
-    /// After a successful call, write the conversation (the turns sent and
-    /// the model's answer, tool calls included) to FILE as JSON, for
-    /// --messages FILE. It may be the --messages file itself.
-    #[arg(long, value_name = "FILE", help_heading = "Conversation")]
-    pub save: Option<PathBuf>,
-
     /// An image for the model, sent in the last user turn before its text;
     /// repeat for several. Format by extension: png, jpg, jpeg, gif, webp.
     /// Needs a model with IMAGE input (`bedrock-client models`).
@@ -385,6 +394,32 @@ pub struct RequestArgs {
     )]
     pub tool_choice: Option<ToolChoiceArg>,
 
+    /// A system prompt framing the whole conversation.
+    #[arg(long, value_name = "TEXT")]
+    pub system: Option<String>,
+}
+
+impl InputArgs {
+    /// The prompt, from the positional argument or `--prompt`.
+    pub fn prompt(&self) -> Option<&str> {
+        self.prompt.as_deref().or(self.prompt_flag.as_deref())
+    }
+}
+
+/// The request flags shared by `generate` and `stream`, which send the same
+/// fields (GenerateRequest and GenerateStreamRequest are twins).
+#[derive(Debug, Clone, Args)]
+pub struct RequestArgs {
+    /// The model, the prompt or conversation, files, tools and system prompt.
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// After a successful call, write the conversation (the turns sent and
+    /// the model's answer, tool calls included) to FILE as JSON, for
+    /// --messages FILE. It may be the --messages file itself.
+    #[arg(long, value_name = "FILE", help_heading = "Conversation")]
+    pub save: Option<PathBuf>,
+
     /// Make the answer JSON that follows this JSON Schema (a file holding a
     /// JSON object). Needs a model with structured output.
     #[arg(
@@ -403,10 +438,6 @@ pub struct RequestArgs {
         help_heading = "Tools and structured output"
     )]
     pub json_schema_name: Option<String>,
-
-    /// A system prompt framing the whole conversation.
-    #[arg(long, value_name = "TEXT")]
-    pub system: Option<String>,
 
     /// Sampling temperature, in [0, 1]; 0 is (near-)deterministic.
     #[arg(long, value_name = "T", allow_negative_numbers = true)]
@@ -433,13 +464,168 @@ pub struct RequestArgs {
     /// Which Bedrock API carries the call (the gateway's default is converse).
     #[arg(long, value_enum)]
     pub api: Option<Api>,
+
+    /// Let the model reason (extended thinking) with at most N tokens before
+    /// it answers: at least 1024 and below --max-tokens (which it needs).
+    /// Claude then takes no --top-p, and --temperature only 1. The reasoning
+    /// prints before the answer (dimmed on a terminal, under a "Reasoning:"
+    /// heading otherwise); --save keeps it, signature included, for replay.
+    #[arg(
+        long,
+        value_name = "N",
+        help_heading = "Reasoning, caching and routing"
+    )]
+    pub reasoning_budget: Option<u32>,
+
+    /// Put a prompt-cache point after the system prompt (needs --system and a
+    /// model with prompt caching): later calls with the same tools and system
+    /// prompt read them from the cache.
+    #[arg(
+        long,
+        requires = "system",
+        help_heading = "Reasoning, caching and routing"
+    )]
+    pub cache_system: bool,
+
+    /// Put a prompt-cache point after the tools (needs --tools).
+    #[arg(
+        long,
+        requires = "tools",
+        help_heading = "Reasoning, caching and routing"
+    )]
+    pub cache_tools: bool,
+
+    /// The time to live of every cache point this command adds: 5m or 1h
+    /// (1h only on models that offer it). Unset is Bedrock's default, 5 minutes.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "5m|1h",
+        help_heading = "Reasoning, caching and routing"
+    )]
+    pub cache_ttl: Option<CacheTtlArg>,
+
+    /// Apply a Bedrock guardrail, as ID:VERSION (ID may be an ARN; VERSION is
+    /// DRAFT or a number). An intervention ends the answer with
+    /// STOP_REASON_GUARDRAIL_INTERVENED.
+    #[arg(
+        long,
+        value_name = "ID:VERSION",
+        value_parser = parse_guardrail,
+        help_heading = "Reasoning, caching and routing"
+    )]
+    pub guardrail: Option<GuardrailArg>,
+
+    /// Whether the answer carries the guardrail's trace (printed as JSON on
+    /// stderr, or in --json): enabled, enabled-full or disabled.
+    #[arg(
+        long,
+        value_enum,
+        requires = "guardrail",
+        help_heading = "Reasoning, caching and routing"
+    )]
+    pub guardrail_trace: Option<GuardrailTraceArg>,
+
+    /// The service tier to ask for: default, priority, flex (or reserved,
+    /// where offered). The tier served is shown with the usage.
+    #[arg(long, value_enum, help_heading = "Reasoning, caching and routing")]
+    pub service_tier: Option<ServiceTierArg>,
+
+    /// The latency mode to ask for: standard or optimized (on models that
+    /// offer it).
+    #[arg(long, value_enum, help_heading = "Reasoning, caching and routing")]
+    pub latency: Option<LatencyArg>,
+
+    /// Request metadata recorded in Bedrock's invocation logs, as KEY=VALUE;
+    /// repeat for several (at most 16).
+    #[arg(
+        long = "metadata",
+        value_name = "KEY=VALUE",
+        value_parser = parse_metadata,
+        help_heading = "Reasoning, caching and routing"
+    )]
+    pub metadata: Vec<(String, String)>,
 }
 
 impl RequestArgs {
     /// The prompt, from the positional argument or `--prompt`.
     pub fn prompt(&self) -> Option<&str> {
-        self.prompt.as_deref().or(self.prompt_flag.as_deref())
+        self.input.prompt()
     }
+}
+
+/// `count-tokens`: how many input tokens a request would be charged.
+#[derive(Debug, Clone, Args)]
+pub struct CountTokensArgs {
+    /// What to count: the same input flags as `generate`.
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Print `{"input_tokens": N}` instead of the number alone.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The values of `--cache-ttl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CacheTtlArg {
+    /// Five minutes, refreshed by each read.
+    #[value(name = "5m")]
+    FiveMinutes,
+    /// One hour.
+    #[value(name = "1h")]
+    OneHour,
+}
+
+/// The values of `--guardrail-trace`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GuardrailTraceArg {
+    /// The trace of what the guardrail assessed and did.
+    Enabled,
+    /// The trace, including assessments that did not intervene.
+    EnabledFull,
+    /// No trace.
+    Disabled,
+}
+
+/// The values of `--guardrail-stream-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GuardrailStreamModeArg {
+    /// Each chunk is checked before it is sent.
+    Sync,
+    /// Chunks are sent at once and checked alongside.
+    Async,
+}
+
+/// The values of `--service-tier`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ServiceTierArg {
+    /// The standard tier.
+    Default,
+    /// Served ahead of other traffic, at a higher price.
+    Priority,
+    /// Served when capacity allows, at a lower price.
+    Flex,
+    /// Served on capacity reserved for the account (models that offer it).
+    Reserved,
+}
+
+/// The values of `--latency`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LatencyArg {
+    /// Standard inference.
+    Standard,
+    /// Latency-optimized inference.
+    Optimized,
+}
+
+/// One `--guardrail ID:VERSION`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardrailArg {
+    /// The guardrail's ID or ARN.
+    pub identifier: String,
+    /// Its version: DRAFT or a number.
+    pub version: String,
 }
 
 /// The Bedrock API choices of `--api`.
@@ -585,6 +771,31 @@ pub fn parse_field(s: &str) -> Result<FieldArg, String> {
         key: key.to_owned(),
         value,
     })
+}
+
+/// `ID:VERSION`, split at the last colon (an ARN holds colons itself).
+pub fn parse_guardrail(s: &str) -> Result<GuardrailArg, String> {
+    let (identifier, version) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{s}` is not ID:VERSION (e.g. gr-abc123:1 or gr-abc123:DRAFT)"))?;
+    if identifier.is_empty() || version.is_empty() {
+        return Err(format!(
+            "`{s}` is not ID:VERSION (e.g. gr-abc123:1 or gr-abc123:DRAFT)"
+        ));
+    }
+    Ok(GuardrailArg {
+        identifier: identifier.to_owned(),
+        version: version.to_owned(),
+    })
+}
+
+/// `KEY=VALUE`, split at the first `=`; the value may be empty. Whether the
+/// characters and lengths suit Bedrock is the gateway's call.
+pub fn parse_metadata(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
 }
 
 #[cfg(test)]
@@ -738,6 +949,85 @@ mod tests {
         // The same flags exist on stream.
         assert!(
             Cli::try_parse_from(["c", "stream", "--tools", &tools, "--image", &png, "hi"]).is_ok()
+        );
+    }
+
+    #[test]
+    fn new_request_flags_are_checked_when_parsed() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied()).map(|_| ());
+        assert!(parse(&["c", "generate", "--reasoning-budget", "1024", "hi"]).is_ok());
+        assert!(parse(&["c", "generate", "--reasoning-budget", "many", "hi"]).is_err());
+        assert!(parse(&["c", "generate", "--system", "s", "--cache-system", "hi"]).is_ok());
+        assert!(parse(&["c", "generate", "--cache-system", "hi"]).is_err());
+        assert!(parse(&["c", "generate", "--cache-tools", "hi"]).is_err());
+        assert!(parse(&["c", "generate", "--cache-ttl", "1h", "hi"]).is_ok());
+        assert!(parse(&["c", "generate", "--cache-ttl", "2h", "hi"]).is_err());
+        assert!(parse(&["c", "generate", "--guardrail", "gr-1:DRAFT", "hi"]).is_ok());
+        assert!(parse(&["c", "generate", "--guardrail", "gr-1", "hi"]).is_err());
+        assert!(parse(&["c", "generate", "--guardrail-trace", "enabled", "hi"]).is_err());
+        assert!(parse(&[
+            "c",
+            "stream",
+            "--guardrail",
+            "g:1",
+            "--guardrail-trace",
+            "enabled-full",
+            "--guardrail-stream-mode",
+            "async",
+            "hi"
+        ])
+        .is_ok());
+        assert!(parse(&[
+            "c",
+            "generate",
+            "--guardrail",
+            "g:1",
+            "--guardrail-stream-mode",
+            "async",
+            "hi"
+        ])
+        .is_err());
+        assert!(parse(&["c", "stream", "--guardrail-stream-mode", "sync", "hi"]).is_err());
+        assert!(parse(&[
+            "c",
+            "generate",
+            "--service-tier",
+            "flex",
+            "--latency",
+            "optimized",
+            "hi"
+        ])
+        .is_ok());
+        assert!(parse(&["c", "generate", "--service-tier", "cheap", "hi"]).is_err());
+        assert!(parse(&[
+            "c",
+            "generate",
+            "--metadata",
+            "team=search",
+            "--metadata",
+            "x=",
+            "hi"
+        ])
+        .is_ok());
+        assert!(parse(&["c", "generate", "--metadata", "=x", "hi"]).is_err());
+        assert!(parse(&["c", "count-tokens", "--system", "s", "hi"]).is_ok());
+        assert!(parse(&["c", "count-tokens", "--json", "--message", "user:hi"]).is_ok());
+        assert!(parse(&["c", "count-tokens"]).is_err());
+        assert!(parse(&["c", "count-tokens", "--temperature", "0", "hi"]).is_err());
+    }
+
+    #[test]
+    fn guardrails_split_at_the_last_colon() {
+        let g = parse_guardrail("arn:aws:bedrock:us-east-1:123456789012:guardrail/gr-1:3").unwrap();
+        assert_eq!(
+            (g.identifier.as_str(), g.version.as_str()),
+            ("arn:aws:bedrock:us-east-1:123456789012:guardrail/gr-1", "3")
+        );
+        assert!(parse_guardrail("gr-1:").is_err());
+        assert!(parse_guardrail(":1").is_err());
+        assert_eq!(
+            parse_metadata("a=b=c").unwrap(),
+            ("a".to_owned(), "b=c".to_owned())
         );
     }
 

@@ -1,12 +1,14 @@
 //! Running a parsed command line: connect, make one call, print, and choose
 //! the exit code (0 success, 1 any failure after parsing; clap owns 2).
 
-use crate::cli::{Cli, Command, GenerateArgs, HealthArgs, ModelArgs, ModelsArgs, StreamArgs};
+use crate::cli::{
+    Cli, Command, CountTokensArgs, GenerateArgs, HealthArgs, ModelArgs, ModelsArgs, StreamArgs,
+};
 use crate::error::Error;
 use crate::pb::{self, text_generation_service_client::TextGenerationServiceClient};
 use crate::{conversation, error, render, request, tls};
 use std::future::Future;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal as _, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -61,6 +63,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Generate(args) => within(timeout, generate(channel, call, args)).await,
         Command::Stream(args) => within(timeout, stream(channel, call, args)).await,
+        Command::CountTokens(args) => within(timeout, count_tokens(channel, call, args)).await,
         Command::Models(args) => within(timeout, models(channel, call, args)).await,
         Command::Model(args) => within(timeout, model(channel, call, args)).await,
         Command::Health(args) => within(timeout, health(channel, call, args)).await,
@@ -187,10 +190,13 @@ async fn generate(
         .generate(call.request(message))
         .await?
         .into_inner();
+    let terminal = io::stdout().is_terminal();
     let mut out = io::stdout().lock();
     if args.json {
         print_json(&mut out, &render::generate_response_json(&response))?;
     } else {
+        // Reasoning first, as the model produced it.
+        out.write_all(render::reasoning_section(&response.content, terminal).as_bytes())?;
         let calls = render::tool_call_lines(&response.content);
         // An answer that is only tool calls prints no empty line before them.
         if !response.text.is_empty() || calls.is_empty() {
@@ -198,6 +204,12 @@ async fn generate(
         }
         out.write_all(calls.as_bytes())?;
         out.flush()?;
+        if let Some(line) = render::response_summary(&response) {
+            eprintln!("{line}");
+        }
+        if let Some(trace) = &response.guardrail_trace {
+            eprintln!("{}", render::guardrail_trace_text(trace));
+        }
     }
     if let Some(path) = &args.request.save {
         let answer = if response.content.is_empty() {
@@ -240,9 +252,29 @@ struct Answer {
     texts: Vec<(u32, String)>,
     /// Tool calls: (index, id, name, input fragments so far).
     calls: Vec<(u32, String, String, String)>,
+    /// Reasoning blocks, as their deltas built them: the text so far, the
+    /// signature (which may arrive alone, in its own delta) and redacted bytes.
+    reasonings: Vec<(u32, pb::Reasoning)>,
 }
 
 impl Answer {
+    /// Adds a reasoning delta to its block: text is appended; a signature
+    /// or redacted bytes are kept as they came (a signature-only delta is
+    /// never dropped).
+    fn reasoning(&mut self, delta: &pb::ReasoningDelta) {
+        let index = delta.index;
+        let block = match self.reasonings.iter_mut().rev().find(|(i, _)| *i == index) {
+            Some((_, r)) => r,
+            None => {
+                self.reasonings.push((index, pb::Reasoning::default()));
+                &mut self.reasonings.last_mut().expect("just pushed").1
+            }
+        };
+        block.text.push_str(&delta.text);
+        block.signature.push_str(&delta.signature);
+        block.redacted.extend_from_slice(&delta.redacted);
+    }
+
     fn text(&mut self, index: u32, text: &str) {
         match self.texts.iter_mut().rev().find(|(i, _)| *i == index) {
             Some((_, t)) => t.push_str(text),
@@ -287,11 +319,16 @@ impl Answer {
     fn turn(self, complete: &pb::GenerationComplete) -> pb::Message {
         use pb::content_block::Block;
         let mut blocks: Vec<(u32, Block)> = self
-            .texts
+            .reasonings
             .into_iter()
-            .filter(|(_, t)| !t.is_empty())
-            .map(|(i, t)| (i, Block::Text(t)))
+            .map(|(i, r)| (i, Block::Reasoning(r)))
             .collect();
+        blocks.extend(
+            self.texts
+                .into_iter()
+                .filter(|(_, t)| !t.is_empty())
+                .map(|(i, t)| (i, Block::Text(t))),
+        );
         for (index, id, name, fragments) in self.calls {
             let input = complete
                 .tool_uses
@@ -320,7 +357,7 @@ impl Answer {
 
 async fn stream(channel: Channel, call: CallOptions, args: StreamArgs) -> Result<ExitCode, Error> {
     use pb::generate_stream_response::Event;
-    let message = request::generate_stream_request(&args.request);
+    let message = request::generate_stream_request(&args.request, args.guardrail_stream_mode);
     let sent = request::sent_turns(&message.prompt, &message.messages);
     let mut events = TextGenerationServiceClient::new(channel)
         .generate_stream(call.request(message))
@@ -332,6 +369,10 @@ async fn stream(channel: Channel, call: CallOptions, args: StreamArgs) -> Result
     let mut at_line_start = true;
     let mut complete = None;
     let mut answer = Answer::default();
+    let terminal = io::stdout().is_terminal();
+    // The reasoning block being printed, if the last text printed was reasoning.
+    let mut reasoning_shown: Option<u32> = None;
+    let mut any_reasoning_shown = false;
     // Read to the end rather than stopping at `complete`, so the call's
     // final status (in the trailers) is seen too.
     let outcome = loop {
@@ -344,9 +385,50 @@ async fn stream(channel: Channel, call: CallOptions, args: StreamArgs) -> Result
                     out.flush()?;
                 }
                 match event.event {
+                    Some(Event::ReasoningDelta(delta)) => {
+                        answer.reasoning(&delta);
+                        // A signature-only delta is kept (above), not printed.
+                        let shown = if !delta.text.is_empty() {
+                            delta.text.clone()
+                        } else if !delta.redacted.is_empty() {
+                            render::redacted_reasoning_line(delta.redacted.len()) + "\n"
+                        } else {
+                            String::new()
+                        };
+                        if !args.json && !shown.is_empty() {
+                            let mut piece = String::new();
+                            if !any_reasoning_shown && !terminal {
+                                piece.push_str("Reasoning:\n");
+                            } else if reasoning_shown.is_some_and(|i| i != delta.index) {
+                                // The next reasoning block: a blank line between.
+                                piece.push_str(if at_line_start { "\n" } else { "\n\n" });
+                            }
+                            if terminal {
+                                piece.push_str(render::DIM);
+                                piece.push_str(&shown);
+                                piece.push_str(render::RESET);
+                            } else {
+                                piece.push_str(&shown);
+                            }
+                            out.write_all(piece.as_bytes())?;
+                            out.flush()?;
+                            at_line_start = shown.ends_with('\n');
+                            reasoning_shown = Some(delta.index);
+                            any_reasoning_shown = true;
+                        }
+                    }
                     Some(Event::Delta(delta)) => {
                         answer.text(delta.index, &delta.text);
                         if !args.json && !delta.text.is_empty() {
+                            if reasoning_shown.take().is_some() {
+                                // The reasoning ends: as `generate` prints it.
+                                let mut gap =
+                                    String::from(if at_line_start { "\n" } else { "\n\n" });
+                                if !terminal {
+                                    gap.push_str("Answer:\n");
+                                }
+                                out.write_all(gap.as_bytes())?;
+                            }
                             out.write_all(delta.text.as_bytes())?;
                             // Flushed per delta: the point of streaming is to see it arrive.
                             out.flush()?;
@@ -378,9 +460,32 @@ async fn stream(channel: Channel, call: CallOptions, args: StreamArgs) -> Result
         out.write_all(answer.call_lines().as_bytes())?;
         out.flush()?;
         eprintln!("{}", render::completion_summary(&complete));
+        if let Some(trace) = &complete.guardrail_trace {
+            eprintln!("{}", render::guardrail_trace_text(trace));
+        }
     }
     if let Some(path) = &args.request.save {
         save(path, sent, answer.turn(&complete))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn count_tokens(
+    channel: Channel,
+    call: CallOptions,
+    args: CountTokensArgs,
+) -> Result<ExitCode, Error> {
+    let message = request::count_tokens_request(&args.input);
+    let response = TextGenerationServiceClient::new(channel)
+        .count_tokens(call.request(message))
+        .await?
+        .into_inner();
+    let mut out = io::stdout().lock();
+    if args.json {
+        print_json(&mut out, &render::count_tokens_json(&response))?;
+    } else {
+        writeln!(out, "{}", response.input_tokens)?;
+        out.flush()?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -504,6 +609,44 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn streamed_reasoning_keeps_a_signature_that_arrives_alone() {
+        let delta = |index, text: &str, signature: &str, redacted: &[u8]| pb::ReasoningDelta {
+            index,
+            text: text.into(),
+            signature: signature.into(),
+            redacted: redacted.to_vec(),
+        };
+        let mut a = Answer::default();
+        a.reasoning(&delta(0, "Let me ", "", b""));
+        a.reasoning(&delta(0, "think.", "", b""));
+        a.reasoning(&delta(0, "", "sig-0", b""));
+        a.reasoning(&delta(1, "", "", b"\x00opaque"));
+        a.text(2, "Answer.");
+        let turn = a.turn(&pb::GenerationComplete::default());
+        assert_eq!(
+            turn.blocks,
+            [
+                pb::ContentBlock {
+                    block: Some(Block::Reasoning(pb::Reasoning {
+                        text: "Let me think.".into(),
+                        signature: "sig-0".into(),
+                        redacted: vec![],
+                    })),
+                },
+                pb::ContentBlock {
+                    block: Some(Block::Reasoning(pb::Reasoning {
+                        redacted: b"\x00opaque".to_vec(),
+                        ..Default::default()
+                    })),
+                },
+                pb::ContentBlock {
+                    block: Some(Block::Text("Answer.".into())),
+                },
+            ]
+        );
     }
 
     #[test]

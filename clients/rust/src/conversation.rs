@@ -23,6 +23,11 @@
 //! the format then defaulting from the extension and a document's name from
 //! the file stem. Keys it does not know are errors, so a typo is not
 //! silently dropped.
+//!
+//! Reasoning blocks are written as `{"reasoning": {"text", "signature"}}` or
+//! `{"reasoning": {"redacted": "<base64>"}}`, so a saved answer replays
+//! exactly as Bedrock gave it; `{"cache_point": {"ttl": "1h"}}` blocks (TTL
+//! `5m`, `1h` or a `CACHE_TTL_` name, or none) are read and written too.
 
 use crate::content::{document_format, document_name, image_format};
 use crate::pb;
@@ -244,7 +249,8 @@ fn message_from_json(item: Value, at: String, base: &Path) -> Result<pb::Message
     })
 }
 
-const BLOCK_KEYS: &str = "one of text, image, document, tool_use, tool_result";
+const BLOCK_KEYS: &str =
+    "one of text, image, document, tool_use, tool_result, reasoning, cache_point";
 
 fn block_from_json(item: Value, at: String, base: &Path) -> Result<pb::ContentBlock, String> {
     use pb::content_block::Block;
@@ -279,6 +285,44 @@ fn block_from_json(item: Value, at: String, base: &Path) -> Result<pb::ContentBl
         }
         "tool_result" | "toolResult" => {
             Block::ToolResult(tool_result_from_json(value, inner, base)?)
+        }
+        "reasoning" => {
+            const KEYS: &str = "text, signature, redacted";
+            let mut o = Obj::new(value, inner.clone(), KEYS)?;
+            let text = o.string(&["text"])?.unwrap_or_default();
+            let signature = o.string(&["signature"])?.unwrap_or_default();
+            let redacted = match o.string(&["redacted"])? {
+                None => Vec::new(),
+                Some(b64) => base64::engine::general_purpose::STANDARD
+                    .decode(b64.trim())
+                    .map_err(|e| format!("{inner}.redacted: not base64: {e}"))?,
+            };
+            o.finish(KEYS)?;
+            Block::Reasoning(pb::Reasoning {
+                text,
+                signature,
+                redacted,
+            })
+        }
+        "cache_point" | "cachePoint" => {
+            let mut o = Obj::new(value, inner.clone(), "ttl")?;
+            let ttl = match o.string(&["ttl"])? {
+                None => pb::CacheTtl::Unspecified,
+                Some(t) => enum_value(
+                    &format!("{inner}.ttl"),
+                    &t,
+                    "CACHE_TTL_",
+                    &[
+                        ("5m", pb::CacheTtl::CacheTtl5Minutes),
+                        ("1h", pb::CacheTtl::CacheTtl1Hour),
+                        ("5_minutes", pb::CacheTtl::CacheTtl5Minutes),
+                        ("1_hour", pb::CacheTtl::CacheTtl1Hour),
+                        ("unspecified", pb::CacheTtl::Unspecified),
+                    ],
+                )?,
+            };
+            o.finish("ttl")?;
+            Block::CachePoint(pb::CachePoint { ttl: ttl as i32 })
         }
         _ => return Err(format!("{at}: unknown key `{key}` (expected {BLOCK_KEYS})")),
     };
@@ -509,6 +553,43 @@ mod tests {
                 content: "It failed.".into(),
                 blocks: vec![],
             },
+            pb::Message {
+                role: pb::Role::User as i32,
+                content: String::new(),
+                blocks: vec![
+                    pb::ContentBlock {
+                        block: Some(Block::Text("again, thinking".into())),
+                    },
+                    pb::ContentBlock {
+                        block: Some(Block::CachePoint(pb::CachePoint {
+                            ttl: pb::CacheTtl::CacheTtl1Hour as i32,
+                        })),
+                    },
+                ],
+            },
+            pb::Message {
+                role: pb::Role::Assistant as i32,
+                content: String::new(),
+                blocks: vec![
+                    pb::ContentBlock {
+                        block: Some(Block::Reasoning(pb::Reasoning {
+                            text: "The user wants a retry.".into(),
+                            signature: "c2lnbmF0dXJl".into(),
+                            redacted: vec![],
+                        })),
+                    },
+                    pb::ContentBlock {
+                        block: Some(Block::Reasoning(pb::Reasoning {
+                            text: String::new(),
+                            signature: String::new(),
+                            redacted: vec![0, 1, 2, 0xff],
+                        })),
+                    },
+                    pb::ContentBlock {
+                        block: Some(Block::Text("Retrying.".into())),
+                    },
+                ],
+            },
         ];
         let written = serde_json::to_value(messages_json(&messages)).unwrap();
         assert_eq!(written[0]["role"], "ROLE_USER");
@@ -525,6 +606,18 @@ mod tests {
         assert_eq!(
             written[3],
             json!({"role": "ROLE_ASSISTANT", "content": "It failed."})
+        );
+        assert_eq!(
+            written[4]["blocks"][1],
+            json!({"cache_point": {"ttl": "CACHE_TTL_1_HOUR"}})
+        );
+        assert_eq!(
+            written[5]["blocks"][0],
+            json!({"reasoning": {"text": "The user wants a retry.", "signature": "c2lnbmF0dXJl"}})
+        );
+        assert_eq!(
+            written[5]["blocks"][1],
+            json!({"reasoning": {"redacted": "AAEC/w=="}})
         );
         assert_eq!(parse(written).unwrap(), messages);
     }

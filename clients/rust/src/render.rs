@@ -167,7 +167,26 @@ pub fn generate_response_json(r: &pb::GenerateResponse) -> Json {
         ("raw_stop_reason", leaf(r.raw_stop_reason.as_str())),
         ("resolved_model_id", leaf(r.resolved_model_id.as_str())),
         ("content", Some(blocks_json(&r.content, Bytes::Size))),
+        (
+            "service_tier",
+            Some(enum_json(r.service_tier, pb::ServiceTier::as_str_name)),
+        ),
+        (
+            "latency",
+            Some(enum_json(r.latency, pb::Latency::as_str_name)),
+        ),
+        (
+            "guardrail_trace",
+            r.guardrail_trace
+                .as_ref()
+                .and_then(|t| leaf(crate::request::struct_to_json(t))),
+        ),
     ])
+}
+
+/// A CountTokensResponse as JSON.
+pub fn count_tokens_json(r: &pb::CountTokensResponse) -> Json {
+    Json::object([("input_tokens", leaf(r.input_tokens))])
 }
 
 /// How [`content_block_json`] shows the bytes of images and documents.
@@ -236,6 +255,37 @@ pub fn tool_input(t: &pb::ToolUse) -> Value {
         .map_or_else(|| json!({}), crate::request::struct_to_json)
 }
 
+/// A reasoning block as JSON: `{"text", "signature"}`, or its redacted
+/// bytes (`redacted` in base64 for files, `redacted_size_bytes` for people).
+pub fn reasoning_json(r: &pb::Reasoning, bytes: Bytes) -> Json {
+    use base64::Engine as _;
+    if r.redacted.is_empty() {
+        return Json::object([
+            ("text", leaf(r.text.as_str())),
+            ("signature", leaf(r.signature.as_str())),
+        ]);
+    }
+    let text = (!r.text.is_empty()).then(|| Json::Leaf(json!(r.text)));
+    let signature = (!r.signature.is_empty()).then(|| Json::Leaf(json!(r.signature)));
+    let redacted = match bytes {
+        Bytes::Size => ("redacted_size_bytes", leaf(r.redacted.len())),
+        Bytes::Base64 => (
+            "redacted",
+            leaf(base64::engine::general_purpose::STANDARD.encode(&r.redacted)),
+        ),
+    };
+    Json::object([("text", text), ("signature", signature), redacted])
+}
+
+/// A cache point as JSON: `{}`, or `{"ttl": "CACHE_TTL_1_HOUR"}`.
+pub fn cache_point_json(c: &pb::CachePoint) -> Json {
+    Json::object([(
+        "ttl",
+        (c.ttl != pb::CacheTtl::Unspecified as i32)
+            .then(|| enum_json(c.ttl, pb::CacheTtl::as_str_name)),
+    )])
+}
+
 /// One content block as JSON, keyed by its kind as the proto's oneof names
 /// it: `{"text": ...}`, `{"tool_use": {...}}`, `{"image": {...}}`, ...
 pub fn content_block_json(b: &pb::ContentBlock, bytes: Bytes) -> Json {
@@ -247,6 +297,8 @@ pub fn content_block_json(b: &pb::ContentBlock, bytes: Bytes) -> Json {
         Some(Block::Image(i)) => ("image", image_json(i, bytes)),
         Some(Block::Document(d)) => ("document", document_json(d, bytes)),
         Some(Block::ToolUse(t)) => ("tool_use", tool_use_json(t)),
+        Some(Block::Reasoning(r)) => ("reasoning", reasoning_json(r, bytes)),
+        Some(Block::CachePoint(c)) => ("cache_point", cache_point_json(c)),
         Some(Block::ToolResult(r)) => {
             let pieces = r
                 .content
@@ -340,11 +392,26 @@ pub fn generation_complete_json(c: &pb::GenerationComplete) -> Json {
             "tool_uses",
             Some(Json::Array(c.tool_uses.iter().map(tool_use_json).collect())),
         ),
+        (
+            "service_tier",
+            Some(enum_json(c.service_tier, pb::ServiceTier::as_str_name)),
+        ),
+        (
+            "latency",
+            Some(enum_json(c.latency, pb::Latency::as_str_name)),
+        ),
+        (
+            "guardrail_trace",
+            c.guardrail_trace
+                .as_ref()
+                .and_then(|t| leaf(crate::request::struct_to_json(t))),
+        ),
     ])
 }
 
 /// One GenerateStreamResponse as JSON, keyed by the event's kind:
-/// `{"delta": {...}}`, `{"tool_use_start": {...}}`, `{"tool_use_delta": {...}}`
+/// `{"delta": {...}}`, `{"tool_use_start": {...}}`, `{"tool_use_delta": {...}}`,
+/// `{"reasoning_delta": {...}}` (redacted bytes as `redacted_size_bytes`)
 /// or `{"complete": {...}}` (`{}` for an event this client does not know).
 pub fn stream_event_json(e: &pb::GenerateStreamResponse) -> Json {
     use pb::generate_stream_response::Event;
@@ -371,35 +438,83 @@ pub fn stream_event_json(e: &pb::GenerateStreamResponse) -> Json {
                 ("input_json", leaf(t.input_json.as_str())),
             ])),
         )]),
+        Some(Event::ReasoningDelta(r)) => {
+            let redacted = (!r.redacted.is_empty()).then(|| Json::Leaf(json!(r.redacted.len())));
+            Json::object([(
+                "reasoning_delta",
+                Some(Json::object([
+                    ("index", leaf(r.index)),
+                    ("text", leaf(r.text.as_str())),
+                    ("signature", leaf(r.signature.as_str())),
+                    ("redacted_size_bytes", redacted),
+                ])),
+            )])
+        }
         Some(Event::Complete(c)) => Json::object([("complete", Some(generation_complete_json(c)))]),
         None => Json::Object(Vec::new()),
     }
 }
 
+/// The usage part of a summary line: `usage: I input + O output = T tokens`,
+/// with the prompt cache's reads and writes as terms of the sum when there
+/// are any (the three input counts are disjoint).
+pub fn usage_summary(usage: Option<&pb::Usage>) -> String {
+    match usage {
+        None => "usage: not reported".to_owned(),
+        Some(u) if u.cache_read_input_tokens > 0 || u.cache_write_input_tokens > 0 => format!(
+            "usage: {} input + {} cache read + {} cache write + {} output = {} tokens",
+            u.input_tokens,
+            u.cache_read_input_tokens,
+            u.cache_write_input_tokens,
+            u.output_tokens,
+            u.total_tokens
+        ),
+        Some(u) => format!(
+            "usage: {} input + {} output = {} tokens",
+            u.input_tokens, u.output_tokens, u.total_tokens
+        ),
+    }
+}
+
+/// `; service tier: flex; latency mode: optimized`, for what the backend
+/// reported serving (nothing when it reported nothing).
+fn served_summary(service_tier: i32, latency: i32) -> String {
+    let mut out = String::new();
+    if service_tier != pb::ServiceTier::Unspecified as i32 {
+        let name = pb::ServiceTier::try_from(service_tier).map_or_else(
+            |_| service_tier.to_string(),
+            |t| {
+                t.as_str_name()
+                    .trim_start_matches("SERVICE_TIER_")
+                    .to_lowercase()
+            },
+        );
+        let _ = write!(out, "; service tier: {name}");
+    }
+    if latency != pb::Latency::Unspecified as i32 {
+        let name = pb::Latency::try_from(latency).map_or_else(
+            |_| latency.to_string(),
+            |l| {
+                l.as_str_name()
+                    .trim_start_matches("LATENCY_")
+                    .to_lowercase()
+            },
+        );
+        let _ = write!(out, "; latency mode: {name}");
+    }
+    out
+}
+
 /// The one stderr line that ends a streamed completion: why it stopped, what
-/// it cost and who answered.
+/// it cost (cache reads and writes included), the tier and latency mode
+/// served, and who answered.
 pub fn completion_summary(c: &pb::GenerationComplete) -> String {
     let mut line = format!("stop: {}", stop_reason_name(c.stop_reason));
     if !c.raw_stop_reason.is_empty() {
         let _ = write!(line, " ({})", c.raw_stop_reason);
     }
-    match &c.usage {
-        Some(u) => {
-            let _ = write!(
-                line,
-                "; usage: {} input + {} output = {} tokens",
-                u.input_tokens, u.output_tokens, u.total_tokens
-            );
-            if u.cache_read_input_tokens > 0 || u.cache_write_input_tokens > 0 {
-                let _ = write!(
-                    line,
-                    " (cache read {}, cache write {})",
-                    u.cache_read_input_tokens, u.cache_write_input_tokens
-                );
-            }
-        }
-        None => line.push_str("; usage: not reported"),
-    }
+    let _ = write!(line, "; {}", usage_summary(c.usage.as_ref()));
+    line.push_str(&served_summary(c.service_tier, c.latency));
     for (key, value) in [
         ("model", &c.invoked_model_id),
         ("resolved model", &c.resolved_model_id),
@@ -417,6 +532,69 @@ pub fn completion_summary(c: &pb::GenerationComplete) -> String {
         let _ = write!(line, "; first token: {}", duration(d));
     }
     line
+}
+
+/// The stderr line `generate` prints after the answer when the response has
+/// something beyond its text worth saying: prompt-cache reads or writes, the
+/// tier or latency mode served, or a guardrail's intervention. None
+/// otherwise, so a plain call prints nothing on stderr.
+pub fn response_summary(r: &pb::GenerateResponse) -> Option<String> {
+    let cached = r
+        .usage
+        .as_ref()
+        .is_some_and(|u| u.cache_read_input_tokens > 0 || u.cache_write_input_tokens > 0);
+    let served = served_summary(r.service_tier, r.latency);
+    let guarded = r.stop_reason == pb::StopReason::GuardrailIntervened as i32;
+    if !cached && served.is_empty() && !guarded && r.guardrail_trace.is_none() {
+        return None;
+    }
+    let mut line = format!("stop: {}", stop_reason_name(r.stop_reason));
+    let _ = write!(line, "; {}{served}", usage_summary(r.usage.as_ref()));
+    Some(line)
+}
+
+/// A guardrail trace for stderr: a heading, then the trace as pretty JSON.
+pub fn guardrail_trace_text(trace: &prost_types::Struct) -> String {
+    let json = crate::request::struct_to_json(trace);
+    let pretty = serde_json::to_string_pretty(&json).unwrap_or_else(|_| json.to_string());
+    format!("guardrail trace:\n{pretty}")
+}
+
+/// Starts dimmed text on a terminal (SGR 2, faint).
+pub const DIM: &str = "\x1b[2m";
+/// Ends dimmed text.
+pub const RESET: &str = "\x1b[0m";
+
+/// The line that stands for redacted reasoning, whose bytes are never shown.
+pub fn redacted_reasoning_line(size: usize) -> String {
+    format!("[redacted reasoning, {size} bytes]")
+}
+
+/// The reasoning blocks among `blocks`, for printing before the answer:
+/// dimmed on a terminal, else under a `Reasoning:` heading and followed by an
+/// `Answer:` heading. Empty when the answer has no reasoning.
+pub fn reasoning_section(blocks: &[pb::ContentBlock], terminal: bool) -> String {
+    let pieces: Vec<String> = blocks
+        .iter()
+        .filter_map(|b| match &b.block {
+            Some(pb::content_block::Block::Reasoning(r)) if r.redacted.is_empty() => {
+                Some(r.text.clone())
+            }
+            Some(pb::content_block::Block::Reasoning(r)) => {
+                Some(redacted_reasoning_line(r.redacted.len()))
+            }
+            _ => None,
+        })
+        .collect();
+    if pieces.is_empty() {
+        return String::new();
+    }
+    let body = text_line(&pieces.join("\n\n"));
+    if terminal {
+        format!("{DIM}{}{RESET}\n\n", body.trim_end_matches('\n'))
+    } else {
+        format!("Reasoning:\n{body}\nAnswer:\n")
+    }
 }
 
 /// A ModelSummary as JSON.
@@ -616,6 +794,7 @@ mod tests {
             raw_stop_reason: "max_tokens".into(),
             resolved_model_id: "amazon.titan-text-express-v1".into(),
             content: vec![],
+            ..Default::default()
         };
         let printed = serde_json::to_string(&generate_response_json(&r)).unwrap();
         assert!(
@@ -753,8 +932,113 @@ mod tests {
             ..Default::default()
         }));
         assert!(
-            complete.ends_with(r#""tool_uses":[{"id":"t1","name":"f","input":{"a":1}}]}}"#),
+            complete.contains(r#""tool_uses":[{"id":"t1","name":"f","input":{"a":1}}],"#),
             "{complete}"
+        );
+    }
+
+    #[test]
+    fn reasoning_prints_before_the_answer_and_bytes_stay_hidden() {
+        use pb::content_block::Block;
+        let blocks = vec![
+            pb::ContentBlock {
+                block: Some(Block::Reasoning(pb::Reasoning {
+                    text: "Think.".into(),
+                    signature: "sig".into(),
+                    redacted: vec![],
+                })),
+            },
+            pb::ContentBlock {
+                block: Some(Block::Reasoning(pb::Reasoning {
+                    redacted: vec![7; 12],
+                    ..Default::default()
+                })),
+            },
+            pb::ContentBlock {
+                block: Some(Block::Text("Done.".into())),
+            },
+        ];
+        assert_eq!(
+            reasoning_section(&blocks, false),
+            "Reasoning:\nThink.\n\n[redacted reasoning, 12 bytes]\n\nAnswer:\n"
+        );
+        assert_eq!(
+            reasoning_section(&blocks, true),
+            "\x1b[2mThink.\n\n[redacted reasoning, 12 bytes]\x1b[0m\n\n"
+        );
+        assert_eq!(reasoning_section(&blocks[2..], false), "");
+        let shown = blocks_json(&blocks, Bytes::Size).to_value();
+        assert_eq!(
+            shown[0]["reasoning"],
+            json!({"text": "Think.", "signature": "sig"})
+        );
+        assert_eq!(shown[1]["reasoning"], json!({"redacted_size_bytes": 12}));
+        let saved = content_block_json(&blocks[1], Bytes::Base64).to_value();
+        assert_eq!(saved["reasoning"], json!({"redacted": "BwcHBwcHBwcHBwcH"}));
+        let cache = pb::ContentBlock {
+            block: Some(Block::CachePoint(pb::CachePoint { ttl: 0 })),
+        };
+        assert_eq!(
+            content_block_json(&cache, Bytes::Size).to_value(),
+            json!({"cache_point": {}})
+        );
+    }
+
+    #[test]
+    fn usage_shows_cache_terms_tier_and_latency() {
+        let mut c = pb::GenerationComplete {
+            stop_reason: pb::StopReason::EndTurn as i32,
+            usage: Some(pb::Usage {
+                input_tokens: 5,
+                output_tokens: 20,
+                total_tokens: 1525,
+                cache_read_input_tokens: 1500,
+                cache_write_input_tokens: 0,
+            }),
+            service_tier: pb::ServiceTier::Flex as i32,
+            latency: pb::Latency::Optimized as i32,
+            ..Default::default()
+        };
+        let line = completion_summary(&c);
+        assert!(
+            line.contains(
+                "usage: 5 input + 1500 cache read + 0 cache write + 20 output = 1525 tokens; \
+                 service tier: flex; latency mode: optimized"
+            ),
+            "{line}"
+        );
+        c.usage.as_mut().unwrap().cache_read_input_tokens = 0;
+        c.usage.as_mut().unwrap().total_tokens = 25;
+        assert!(completion_summary(&c).contains("usage: 5 input + 20 output = 25 tokens"));
+        let plain = pb::GenerateResponse {
+            usage: c.usage,
+            ..Default::default()
+        };
+        assert_eq!(response_summary(&plain), None);
+        let guarded = pb::GenerateResponse {
+            stop_reason: pb::StopReason::GuardrailIntervened as i32,
+            ..plain
+        };
+        assert_eq!(
+            response_summary(&guarded).unwrap(),
+            "stop: STOP_REASON_GUARDRAIL_INTERVENED; usage: 5 input + 20 output = 25 tokens"
+        );
+        let j = generation_complete_json(&c).to_value();
+        assert_eq!(j["service_tier"], "SERVICE_TIER_FLEX");
+        assert_eq!(j["latency"], "LATENCY_OPTIMIZED");
+        assert!(j.get("guardrail_trace").is_none());
+        let event = stream_event_json(&pb::GenerateStreamResponse {
+            event: Some(pb::generate_stream_response::Event::ReasoningDelta(
+                pb::ReasoningDelta {
+                    index: 0,
+                    signature: "sig".into(),
+                    ..Default::default()
+                },
+            )),
+        });
+        assert_eq!(
+            serde_json::to_string(&event).unwrap(),
+            r#"{"reasoning_delta":{"index":0,"text":"","signature":"sig"}}"#
         );
     }
 

@@ -3,18 +3,33 @@
 //! Values are passed through as given; range and consistency rules are
 //! enforced by the gateway, which reports every broken rule at once.
 
-use crate::cli::{Api, FieldArg, ModelsArgs, RequestArgs, Role};
+use crate::cli::{
+    Api, CacheTtlArg, FieldArg, GuardrailStreamModeArg, GuardrailTraceArg, InputArgs, LatencyArg,
+    ModelsArgs, RequestArgs, Role, ServiceTierArg,
+};
 use crate::{content, pb};
 use prost_types::value::Kind;
 
 /// The GenerateRequest that `generate` sends.
 pub fn generate_request(args: &RequestArgs) -> pb::GenerateRequest {
-    let (prompt, messages) = conversation(args);
+    let input = &args.input;
+    let (prompt, messages) = conversation(input);
+    let cache_point = || pb::CachePoint {
+        ttl: match args.cache_ttl {
+            None => pb::CacheTtl::Unspecified,
+            Some(CacheTtlArg::FiveMinutes) => pb::CacheTtl::CacheTtl5Minutes,
+            Some(CacheTtlArg::OneHour) => pb::CacheTtl::CacheTtl1Hour,
+        } as i32,
+    };
+    let mut tool_config = tool_config(input);
+    if let Some(tc) = tool_config.as_mut().filter(|_| args.cache_tools) {
+        tc.cache_point = Some(cache_point());
+    }
     pb::GenerateRequest {
-        model_id: args.model.clone(),
+        model_id: input.model.clone(),
         prompt,
         messages,
-        system: args.system.clone().unwrap_or_default(),
+        system: input.system.clone().unwrap_or_default(),
         parameters: parameters(args),
         additional_model_request_fields: fields_struct(&args.fields),
         api: match args.api {
@@ -22,22 +37,58 @@ pub fn generate_request(args: &RequestArgs) -> pb::GenerateRequest {
             Some(Api::Converse) => pb::BedrockApi::Converse,
             Some(Api::InvokeModel) => pb::BedrockApi::InvokeModel,
         } as i32,
-        tool_config: args.tools.as_ref().map(|tools| pb::ToolConfig {
-            tools: tools.0.clone(),
-            tool_choice: args.tool_choice.as_ref().map(|c| c.to_pb()),
-        }),
+        tool_config,
         output_schema: args.json_schema.as_ref().map(|schema| pb::OutputSchema {
             json_schema: Some(schema.0.clone()),
             name: args.json_schema_name.clone().unwrap_or_default(),
             description: String::new(),
         }),
+        system_cache_point: args.cache_system.then(cache_point),
+        reasoning: args
+            .reasoning_budget
+            .map(|budget_tokens| pb::ReasoningConfig { budget_tokens }),
+        guardrail: args.guardrail.as_ref().map(|g| pb::GuardrailConfig {
+            identifier: g.identifier.clone(),
+            version: g.version.clone(),
+            trace: match args.guardrail_trace {
+                None => pb::GuardrailTrace::Unspecified,
+                Some(GuardrailTraceArg::Disabled) => pb::GuardrailTrace::Disabled,
+                Some(GuardrailTraceArg::Enabled) => pb::GuardrailTrace::Enabled,
+                Some(GuardrailTraceArg::EnabledFull) => pb::GuardrailTrace::EnabledFull,
+            } as i32,
+            stream_mode: pb::GuardrailStreamMode::Unspecified as i32,
+        }),
+        service_tier: match args.service_tier {
+            None => pb::ServiceTier::Unspecified,
+            Some(ServiceTierArg::Default) => pb::ServiceTier::Default,
+            Some(ServiceTierArg::Priority) => pb::ServiceTier::Priority,
+            Some(ServiceTierArg::Flex) => pb::ServiceTier::Flex,
+            Some(ServiceTierArg::Reserved) => pb::ServiceTier::Reserved,
+        } as i32,
+        latency: match args.latency {
+            None => pb::Latency::Unspecified,
+            Some(LatencyArg::Standard) => pb::Latency::Standard,
+            Some(LatencyArg::Optimized) => pb::Latency::Optimized,
+        } as i32,
+        request_metadata: args.metadata.iter().cloned().collect(),
     }
 }
 
 /// The GenerateStreamRequest that `stream` sends: the same fields as
-/// [`generate_request`], so both subcommands ask for exactly the same thing.
-pub fn generate_stream_request(args: &RequestArgs) -> pb::GenerateStreamRequest {
+/// [`generate_request`], so both subcommands ask for exactly the same thing,
+/// plus the guardrail's stream mode.
+pub fn generate_stream_request(
+    args: &RequestArgs,
+    stream_mode: Option<GuardrailStreamModeArg>,
+) -> pb::GenerateStreamRequest {
     let r = generate_request(args);
+    let mut guardrail = r.guardrail;
+    if let (Some(g), Some(mode)) = (guardrail.as_mut(), stream_mode) {
+        g.stream_mode = match mode {
+            GuardrailStreamModeArg::Sync => pb::GuardrailStreamMode::Sync,
+            GuardrailStreamModeArg::Async => pb::GuardrailStreamMode::Async,
+        } as i32;
+    }
     pb::GenerateStreamRequest {
         model_id: r.model_id,
         prompt: r.prompt,
@@ -48,7 +99,34 @@ pub fn generate_stream_request(args: &RequestArgs) -> pb::GenerateStreamRequest 
         api: r.api,
         tool_config: r.tool_config,
         output_schema: r.output_schema,
+        system_cache_point: r.system_cache_point,
+        reasoning: r.reasoning,
+        guardrail,
+        service_tier: r.service_tier,
+        latency: r.latency,
+        request_metadata: r.request_metadata,
     }
+}
+
+/// The CountTokensRequest that `count-tokens` sends: the input of the
+/// GenerateRequest that `generate` would send with the same flags.
+pub fn count_tokens_request(input: &InputArgs) -> pb::CountTokensRequest {
+    let (prompt, messages) = conversation(input);
+    pb::CountTokensRequest {
+        model_id: input.model.clone(),
+        prompt,
+        messages,
+        system: input.system.clone().unwrap_or_default(),
+        tool_config: tool_config(input),
+    }
+}
+
+fn tool_config(input: &InputArgs) -> Option<pb::ToolConfig> {
+    input.tools.as_ref().map(|tools| pb::ToolConfig {
+        tools: tools.0.clone(),
+        tool_choice: input.tool_choice.as_ref().map(|c| c.to_pb()),
+        cache_point: None,
+    })
 }
 
 fn role(role: Role) -> i32 {
@@ -73,7 +151,7 @@ fn text_block(text: String) -> pb::ContentBlock {
 /// a new one ending with the prompt's text when there is a prompt or the
 /// conversation ends with an assistant turn, else the last user turn, before
 /// its own blocks.
-fn conversation(args: &RequestArgs) -> (String, Vec<pb::Message>) {
+fn conversation(args: &InputArgs) -> (String, Vec<pb::Message>) {
     let mut turns: Vec<pb::Message> = match &args.conversation {
         Some(c) => c.messages.clone(),
         None => args
@@ -352,6 +430,8 @@ mod tests {
                 Some(Block::Document(_)) => "document",
                 Some(Block::ToolUse(_)) => "tool_use",
                 Some(Block::ToolResult(_)) => "tool_result",
+                Some(Block::Reasoning(_)) => "reasoning",
+                Some(Block::CachePoint(_)) => "cache_point",
                 None => "none",
             })
             .collect()
@@ -490,7 +570,7 @@ mod tests {
                 (r.tool_config, r.output_schema)
             },
             {
-                let r = generate_stream_request(&args);
+                let r = generate_stream_request(&args, None);
                 (r.tool_config, r.output_schema)
             },
         ] {
@@ -511,6 +591,113 @@ mod tests {
         // No files: the prompt stays `prompt`.
         assert_eq!(r.prompt, "hi");
         assert!(r.messages.is_empty());
+    }
+
+    #[test]
+    fn reasoning_caching_guardrails_and_routing_reach_both_requests() {
+        let d = files();
+        let args = request_args(&[
+            "--model",
+            "m",
+            "--system",
+            "be brief",
+            "--cache-system",
+            "--tools",
+            &at(&d, "tools.json"),
+            "--cache-tools",
+            "--cache-ttl",
+            "1h",
+            "--max-tokens",
+            "2048",
+            "--reasoning-budget",
+            "1024",
+            "--guardrail",
+            "gr-1:DRAFT",
+            "--guardrail-trace",
+            "enabled-full",
+            "--service-tier",
+            "flex",
+            "--latency",
+            "optimized",
+            "--metadata",
+            "team=search",
+            "--metadata",
+            "run=7",
+            "hi",
+        ]);
+        let one_hour = Some(pb::CachePoint {
+            ttl: pb::CacheTtl::CacheTtl1Hour as i32,
+        });
+        let r = generate_request(&args);
+        assert_eq!(r.system_cache_point, one_hour);
+        assert_eq!(r.tool_config.as_ref().unwrap().cache_point, one_hour);
+        assert_eq!(
+            r.reasoning,
+            Some(pb::ReasoningConfig {
+                budget_tokens: 1024
+            })
+        );
+        let g = r.guardrail.clone().unwrap();
+        assert_eq!(
+            (g.identifier.as_str(), g.version.as_str()),
+            ("gr-1", "DRAFT")
+        );
+        assert_eq!(g.trace, pb::GuardrailTrace::EnabledFull as i32);
+        assert_eq!(g.stream_mode, pb::GuardrailStreamMode::Unspecified as i32);
+        assert_eq!(r.service_tier, pb::ServiceTier::Flex as i32);
+        assert_eq!(r.latency, pb::Latency::Optimized as i32);
+        assert_eq!(r.request_metadata.len(), 2);
+        assert_eq!(r.request_metadata["team"], "search");
+        let s = generate_stream_request(&args, Some(GuardrailStreamModeArg::Async));
+        assert_eq!(s.system_cache_point, one_hour);
+        assert_eq!(s.reasoning, r.reasoning);
+        assert_eq!(s.service_tier, r.service_tier);
+        assert_eq!(s.latency, r.latency);
+        assert_eq!(s.request_metadata, r.request_metadata);
+        assert_eq!(
+            s.guardrail.unwrap().stream_mode,
+            pb::GuardrailStreamMode::Async as i32
+        );
+        // The default TTL is left to Bedrock.
+        let r = generate_request(&request_args(&["--system", "s", "--cache-system", "hi"]));
+        assert_eq!(
+            r.system_cache_point,
+            Some(pb::CachePoint {
+                ttl: pb::CacheTtl::Unspecified as i32
+            })
+        );
+        assert!(r.tool_config.is_none());
+    }
+
+    #[test]
+    fn count_tokens_sends_the_input_generate_would() {
+        use crate::cli::{Cli, Command};
+        use clap::Parser as _;
+        let d = files();
+        let argv = [
+            "bedrock-client",
+            "count-tokens",
+            "--model",
+            "m",
+            "--system",
+            "s",
+            "--tools",
+            &at(&d, "tools.json"),
+            "--image",
+            &at(&d, "cat.png"),
+            "what is this?",
+        ];
+        let input = match Cli::try_parse_from(argv).unwrap().command {
+            Command::CountTokens(c) => c.input,
+            other => panic!("parsed as {other:?}"),
+        };
+        let c = count_tokens_request(&input);
+        let g = generate_request(&request_args(&argv[2..]));
+        assert_eq!(c.model_id, g.model_id);
+        assert_eq!(c.prompt, g.prompt);
+        assert_eq!(c.messages, g.messages);
+        assert_eq!(c.system, g.system);
+        assert_eq!(c.tool_config, g.tool_config);
     }
 
     #[test]
@@ -545,7 +732,10 @@ mod tests {
         assert!(r.additional_model_request_fields.is_none());
         assert!(r.tool_config.is_none() && r.output_schema.is_none());
         assert_eq!(r.api, pb::BedrockApi::Unspecified as i32);
-        let s = generate_stream_request(&request_args(&["--prompt", "hi", "--max-tokens", "3"]));
+        let s = generate_stream_request(
+            &request_args(&["--prompt", "hi", "--max-tokens", "3"]),
+            None,
+        );
         assert_eq!(s.prompt, "hi");
         assert_eq!(s.parameters.unwrap().max_tokens, Some(3));
     }

@@ -97,16 +97,44 @@ export interface ToolResult {
 }
 
 /**
+ * A piece of the model's reasoning (extended thinking): `text` with its
+ * `signature`, or `redacted` bytes the provider encrypted. An answer's
+ * reasoning blocks come first in its content; replay them unchanged in the
+ * assistant turn (Bedrock checks the signature). In answers every field is
+ * set (empty when absent).
+ */
+export interface Reasoning {
+  text?: string;
+  signature?: string;
+  redacted?: Uint8Array;
+}
+
+/** A prompt cache's time to live: "5m", or "1h" on models that offer it. */
+export type CacheTtl = "5m" | "1h";
+
+/**
+ * A prompt-cache point: everything before it (tools, system prompt, turns) is
+ * cached. `ttl` unset is Bedrock's default, 5 minutes. As a block, it follows
+ * at least one other block of its turn.
+ */
+export interface CachePoint {
+  ttl?: CacheTtl;
+}
+
+/**
  * One block of a turn or of an answer (ContentBlock in the proto): an object
  * with exactly one key, e.g. `{ text: "..." }`, `{ image: {...} }`,
- * `{ toolUse: {...} }`. Test which with `"toolUse" in block`.
+ * `{ toolUse: {...} }`, `{ reasoning: {...} }`, `{ cachePoint: {} }`. Test
+ * which with `"toolUse" in block`.
  */
 export type ContentBlock =
   | { text: string }
   | { image: Image }
   | { document: Document }
   | { toolUse: ToolUse }
-  | { toolResult: ToolResult };
+  | { toolResult: ToolResult }
+  | { reasoning: Reasoning }
+  | { cachePoint: CachePoint };
 
 /** A tool the model may call. */
 export interface Tool {
@@ -130,7 +158,33 @@ export interface ToolChoice {
 export interface ToolConfig {
   tools: Tool[];
   toolChoice?: ToolChoice;
+  /** A prompt-cache point after the tools. */
+  cachePoint?: CachePoint;
 }
+
+/** Extended thinking: at most `budgetTokens` (≥ 1024, below `maxTokens`) of reasoning. */
+export interface ReasoningConfig {
+  budgetTokens: number;
+}
+
+export type GuardrailTrace = "disabled" | "enabled" | "enabled_full";
+export type GuardrailStreamMode = "sync" | "async";
+
+/**
+ * A Bedrock guardrail to apply. `trace` unset is "disabled"; the trace comes
+ * back as `guardrailTrace`. `streamMode` (streams only) unset is "sync".
+ */
+export interface GuardrailConfig {
+  identifier: string;
+  version: string;
+  trace?: GuardrailTrace;
+  streamMode?: GuardrailStreamMode;
+}
+
+/** A Bedrock service tier. */
+export type ServiceTier = "default" | "priority" | "flex" | "reserved";
+/** A Bedrock latency mode. */
+export type Latency = "standard" | "optimized";
 
 /** A JSON Schema the answer's text must follow. */
 export interface OutputSchema {
@@ -174,8 +228,33 @@ export interface GenerateOptions extends CallOptions {
   toolConfig?: ToolConfig;
   /** The answer's text is JSON following this schema. */
   outputSchema?: OutputSchema;
+  /** A prompt-cache point after the system prompt. */
+  systemCachePoint?: CachePoint;
+  /** Extended thinking; the answer's content then starts with its reasoning. */
+  reasoning?: ReasoningConfig;
+  /** A Bedrock guardrail (`streamMode` only on `stream`). */
+  guardrail?: GuardrailConfig;
+  /** The service tier to ask for; the served one is in the result. */
+  serviceTier?: ServiceTier;
+  /** The latency mode to ask for; the served one is in the result. */
+  latency?: Latency;
+  /** Up to 16 pairs recorded in Bedrock's invocation logs (not gRPC metadata: see `metadata`). */
+  requestMetadata?: Record<string, string>;
 }
 
+/** What CountTokens counts: the input fields of GenerateOptions. */
+export interface CountTokensOptions extends CallOptions {
+  prompt?: string;
+  messages?: Message[];
+  system?: string;
+  toolConfig?: ToolConfig;
+}
+
+/**
+ * Tokens of one call. The three input counts are disjoint: `inputTokens`
+ * excludes the cache's reads and writes, and `totalTokens` = input + cache
+ * read + cache write + output.
+ */
 export interface Usage {
   inputTokens: number;
   outputTokens: number;
@@ -210,10 +289,18 @@ export interface GenerateResult {
   requestId: string;
   backend: string;
   backendLatencyMs: number | null;
-  /** The answer block by block: `{ text }` and `{ toolUse }` blocks. */
+  /** The answer block by block: `{ reasoning }` first (with reasoning), `{ text }` and `{ toolUse }` blocks. */
   content: ContentBlock[];
   /** The tool calls in `content`, in order (stop reason STOP_REASON_TOOL_USE). */
   toolUses: ToolUse[];
+  /** The reasoning blocks in `content`, in order. */
+  reasoning: Reasoning[];
+  /** The service tier served; null when not reported. */
+  serviceTier: ServiceTier | null;
+  /** The latency mode served; null when not reported. */
+  latency: Latency | null;
+  /** The guardrail's trace (Bedrock's JSON shape), when asked for; else null. */
+  guardrailTrace: JsonObject | null;
 }
 
 /** The final event of a stream: everything but the text. */
@@ -230,6 +317,12 @@ export interface Completion {
   timeToFirstTokenMs: number | null;
   /** Every tool call of the answer, its input fragments joined and parsed. */
   toolUses: ToolUse[];
+  /** The service tier served; null when not reported. */
+  serviceTier: ServiceTier | null;
+  /** The latency mode served; null when not reported. */
+  latency: Latency | null;
+  /** The guardrail's trace (Bedrock's JSON shape), when asked for; else null. */
+  guardrailTrace: JsonObject | null;
 }
 
 /** A piece of text of content block `index`. */
@@ -252,11 +345,24 @@ export interface ToolUseDelta {
 }
 
 /**
+ * The next piece of the reasoning block at `index`: one of `text`,
+ * `signature` (often alone in its own delta) and `redacted` is set.
+ * `GenerationStream.content` joins them into reasoning blocks.
+ */
+export interface ReasoningDelta {
+  index: number;
+  text: string;
+  signature: string;
+  redacted: Uint8Array;
+}
+
+/**
  * One event of a stream (GenerateStreamResponse): exactly one key. `complete`
  * comes last.
  */
 export type StreamEvent =
   | { delta: TextDelta }
+  | { reasoningDelta: ReasoningDelta }
   | { toolUseStart: ToolUseStart }
   | { toolUseDelta: ToolUseDelta }
   | { complete: Completion };
@@ -383,8 +489,16 @@ interface RawToolResultContent {
   document?: RawDocument | null;
 }
 
+interface RawReasoning {
+  text: string;
+  signature: string;
+  redacted: Uint8Array;
+}
+
 interface RawContentBlock {
-  block?: "text" | "image" | "document" | "tool_use" | "tool_result";
+  block?: "text" | "image" | "document" | "tool_use" | "tool_result" | "reasoning" | "cache_point";
+  reasoning?: RawReasoning | null;
+  cache_point?: { ttl: string } | null;
   text?: string;
   image?: RawImage | null;
   document?: RawDocument | null;
@@ -403,6 +517,9 @@ interface RawGenerateResponse {
   raw_stop_reason: string;
   resolved_model_id: string;
   content: RawContentBlock[];
+  service_tier: string;
+  latency: string;
+  guardrail_trace: RawStruct | null;
 }
 
 interface RawGenerationComplete {
@@ -416,10 +533,14 @@ interface RawGenerationComplete {
   time_to_first_token: RawDuration | null;
   resolved_model_id: string;
   tool_uses: RawToolUse[];
+  service_tier: string;
+  latency: string;
+  guardrail_trace: RawStruct | null;
 }
 
 interface RawStreamEvent {
-  event?: "delta" | "complete" | "tool_use_start" | "tool_use_delta";
+  event?: "delta" | "complete" | "tool_use_start" | "tool_use_delta" | "reasoning_delta";
+  reasoning_delta?: { index: number; text: string; signature: string; redacted: Uint8Array } | null;
   delta?: { text: string; index: number } | null;
   complete?: RawGenerationComplete | null;
   tool_use_start?: { index: number; id: string; name: string } | null;
@@ -482,6 +603,12 @@ export interface RawTextGenerationClient extends grpc.Client {
     metadata: grpc.Metadata,
     options: grpc.CallOptions,
     callback: UnaryCallback<{ model: RawModelSummary | null }>,
+  ): grpc.ClientUnaryCall;
+  CountTokens(
+    request: object,
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+    callback: UnaryCallback<{ input_tokens: number }>,
   ): grpc.ClientUnaryCall;
 }
 
@@ -739,6 +866,23 @@ const TOOL_RESULT_STATUSES: Record<ToolResultStatus, string> = {
   success: "TOOL_RESULT_STATUS_SUCCESS",
   error: "TOOL_RESULT_STATUS_ERROR",
 };
+const CACHE_TTLS: Record<CacheTtl, string> = { "5m": "CACHE_TTL_5_MINUTES", "1h": "CACHE_TTL_1_HOUR" };
+const GUARDRAIL_TRACES: Record<GuardrailTrace, string> = {
+  disabled: "GUARDRAIL_TRACE_DISABLED",
+  enabled: "GUARDRAIL_TRACE_ENABLED",
+  enabled_full: "GUARDRAIL_TRACE_ENABLED_FULL",
+};
+const GUARDRAIL_STREAM_MODES: Record<GuardrailStreamMode, string> = {
+  sync: "GUARDRAIL_STREAM_MODE_SYNC",
+  async: "GUARDRAIL_STREAM_MODE_ASYNC",
+};
+const SERVICE_TIERS: Record<ServiceTier, string> = {
+  default: "SERVICE_TIER_DEFAULT",
+  priority: "SERVICE_TIER_PRIORITY",
+  flex: "SERVICE_TIER_FLEX",
+  reserved: "SERVICE_TIER_RESERVED",
+};
+const LATENCIES: Record<Latency, string> = { standard: "LATENCY_STANDARD", optimized: "LATENCY_OPTIMIZED" };
 // File suffixes that name a format other than their own spelling.
 const SUFFIX_ALIASES: Record<string, string> = { jpg: "jpeg", htm: "html", markdown: "md", text: "txt" };
 
@@ -827,7 +971,25 @@ function rawBlock(block: ContentBlock): object {
     if (r.status !== undefined) result.status = choose(TOOL_RESULT_STATUSES, r.status, "tool result status");
     return { tool_result: result };
   }
-  throw new TypeError("a content block is { text }, { image }, { document }, { toolUse } or { toolResult }");
+  if ("reasoning" in block) {
+    const r = block.reasoning;
+    return { reasoning: { text: r.text ?? "", signature: r.signature ?? "", redacted: r.redacted ?? new Uint8Array() } };
+  }
+  if ("cachePoint" in block) return { cache_point: rawCachePoint(block.cachePoint) };
+  throw new TypeError(
+    "a content block is { text }, { image }, { document }, { toolUse }, { toolResult }, { reasoning } or { cachePoint }",
+  );
+}
+
+function rawCachePoint(point: CachePoint): object {
+  if (typeof point !== "object" || point === null) throw new TypeError("a cache point is { ttl? }");
+  return point.ttl === undefined ? {} : { ttl: choose(CACHE_TTLS, point.ttl, "cache TTL") };
+}
+
+/** A served tier or latency mode's short name; null when unspecified. */
+function served<T extends string>(name: string | undefined, prefix: string): T | null {
+  if (!name || name.endsWith("_UNSPECIFIED")) return null;
+  return shortName(name, prefix) as T;
 }
 
 function fromImage(raw: RawImage): Image {
@@ -853,6 +1015,17 @@ function fromBlock(raw: RawContentBlock): ContentBlock | null {
       return raw.image ? { image: fromImage(raw.image) } : null;
     case "document":
       return raw.document ? { document: fromDocument(raw.document) } : null;
+    case "reasoning": {
+      const r = raw.reasoning;
+      if (!r) return null;
+      return { reasoning: { text: r.text ?? "", signature: r.signature ?? "", redacted: r.redacted ?? new Uint8Array() } };
+    }
+    case "cache_point": {
+      const ttl = raw.cache_point?.ttl;
+      if (ttl === "CACHE_TTL_5_MINUTES") return { cachePoint: { ttl: "5m" } };
+      if (ttl === "CACHE_TTL_1_HOUR") return { cachePoint: { ttl: "1h" } };
+      return { cachePoint: {} };
+    }
     case "tool_result": {
       const r = raw.tool_result;
       if (!r) return null;
@@ -886,6 +1059,9 @@ function completion(c: RawGenerationComplete): Completion {
     backendLatencyMs: durationMs(c.backend_latency),
     timeToFirstTokenMs: durationMs(c.time_to_first_token),
     toolUses: (c.tool_uses ?? []).map(fromToolUse),
+    serviceTier: served<ServiceTier>(c.service_tier, "SERVICE_TIER_"),
+    latency: served<Latency>(c.latency, "LATENCY_"),
+    guardrailTrace: c.guardrail_trace ? fromStruct(c.guardrail_trace) : null,
   };
 }
 
@@ -913,10 +1089,32 @@ function rawToolConfig(config: ToolConfig): object {
       tool_name: config.toolChoice.toolName ?? "",
     };
   }
+  if (config.cachePoint !== undefined) raw.cache_point = rawCachePoint(config.cachePoint);
   return raw;
 }
 
-function generationRequest(modelId: string, o: GenerateOptions): object {
+function rawGuardrail(g: GuardrailConfig, stream: boolean): object {
+  const raw: Record<string, unknown> = { identifier: g.identifier, version: g.version };
+  if (g.trace !== undefined) raw.trace = choose(GUARDRAIL_TRACES, g.trace, "guardrail trace");
+  if (g.streamMode !== undefined) {
+    if (!stream) throw new TypeError("GuardrailConfig.streamMode is for stream() only");
+    raw.stream_mode = choose(GUARDRAIL_STREAM_MODES, g.streamMode, "guardrail stream mode");
+  }
+  return raw;
+}
+
+function countTokensRequest(modelId: string, o: CountTokensOptions): object {
+  const request: Record<string, unknown> = {
+    model_id: modelId,
+    prompt: o.prompt ?? "",
+    system: o.system ?? "",
+    messages: (o.messages ?? []).map(rawMessage),
+  };
+  if (o.toolConfig !== undefined) request.tool_config = rawToolConfig(o.toolConfig);
+  return request;
+}
+
+function generationRequest(modelId: string, o: GenerateOptions, stream = false): object {
   const parameters: Record<string, unknown> = {};
   if (o.temperature !== undefined) parameters.temperature = o.temperature;
   if (o.topP !== undefined) parameters.top_p = o.topP;
@@ -945,6 +1143,12 @@ function generationRequest(modelId: string, o: GenerateOptions): object {
       description: o.outputSchema.description ?? "",
     };
   }
+  if (o.systemCachePoint !== undefined) request.system_cache_point = rawCachePoint(o.systemCachePoint);
+  if (o.reasoning !== undefined) request.reasoning = { budget_tokens: o.reasoning.budgetTokens };
+  if (o.guardrail !== undefined) request.guardrail = rawGuardrail(o.guardrail, stream);
+  if (o.serviceTier !== undefined) request.service_tier = choose(SERVICE_TIERS, o.serviceTier, "service tier");
+  if (o.latency !== undefined) request.latency = choose(LATENCIES, o.latency, "latency");
+  if (o.requestMetadata !== undefined) request.request_metadata = { ...o.requestMetadata };
   return request;
 }
 
@@ -971,6 +1175,11 @@ function callArgs(o: CallOptions): [grpc.Metadata, grpc.CallOptions] {
  */
 export class GenerationStream implements AsyncIterable<string> {
   private readonly chunks: string[] = [];
+  /** The answer's blocks by index, as the deltas build them. */
+  private readonly blocks = new Map<
+    number,
+    { text: string[] } | { reasoning: { text: string[]; signature: string[]; redacted: Uint8Array[] } } | { toolUse: ToolUseStart }
+  >();
   private completionEvent: Completion | null = null;
   private wasCancelled = false;
   private finished = false;
@@ -1001,6 +1210,42 @@ export class GenerationStream implements AsyncIterable<string> {
     return this.wasCancelled;
   }
 
+  /**
+   * The answer so far as content blocks, in index order: `{ reasoning }` with
+   * its text joined and its signature (which may have come alone, in its own
+   * delta) or redacted bytes, `{ text }` and `{ toolUse }` (parsed from the
+   * completion once it has come). Replay it as
+   * `{ role: "assistant", blocks: stream.content }`.
+   */
+  get content(): ContentBlock[] {
+    const calls = new Map((this.completionEvent?.toolUses ?? []).map((t) => [t.id, t]));
+    const out: ContentBlock[] = [];
+    for (const index of [...this.blocks.keys()].sort((a, b) => a - b)) {
+      const block = this.blocks.get(index)!;
+      if ("toolUse" in block) {
+        const start = block.toolUse;
+        out.push({ toolUse: calls.get(start.id) ?? { id: start.id, name: start.name, input: {} } });
+      } else if ("reasoning" in block) {
+        const r = block.reasoning;
+        out.push({
+          reasoning: {
+            text: r.text.join(""),
+            signature: r.signature.join(""),
+            redacted: Buffer.concat(r.redacted.map((b) => Buffer.from(b))),
+          },
+        });
+      } else if (block.text.join("") !== "") {
+        out.push({ text: block.text.join("") });
+      }
+    }
+    return out;
+  }
+
+  /** The reasoning blocks of `content`. */
+  get reasoning(): Reasoning[] {
+    return this.content.flatMap((b) => ("reasoning" in b ? [b.reasoning] : []));
+  }
+
   /** Cancels the call; the gateway stops generating at once. */
   cancel(): void {
     this.wasCancelled = true;
@@ -1008,8 +1253,8 @@ export class GenerationStream implements AsyncIterable<string> {
   }
 
   /**
-   * Every event, in order: `{ delta }`, `{ toolUseStart }`, `{ toolUseDelta }`,
-   * and `{ complete }` last.
+   * Every event, in order: `{ delta }`, `{ reasoningDelta }`, `{ toolUseStart }`,
+   * `{ toolUseDelta }`, and `{ complete }` last.
    */
   async *events(): AsyncGenerator<StreamEvent, void, undefined> {
     if (this.iterated) throw new Error("a GenerationStream can be iterated once");
@@ -1017,11 +1262,34 @@ export class GenerationStream implements AsyncIterable<string> {
     try {
       for await (const event of this.call as AsyncIterable<RawStreamEvent>) {
         if (event.event === "delta" && event.delta) {
+          const index = event.delta.index ?? 0;
           this.chunks.push(event.delta.text);
-          yield { delta: { text: event.delta.text, index: event.delta.index ?? 0 } };
+          const block = this.blocks.get(index);
+          if (block && "text" in block) block.text.push(event.delta.text);
+          else this.blocks.set(index, { text: [event.delta.text] });
+          yield { delta: { text: event.delta.text, index } };
+        } else if (event.event === "reasoning_delta" && event.reasoning_delta) {
+          const r = event.reasoning_delta;
+          const delta: ReasoningDelta = {
+            index: r.index ?? 0,
+            text: r.text ?? "",
+            signature: r.signature ?? "",
+            redacted: r.redacted ?? new Uint8Array(),
+          };
+          let block = this.blocks.get(delta.index);
+          if (!block || !("reasoning" in block)) {
+            block = { reasoning: { text: [], signature: [], redacted: [] } };
+            this.blocks.set(delta.index, block);
+          }
+          block.reasoning.text.push(delta.text);
+          block.reasoning.signature.push(delta.signature);
+          block.reasoning.redacted.push(delta.redacted);
+          yield { reasoningDelta: delta };
         } else if (event.event === "tool_use_start" && event.tool_use_start) {
           const s = event.tool_use_start;
-          yield { toolUseStart: { index: s.index, id: s.id, name: s.name } };
+          const start = { index: s.index, id: s.id, name: s.name };
+          this.blocks.set(s.index, { toolUse: start });
+          yield { toolUseStart: start };
         } else if (event.event === "tool_use_delta" && event.tool_use_delta) {
           const d = event.tool_use_delta;
           yield { toolUseDelta: { index: d.index, inputJson: d.input_json } };
@@ -1111,7 +1379,21 @@ export class GatewayClient {
       backendLatencyMs: durationMs(r.backend_latency),
       content,
       toolUses: content.flatMap((b) => ("toolUse" in b ? [b.toolUse] : [])),
+      reasoning: content.flatMap((b) => ("reasoning" in b ? [b.reasoning] : [])),
+      serviceTier: served<ServiceTier>(r.service_tier, "SERVICE_TIER_"),
+      latency: served<Latency>(r.latency, "LATENCY_"),
+      guardrailTrace: r.guardrail_trace ? fromStruct(r.guardrail_trace) : null,
     };
+  }
+
+  /**
+   * CountTokens: the input tokens a `generate` with the same input would be
+   * charged (its inputTokens + cacheReadInputTokens + cacheWriteInputTokens).
+   * A model without token counting rejects with FAILED_PRECONDITION.
+   */
+  async countTokens(modelId: string, options: CountTokensOptions = {}): Promise<number> {
+    const r = await this.unary(this.raw.CountTokens.bind(this.raw), countTokensRequest(modelId, options), options);
+    return r.input_tokens;
   }
 
   /**
@@ -1120,7 +1402,7 @@ export class GatewayClient {
    */
   stream(modelId: string, options: GenerateOptions = {}): GenerationStream {
     const [metadata, callOptions] = callArgs(options);
-    const call = this.raw.GenerateStream(generationRequest(modelId, options), metadata, callOptions);
+    const call = this.raw.GenerateStream(generationRequest(modelId, options, true), metadata, callOptions);
     return new GenerationStream(call, this.decoder);
   }
 

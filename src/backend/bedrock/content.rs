@@ -1,12 +1,14 @@
 //! Content blocks, tools and output schemas between the domain and the
 //! Converse types of the AWS SDK. Image and document bytes go into the SDK's
 //! `Blob` as the same shared `Bytes` the gRPC decoder produced: no copy
-//! until the SDK base64-encodes them into the request body.
+//! until the SDK base64-encodes them into the request body. Redacted
+//! reasoning travels the same way, both ways: the domain's `Bytes` into the
+//! `Blob`, and the answer's `Blob` back into `Bytes`.
 
 use super::converse::document;
 use crate::domain::{
-    ContentBlock, Document, DocumentFormat, Image, ImageFormat, OutputSchema, ToolChoice,
-    ToolConfig, ToolResult, ToolResultContent, ToolResultStatus, ToolUse,
+    CachePoint, CacheTtl, ContentBlock, Document, DocumentFormat, Image, ImageFormat, OutputSchema,
+    Reasoning, ToolChoice, ToolConfig, ToolResult, ToolResultContent, ToolResultStatus, ToolUse,
 };
 use crate::error::{ErrorKind, GatewayError};
 use aws_sdk_bedrockruntime::types as sdk;
@@ -33,7 +35,43 @@ fn block(b: &ContentBlock) -> Result<sdk::ContentBlock, GatewayError> {
         ContentBlock::Document(d) => sdk::ContentBlock::Document(document_block(d)?),
         ContentBlock::ToolUse(t) => sdk::ContentBlock::ToolUse(tool_use(t)?),
         ContentBlock::ToolResult(r) => sdk::ContentBlock::ToolResult(tool_result(r)?),
+        ContentBlock::Reasoning(r) => sdk::ContentBlock::ReasoningContent(reasoning(r)?),
+        ContentBlock::CachePoint(c) => sdk::ContentBlock::CachePoint(cache_point(*c)?),
     })
+}
+
+/// A reasoning block, replayed unchanged: text with its signature, or the
+/// redacted bytes as the same shared `Bytes`.
+fn reasoning(r: &Reasoning) -> Result<sdk::ReasoningContentBlock, GatewayError> {
+    Ok(match r {
+        Reasoning::Text { text, signature } => {
+            sdk::ReasoningContentBlock::ReasoningText(built(
+                "reasoning block",
+                sdk::ReasoningTextBlock::builder()
+                    .text(text.clone())
+                    .set_signature(signature.clone())
+                    .build(),
+            )?)
+        }
+        Reasoning::Redacted(bytes) => {
+            sdk::ReasoningContentBlock::RedactedContent(Blob::from_maybe_shared(bytes.clone()))
+        }
+    })
+}
+
+/// A cache point: Converse's `cachePoint{type: default, ttl}`, the TTL left
+/// out when the caller left it to Bedrock's default.
+pub(super) fn cache_point(c: CachePoint) -> Result<sdk::CachePointBlock, GatewayError> {
+    built(
+        "cache point",
+        sdk::CachePointBlock::builder()
+            .r#type(sdk::CachePointType::Default)
+            .set_ttl(c.ttl.map(|ttl| match ttl {
+                CacheTtl::FiveMinutes => sdk::CacheTtl::FiveMinutes,
+                CacheTtl::OneHour => sdk::CacheTtl::OneHour,
+            }))
+            .build(),
+    )
 }
 
 fn image(i: &Image) -> Result<sdk::ImageBlock, GatewayError> {
@@ -134,6 +172,7 @@ pub(super) fn tool_config(config: &ToolConfig) -> Result<sdk::ToolConfiguration,
             )
             .map(sdk::Tool::ToolSpec)
         })
+        .chain(config.cache_point.map(|c| cache_point(c).map(sdk::Tool::CachePoint)))
         .collect::<Result<Vec<_>, GatewayError>>()?;
     let choice = match &config.choice {
         ToolChoice::Auto => None,
@@ -175,9 +214,10 @@ pub(super) fn output_config(schema: &OutputSchema) -> Result<sdk::OutputConfig, 
     Ok(sdk::OutputConfig::builder().text_format(format).build())
 }
 
-/// An answer's blocks into the domain, moved rather than copied: text and
-/// tool calls, in order. Blocks of kinds this contract does not carry yet
-/// (reasoning, citations) are left out.
+/// An answer's blocks into the domain, moved rather than copied: text,
+/// tool calls and reasoning (text with its signature, or the redacted bytes
+/// as they came), in order. Blocks of kinds this contract does not carry
+/// yet (citations, images) are left out.
 pub(super) fn answer(content: Vec<sdk::ContentBlock>) -> Vec<ContentBlock> {
     content
         .into_iter()
@@ -188,6 +228,19 @@ pub(super) fn answer(content: Vec<sdk::ContentBlock>) -> Vec<ContentBlock> {
                 id: t.tool_use_id,
                 name: t.name,
             })),
+            sdk::ContentBlock::ReasoningContent(r) => match r {
+                sdk::ReasoningContentBlock::ReasoningText(t) => {
+                    Some(ContentBlock::Reasoning(Reasoning::Text {
+                        text: t.text,
+                        signature: t.signature,
+                    }))
+                }
+                sdk::ReasoningContentBlock::RedactedContent(b) => {
+                    Some(ContentBlock::Reasoning(Reasoning::Redacted(b.into_bytes())))
+                }
+                // A kind of reasoning newer than this SDK: nothing to carry.
+                _ => None,
+            },
             _ => None,
         })
         .collect()

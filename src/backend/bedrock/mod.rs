@@ -1,8 +1,12 @@
 //! The Amazon Bedrock backend, over the AWS SDK for Rust.
 //!
 //! - `converse`: Converse / ConverseStream (the default API).
-//! - `content`: content blocks, tools and output schemas to and from
-//!   Converse's types.
+//! - `content`: content blocks (reasoning and cache points included), tools
+//!   and output schemas to and from Converse's types.
+//! - `guardrail`: the guardrail configuration, and Bedrock's guardrail trace
+//!   as JSON in Bedrock's own shape.
+//! - `options`: service tiers and latency modes, both ways.
+//! - `count_tokens`: CountTokens, over the same conversions as generation.
 //! - `invoke`: InvokeModel / InvokeModelWithResponseStream with native bodies.
 //! - `native`: the per-family JSON codecs (Titan, Claude, Llama, Mistral).
 //! - `control_plane`: the model directory's source (foundation models and
@@ -17,8 +21,11 @@
 mod content;
 mod control_plane;
 mod converse;
+mod count_tokens;
+mod guardrail;
 mod invoke;
 pub mod native;
+mod options;
 mod sdk_errors;
 
 use super::{Backend, GenerationStream};
@@ -173,6 +180,11 @@ impl Backend for BedrockBackend {
             BedrockApi::Converse => converse::generate_stream(&self.runtime, &request).await,
             BedrockApi::InvokeModel => invoke::generate_stream(&self.runtime, &request).await,
         }
+    }
+
+    /// Bedrock's CountTokens, on the target's foundation model.
+    async fn count_tokens(&self, request: &GenerationRequest) -> Result<u32, GatewayError> {
+        count_tokens::count_tokens(&self.runtime, request).await
     }
 
     fn models(&self) -> &Arc<ModelDirectory> {

@@ -20,14 +20,44 @@
 //! - Application inference profiles declared with
 //!   `--simulated-application-profile ARN=MODEL_ID` resolve to their model,
 //!   through the same model directory as Bedrock's.
+//! - Input tokens (`input`) are counted in Bedrock's prompt order (tools,
+//!   system prompt, turns): whitespace-led tokens of every text (tool
+//!   names, descriptions and schemas; tool inputs and results; replayed
+//!   reasoning text) and one token per 750 bytes of each image and
+//!   document. CountTokens answers exactly this count, which is what
+//!   Generate reports as input, cache read and cache write tokens together.
+//! - Extended thinking (`reasoning`): with `reasoning` set, the answer
+//!   starts with a reasoning block (a few sentences on how the model will
+//!   answer, within `budget_tokens`, signed with a deterministic
+//!   signature), or a redacted block when the last user turn contains
+//!   `[[redacted]]`. Its tokens are output tokens and count against
+//!   `max_tokens`. Streams send its text token by token at index 0, then
+//!   the signature alone in one delta (or the redacted bytes in one delta);
+//!   the text and tool calls follow at the next indexes.
+//! - A real prompt cache per backend instance (`cache`): the first call
+//!   with cache points writes its prefixes, an identical call within the
+//!   TTL reads them, with Bedrock's disjoint counts. No minimum prefix
+//!   length (Bedrock ignores prefixes under about 1,024 tokens).
+//! - A guardrail (`guardrail`): when one is configured and the last user
+//!   turn contains `[[guardrail]]`, it intervenes ("Sorry, the model
+//!   cannot answer this question.", stop reason `guardrail_intervened`),
+//!   with a trace in Bedrock's shape when the trace is on.
+//! - The service tier and latency mode asked for are echoed in the
+//!   completion (unset stays unset); request metadata is accepted and has
+//!   no effect.
 
+mod cache;
 mod conversation;
+mod guardrail;
+mod input;
+mod reasoning;
 
 use crate::error::bedrock as errors;
 use super::{Backend, GenerationStream};
 use crate::domain::{
-    Completion, ContentBlock, Generation, GenerationRequest, ModelFilter, ModelInfo,
-    SimulationDirectives, StopReason, StreamEvent, ToolResultContent, ToolUse, Usage,
+    Completion, ContentBlock, Generation, GenerationRequest, Latency, ModelFilter, ModelInfo,
+    Reasoning, ReasoningDelta, ServiceTier, SimulationDirectives, StopReason, StreamEvent,
+    ToolUse, Usage,
 };
 use conversation::Body;
 use crate::model::{Catalogue, InferenceProfile, Listing, ModelDirectory, Unknown};
@@ -66,6 +96,8 @@ pub struct SimulatedConfig {
 pub struct SimulatedBackend {
     models: Arc<ModelDirectory>,
     config: SimulatedConfig,
+    /// The prompt cache: this instance's own, bounded.
+    cache: cache::PromptCache,
 }
 
 impl SimulatedBackend {
@@ -90,6 +122,16 @@ impl SimulatedBackend {
         SimulatedBackend {
             models: ModelDirectory::fixed(listing, Unknown::NotFound),
             config,
+            cache: cache::PromptCache::new(cache::CAPACITY, cache::Clock::default()),
+        }
+    }
+
+    /// A backend whose prompt cache reads `clock` (tests move it by hand).
+    #[cfg(test)]
+    fn with_clock(config: SimulatedConfig, clock: cache::Clock) -> Self {
+        SimulatedBackend {
+            cache: cache::PromptCache::new(cache::CAPACITY, clock),
+            ..SimulatedBackend::new(config)
         }
     }
 
@@ -103,34 +145,73 @@ impl SimulatedBackend {
             None => self.random_failure(&request_id),
         };
 
-        let limit = request
+        let options = request.options();
+        let intervened = guardrail::intervenes(request);
+        let mut limit = request
             .parameters
             .max_tokens
             .map_or(DEFAULT_MAX_TOKENS, |n| n.get()) as usize;
-        // A stop sequence can match anywhere, so only without one may the
-        // composer stop early, as soon as `max_tokens` is sure to cut.
-        let compose_until = request.parameters.stop_sequences.is_empty().then_some(limit);
-        let (text, tool_call) = if request.tool_config.is_none()
-            && request.output_schema.is_none()
-            && !request.has_non_text_blocks()
-        {
-            // Plain text, the common case: nothing to decide.
-            (compose(request, compose_until), None)
+        // The model thinks first (unless the guardrail stops the call before
+        // it), within its budget; the thinking counts against `max_tokens`.
+        let thought = options.reasoning.filter(|_| !intervened).map(|r| {
+            let subject = topic(&request.last_user_text());
+            let thought = reasoning::think(
+                request,
+                &subject,
+                (r.budget_tokens as usize).min(limit),
+                &mut rng_for(request),
+            );
+            limit -= thought.tokens;
+            thought
+        });
+        let (text, tool_call, token_count, stop_reason) = if intervened {
+            let text = guardrail::BLOCKED_MESSAGE.to_owned();
+            let count = token_spans(&text).count();
+            (text, None, count, StopReason::GuardrailIntervened)
         } else {
-            answer_text(request, compose_until)
+            // A stop sequence can match anywhere, so only without one may the
+            // composer stop early, as soon as `max_tokens` is sure to cut.
+            let compose_until = request.parameters.stop_sequences.is_empty().then_some(limit);
+            let (text, tool_call) = if request.tool_config.is_none()
+                && request.output_schema.is_none()
+                && !request.has_non_text_blocks()
+            {
+                // Plain text, the common case: nothing to decide.
+                (compose(request, compose_until), None)
+            } else {
+                answer_text(request, compose_until)
+            };
+            let (text, mut token_count, mut stop_reason) = cut(text, request, limit);
+            let tool_call = tool_call.filter(|_| stop_reason == StopReason::EndTurn);
+            if let Some(call) = &tool_call {
+                token_count += token_spans(&call.input.to_string()).count();
+                stop_reason = StopReason::ToolUse;
+            }
+            (text, tool_call, token_count, stop_reason)
         };
-        let (text, mut token_count, mut stop_reason) = cut(text, request, limit);
-        let tool_call = tool_call.filter(|_| stop_reason == StopReason::EndTurn);
-        if let Some(call) = &tool_call {
-            token_count += token_spans(&call.input.to_string()).count();
-            stop_reason = StopReason::ToolUse;
-        }
+        // The prompt cache, only for a call that reaches the model (an
+        // outright failure or a guardrail intervention does not) and has
+        // cache points; any other call never hashes nor takes the lock.
+        let reaches_model =
+            !intervened && (failure.is_none() || directives.fail_after_tokens.is_some());
+        let counted = input::count(request, reaches_model && input::has_cache_points(request));
+        let cached = self.cache.account(&counted.prefixes);
+        let last_point = counted.prefixes.last().map_or(0, |p| p.tokens);
         Plan {
             text,
             tool_call,
             token_count,
+            reasoning: thought,
             stop_reason,
-            input_tokens: input_tokens(request),
+            input: Usage {
+                input_tokens: counted.total - last_point,
+                cache_read_input_tokens: cached.read,
+                cache_write_input_tokens: cached.write,
+                ..Usage::default()
+            },
+            service_tier: options.service_tier,
+            latency_mode: options.latency,
+            guardrail_trace: guardrail::trace(request, intervened),
             failure,
             fail_after_tokens: directives.fail_after_tokens,
             latency: directives.latency.unwrap_or(self.config.first_token_latency),
@@ -159,34 +240,6 @@ fn answer_text(request: &GenerationRequest, compose_until: Option<usize>) -> (St
     }
     text.push_str(&body);
     (text, call)
-}
-
-/// Input tokens: the whitespace-led tokens of every text (system prompt,
-/// text blocks, tool calls' inputs and results), plus one per 750 bytes of
-/// each image and document (a rough stand-in for a model's own count).
-fn input_tokens(request: &GenerationRequest) -> u32 {
-    let text_tokens = |t: &str| token_spans(t).count() as u32;
-    let bytes_tokens = |n: usize| (n / 750).max(1) as u32;
-    let mut total = request.system.as_deref().map_or(0, text_tokens);
-    for block in request.messages.iter().flat_map(|m| &m.content) {
-        total += match block {
-            ContentBlock::Text(t) => text_tokens(t),
-            ContentBlock::Image(i) => bytes_tokens(i.data.len()),
-            ContentBlock::Document(d) => bytes_tokens(d.data.len()),
-            ContentBlock::ToolUse(t) => text_tokens(&t.input.to_string()),
-            ContentBlock::ToolResult(r) => r
-                .content
-                .iter()
-                .map(|c| match c {
-                    ToolResultContent::Text(t) => text_tokens(t),
-                    ToolResultContent::Json(j) => text_tokens(&j.to_string()),
-                    ToolResultContent::Image(i) => bytes_tokens(i.data.len()),
-                    ToolResultContent::Document(d) => bytes_tokens(d.data.len()),
-                })
-                .sum(),
-        };
-    }
-    total.max(1)
 }
 
 /// A tool call's input JSON in the pieces a stream sends: at least two,
@@ -236,8 +289,18 @@ struct Plan {
     tool_call: Option<ToolUse>,
     /// How many tokens (see [`token_spans`]) `text` and the call's input hold.
     token_count: usize,
+    /// The reasoning block before the text, when reasoning was asked for.
+    reasoning: Option<reasoning::Thought>,
     stop_reason: StopReason,
-    input_tokens: u32,
+    /// The input side of the usage: input, cache read and cache write
+    /// tokens (output and total are added at the end).
+    input: Usage,
+    /// The service tier asked for, echoed.
+    service_tier: Option<ServiceTier>,
+    /// The latency mode asked for, echoed.
+    latency_mode: Option<Latency>,
+    /// The guardrail's trace, when asked for.
+    guardrail_trace: Option<Box<serde_json::Value>>,
     failure: Option<GatewayError>,
     fail_after_tokens: Option<u32>,
     latency: Duration,
@@ -248,8 +311,9 @@ struct Plan {
 }
 
 impl Plan {
-    /// The completion after `emitted` tokens, taking the plan's IDs (a
-    /// stream's plan lends copies; a unary plan gives them up).
+    /// The completion after `emitted` tokens of text and tool input (the
+    /// reasoning's tokens are added), taking the plan's IDs (a stream's
+    /// plan lends copies; a unary plan gives them up).
     fn completion(&self, emitted: usize, started: Instant) -> Completion {
         self.completion_with(emitted, started, self.invoked_model_id.clone(), self.request_id.clone())
     }
@@ -267,15 +331,37 @@ impl Plan {
                 StopReason::MaxTokens => "max_tokens",
                 StopReason::StopSequence => "stop_sequence",
                 StopReason::ToolUse => "tool_use",
+                StopReason::GuardrailIntervened => "guardrail_intervened",
                 _ => "end_turn",
             }
             .to_owned(),
-            usage: Usage::new(self.input_tokens, emitted as u32),
+            usage: self.usage(emitted),
             invoked_model_id,
             resolved_model_id: self.resolved_model_id.clone(),
             backend_latency: started.elapsed(),
             request_id,
             tool_uses: Vec::new(),
+            service_tier: self.service_tier,
+            latency: self.latency_mode,
+            guardrail_trace: self.guardrail_trace.clone(),
+        }
+    }
+
+    /// Usage after `emitted` tokens of text and tool input: the reasoning
+    /// counts as output, and the total is every input token (cache reads
+    /// and writes included) plus the output.
+    fn usage(&self, emitted: usize) -> Usage {
+        let thought = self.reasoning.as_ref().map_or(0, |r| r.tokens);
+        let output_tokens = u32::try_from(emitted + thought).unwrap_or(u32::MAX);
+        let input = self.input;
+        Usage {
+            output_tokens,
+            total_tokens: input
+                .input_tokens
+                .saturating_add(input.cache_read_input_tokens)
+                .saturating_add(input.cache_write_input_tokens)
+                .saturating_add(output_tokens),
+            ..input
         }
     }
 }
@@ -300,7 +386,8 @@ impl Backend for SimulatedBackend {
             std::mem::take(&mut plan.request_id),
         );
         let completion = plan.completion_with(plan.token_count, started, model, request_id);
-        let mut content = Vec::with_capacity(2);
+        let mut content = Vec::with_capacity(2 + usize::from(plan.reasoning.is_some()));
+        content.extend(plan.reasoning.as_ref().map(reasoning::Thought::content));
         if !plan.text.is_empty() || plan.tool_call.is_none() {
             content.push(ContentBlock::Text(plan.text));
         }
@@ -336,6 +423,13 @@ impl Backend for SimulatedBackend {
         })
     }
 
+    async fn count_tokens(&self, request: &GenerationRequest) -> Result<u32, GatewayError> {
+        if let Some(e) = self.random_failure(&ids::request_id()) {
+            return Err(e);
+        }
+        Ok(input::count(request, false).total)
+    }
+
     async fn list_models(&self, filter: &ModelFilter) -> Result<Vec<ModelInfo>, GatewayError> {
         if let Some(e) = self.random_failure(&ids::request_id()) {
             return Err(e);
@@ -359,17 +453,23 @@ impl Backend for SimulatedBackend {
     }
 }
 
-/// A planned answer, sent event by event: the text token by token (block
-/// 0), then the tool call's start and input fragments, then the completion.
-/// Sleeping inside the stream means dropping it (a client cancel) stops it
-/// at once.
+/// A planned answer, sent event by event: the reasoning token by token
+/// (block 0) and then its signature alone (or its redacted bytes in one
+/// delta), the text token by token (the next block), then the tool call's
+/// start and input fragments, then the completion. Sleeping inside the
+/// stream means dropping it (a client cancel) stops it at once.
 struct Streamer {
     plan: Plan,
     /// Text tokens sent.
     sent: usize,
-    /// Events sent, tool events included: the first waits for the
-    /// first-token latency, the rest for the token delay.
+    /// Events sent, reasoning and tool events included: the first waits for
+    /// the first-token latency, the rest for the token delay.
     events: usize,
+    /// Where the next reasoning token starts.
+    reasoning_at: usize,
+    /// Whether the reasoning block is out (signature or redacted bytes
+    /// sent).
+    reasoning_done: bool,
     /// Where the next text token starts.
     at: usize,
     /// The tool call's events, queued once the text is out.
@@ -379,7 +479,16 @@ struct Streamer {
 
 impl Streamer {
     fn new(plan: Plan) -> Self {
-        Streamer { plan, sent: 0, events: 0, at: 0, tool_events: None, done: false }
+        Streamer {
+            reasoning_done: plan.reasoning.is_none(),
+            plan,
+            sent: 0,
+            events: 0,
+            reasoning_at: 0,
+            at: 0,
+            tool_events: None,
+            done: false,
+        }
     }
 
     async fn next(&mut self, started: Instant) -> Option<Result<StreamEvent, GatewayError>> {
@@ -398,12 +507,34 @@ impl Streamer {
                 return Some(Err(err.clone()));
             }
         }
+        if let (false, Some(thought)) = (self.reasoning_done, &plan.reasoning) {
+            let delta = match &thought.block {
+                Reasoning::Redacted(bytes) => {
+                    self.reasoning_done = true;
+                    ReasoningDelta::Redacted(bytes.clone())
+                }
+                Reasoning::Text { text, signature } => {
+                    match token_spans(&text[self.reasoning_at..]).next() {
+                        Some(token) => {
+                            self.reasoning_at += token.len();
+                            ReasoningDelta::Text(token.to_owned())
+                        }
+                        None => {
+                            self.reasoning_done = true;
+                            ReasoningDelta::Signature(signature.clone().unwrap_or_default())
+                        }
+                    }
+                }
+            };
+            return Some(Ok(StreamEvent::Reasoning { index: 0, delta }));
+        }
+        let text_index = u32::from(plan.reasoning.is_some());
         if let Some(token) = token_spans(&plan.text[self.at..]).next() {
             self.at += token.len();
             self.sent += 1;
-            return Some(Ok(StreamEvent::Text { index: 0, text: token.to_owned() }));
+            return Some(Ok(StreamEvent::Text { index: text_index, text: token.to_owned() }));
         }
-        let index = u32::from(!plan.text.is_empty());
+        let index = text_index + u32::from(!plan.text.is_empty());
         let queue = self.tool_events.get_or_insert_with(|| {
             let Some(call) = &plan.tool_call else { return Default::default() };
             let start = StreamEvent::ToolUseStart { index, id: call.id.clone(), name: call.name.clone() };
@@ -579,13 +710,16 @@ const STOPWORDS: &[&str] = &[
 ];
 
 /// The subject of the last user turn: the words after "about", else the
-/// longest word that is not a stopword, else "sky". Words are trimmed of
+/// longest word that is not a stopword, else "sky". Control markers
+/// (`[[...]]`) are skipped; words are trimmed of
 /// punctuation and compared ignoring ASCII case; the subject is lower case.
 fn topic(text: &str) -> String {
     // One pass: up to three words after the first "about" (articles skipped)
     // make the subject; until then, remember the longest candidate word.
+    // Control markers (`[[guardrail]]`, `[[redacted]]`) are not words.
     let words = text
         .split_whitespace()
+        .filter(|w| !(w.starts_with("[[") && w.ends_with("]]")))
         .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-'))
         .filter(|w| !w.is_empty());
     let mut subject = String::new();
@@ -695,6 +829,9 @@ fn fill(out: &mut String, template: &str, subject: &str) {
 }
 
 #[cfg(test)]
+mod features_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
@@ -713,6 +850,7 @@ mod tests {
             api: Default::default(),
             tool_config: None,
             output_schema: None,
+            options: None,
         }
     }
 

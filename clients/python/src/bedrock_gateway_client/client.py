@@ -40,6 +40,7 @@ from ._proto import gateway_pb2_grpc as pb_grpc
 
 __all__ = [
     "DEFAULT_TARGET",
+    "CachePoint",
     "Client",
     "Completion",
     "ContentBlock",
@@ -47,10 +48,14 @@ __all__ = [
     "ErrorInfo",
     "GatewayError",
     "GenerateResult",
+    "GuardrailConfig",
     "Image",
     "Message",
     "ModelSummary",
     "OutputSchema",
+    "Reasoning",
+    "ReasoningConfig",
+    "ReasoningDelta",
     "ResourceInfo",
     "Stream",
     "StreamEvent",
@@ -81,6 +86,11 @@ ImageFormat = Literal["png", "jpeg", "gif", "webp"]
 DocumentFormat = Literal["pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md"]
 ToolChoiceMode = Literal["auto", "any", "tool"]
 ToolResultStatus = Literal["success", "error"]
+CacheTtl = Literal["5m", "1h"]
+GuardrailTrace = Literal["disabled", "enabled", "enabled_full"]
+GuardrailStreamMode = Literal["sync", "async"]
+ServiceTier = Literal["default", "priority", "flex", "reserved"]
+Latency = Literal["standard", "optimized"]
 
 _IMAGE_FORMATS: Dict[str, Any] = {
     "png": pb.IMAGE_FORMAT_PNG,
@@ -108,6 +118,23 @@ _TOOL_RESULT_STATUSES: Dict[str, Any] = {
     "success": pb.TOOL_RESULT_STATUS_SUCCESS,
     "error": pb.TOOL_RESULT_STATUS_ERROR,
 }
+_CACHE_TTLS: Dict[str, Any] = {"5m": pb.CACHE_TTL_5_MINUTES, "1h": pb.CACHE_TTL_1_HOUR}
+_GUARDRAIL_TRACES: Dict[str, Any] = {
+    "disabled": pb.GUARDRAIL_TRACE_DISABLED,
+    "enabled": pb.GUARDRAIL_TRACE_ENABLED,
+    "enabled_full": pb.GUARDRAIL_TRACE_ENABLED_FULL,
+}
+_GUARDRAIL_STREAM_MODES: Dict[str, Any] = {
+    "sync": pb.GUARDRAIL_STREAM_MODE_SYNC,
+    "async": pb.GUARDRAIL_STREAM_MODE_ASYNC,
+}
+_SERVICE_TIERS: Dict[str, Any] = {
+    "default": pb.SERVICE_TIER_DEFAULT,
+    "priority": pb.SERVICE_TIER_PRIORITY,
+    "flex": pb.SERVICE_TIER_FLEX,
+    "reserved": pb.SERVICE_TIER_RESERVED,
+}
+_LATENCIES: Dict[str, Any] = {"standard": pb.LATENCY_STANDARD, "optimized": pb.LATENCY_OPTIMIZED}
 # File suffixes that name a format other than their own spelling.
 _SUFFIX_ALIASES = {"jpg": "jpeg", "htm": "html", "markdown": "md", "text": "txt"}
 # What Bedrock takes in a document name: letters, digits, single spaces,
@@ -218,10 +245,35 @@ class ToolResult:
         object.__setattr__(self, "content", tuple(content))
 
 
+@dataclass(frozen=True)
+class Reasoning:
+    """A piece of the model's reasoning (``Reasoning`` in the proto): ``text``
+    with its ``signature``, or ``redacted`` bytes the provider encrypted.
+
+    An answer's reasoning blocks come first in its content; replay them
+    unchanged in the assistant turn (Bedrock checks the signature, and with
+    tools the reasoning must be replayed).
+    """
+
+    text: str = ""
+    signature: str = ""
+    redacted: bytes = b""
+
+
+@dataclass(frozen=True)
+class CachePoint:
+    """A prompt-cache point (``CachePoint`` in the proto): everything before
+    it (tools, system prompt, turns) is cached. ``ttl`` is ``"5m"``, ``"1h"``
+    (models that offer it) or None (Bedrock's default, 5 minutes). As a
+    block, it follows at least one other block of its turn."""
+
+    ttl: Optional[CacheTtl] = None
+
+
 #: One block of a turn or of an answer (``ContentBlock`` in the proto): text
-#: (``str``), :class:`Image`, :class:`Document`, :class:`ToolUse` or
-#: :class:`ToolResult`.
-ContentBlock = Union[str, Image, Document, ToolUse, ToolResult]
+#: (``str``), :class:`Image`, :class:`Document`, :class:`ToolUse`,
+#: :class:`ToolResult`, :class:`Reasoning` or :class:`CachePoint`.
+ContentBlock = Union[str, Image, Document, ToolUse, ToolResult, Reasoning, CachePoint]
 
 
 @dataclass(frozen=True)
@@ -252,10 +304,11 @@ class ToolChoice:
 @dataclass(frozen=True)
 class ToolConfig:
     """The tools a model may call (``ToolConfig`` in the proto); ``tool_choice``
-    None means AUTO."""
+    None means AUTO; ``cache_point`` puts a prompt-cache point after the tools."""
 
     tools: Sequence[Tool]
     tool_choice: Optional[ToolChoice] = None
+    cache_point: Optional[CachePoint] = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tools", tuple(self.tools))
@@ -268,6 +321,30 @@ class OutputSchema:
     json_schema: Mapping[str, Any]
     name: str = ""
     description: str = ""
+
+
+@dataclass(frozen=True)
+class ReasoningConfig:
+    """Extended thinking (``ReasoningConfig`` in the proto): the model may
+    spend up to ``budget_tokens`` (at least 1024, below ``max_tokens``)
+    reasoning before it answers."""
+
+    budget_tokens: int
+
+
+@dataclass(frozen=True)
+class GuardrailConfig:
+    """A Bedrock guardrail to apply (``GuardrailConfig`` in the proto).
+
+    ``trace``: ``"enabled"``, ``"enabled_full"``, ``"disabled"`` or None
+    (disabled); the trace comes back as ``guardrail_trace``. ``stream_mode``
+    (streams only): ``"sync"``, ``"async"`` or None (sync).
+    """
+
+    identifier: str
+    version: str
+    trace: Optional[GuardrailTrace] = None
+    stream_mode: Optional[GuardrailStreamMode] = None
 
 
 @dataclass(frozen=True)
@@ -299,7 +376,9 @@ MessageLike = Union[Message, Tuple[str, str], Tuple[str, Sequence[ContentBlock]]
 
 @dataclass(frozen=True)
 class Usage:
-    """Tokens counted for one call."""
+    """Tokens counted for one call. The three input counts are disjoint:
+    ``input_tokens`` excludes the tokens read from or written to the prompt
+    cache, and ``total_tokens`` = input + cache read + cache write + output."""
 
     input_tokens: int
     output_tokens: int
@@ -327,14 +406,27 @@ class GenerateResult:
     #: The foundation model that served the call (the model behind an
     #: inference profile or application profile ARN).
     resolved_model_id: str = ""
-    #: The answer block by block: ``str`` text blocks and :class:`ToolUse`
-    #: calls. Replay it as ``Message("assistant", blocks=result.content)``.
+    #: The answer block by block: :class:`Reasoning` first (with reasoning),
+    #: ``str`` text blocks and :class:`ToolUse` calls. Replay it as
+    #: ``Message("assistant", blocks=result.content)``.
     content: Tuple[ContentBlock, ...] = ()
+    #: The service tier served (``"default"``, ``"priority"``, ``"flex"``,
+    #: ``"reserved"``), or None when not reported.
+    service_tier: Optional[str] = None
+    #: The latency mode served (``"standard"``, ``"optimized"``), or None.
+    latency: Optional[str] = None
+    #: The guardrail's trace (Bedrock's JSON shape), when asked for.
+    guardrail_trace: Optional[Dict[str, Any]] = None
 
     @property
     def tool_uses(self) -> Tuple[ToolUse, ...]:
         """The tool calls in :attr:`content`, in order (stop reason ``STOP_REASON_TOOL_USE``)."""
         return tuple(b for b in self.content if isinstance(b, ToolUse))
+
+    @property
+    def reasoning(self) -> Tuple[Reasoning, ...]:
+        """The reasoning blocks in :attr:`content`, in order."""
+        return tuple(b for b in self.content if isinstance(b, Reasoning))
 
 
 @dataclass(frozen=True)
@@ -354,6 +446,12 @@ class Completion:
     #: Every tool call of the answer, in order, its input fragments joined
     #: and parsed.
     tool_uses: Tuple[ToolUse, ...] = ()
+    #: The service tier served, or None when not reported.
+    service_tier: Optional[str] = None
+    #: The latency mode served, or None when not reported.
+    latency: Optional[str] = None
+    #: The guardrail's trace (Bedrock's JSON shape), when asked for.
+    guardrail_trace: Optional[Dict[str, Any]] = None
 
 
 @dataclass(frozen=True)
@@ -381,8 +479,23 @@ class ToolUseDelta:
     input_json: str
 
 
+@dataclass(frozen=True)
+class ReasoningDelta:
+    """A stream event: the next piece of the reasoning block at ``index``.
+
+    Each sets one of ``text`` (more reasoning), ``signature`` (the block's
+    signature, often alone in its own delta) and ``redacted`` (opaque bytes).
+    :attr:`Stream.content` joins them into :class:`Reasoning` blocks.
+    """
+
+    index: int
+    text: str = ""
+    signature: str = ""
+    redacted: bytes = b""
+
+
 #: What :meth:`Stream.events` yields; :class:`Completion` comes last.
-StreamEvent = Union[TextDelta, ToolUseStart, ToolUseDelta, Completion]
+StreamEvent = Union[TextDelta, ToolUseStart, ToolUseDelta, ReasoningDelta, Completion]
 
 
 @dataclass(frozen=True)
@@ -640,10 +753,40 @@ def _block(block: ContentBlock) -> pb.ContentBlock:
         if block.status is not None:
             result.status = _choice(_TOOL_RESULT_STATUSES, block.status, "tool result status")
         return pb.ContentBlock(tool_result=result)
+    if isinstance(block, Reasoning):
+        return pb.ContentBlock(
+            reasoning=pb.Reasoning(
+                text=block.text, signature=block.signature, redacted=bytes(block.redacted)
+            )
+        )
+    if isinstance(block, CachePoint):
+        return pb.ContentBlock(cache_point=_cache_point(block))
     raise TypeError(
-        "a content block is a str, an Image, a Document, a ToolUse or a ToolResult, "
-        f"not {type(block).__name__}"
+        "a content block is a str, an Image, a Document, a ToolUse, a ToolResult, "
+        f"a Reasoning or a CachePoint, not {type(block).__name__}"
     )
+
+
+def _cache_point(point: CachePoint) -> pb.CachePoint:
+    if not isinstance(point, CachePoint):
+        raise TypeError(f"a cache point is a CachePoint, not {type(point).__name__}")
+    if point.ttl is None:
+        return pb.CachePoint()
+    return pb.CachePoint(ttl=_choice(_CACHE_TTLS, point.ttl, "cache TTL"))
+
+
+def _served(value: int, enum: Any, prefix: str) -> Optional[str]:
+    """A served tier or latency mode's short name; None when unspecified."""
+    if value == 0:
+        return None
+    try:
+        return _enum_short_name(enum.Name(value), prefix)
+    except ValueError:  # a value newer than these stubs
+        return str(value)
+
+
+def _guardrail_trace(message: Any) -> Optional[Dict[str, Any]]:
+    return _from_struct(message.guardrail_trace) if message.HasField("guardrail_trace") else None
 
 
 def _from_image(image: pb.Image) -> Image:
@@ -690,6 +833,14 @@ def _from_block(block: pb.ContentBlock) -> Optional[ContentBlock]:
             else cast(ToolResultStatus, _enum_short_name(status_name, "TOOL_RESULT_STATUS_"))
         )
         return ToolResult(block.tool_result.tool_use_id, pieces, status)
+    if kind == "reasoning":
+        r = block.reasoning
+        return Reasoning(text=r.text, signature=r.signature, redacted=bytes(r.redacted))
+    if kind == "cache_point":
+        ttl = None if block.cache_point.ttl == pb.CACHE_TTL_UNSPECIFIED else (
+            "1h" if block.cache_point.ttl == pb.CACHE_TTL_1_HOUR else "5m"
+        )
+        return CachePoint(cast(Optional[CacheTtl], ttl))
     return None
 
 
@@ -709,6 +860,21 @@ def _tool_config(config: ToolConfig) -> pb.ToolConfig:
                 tool_name=config.tool_choice.tool_name,
             )
         )
+    if config.cache_point is not None:
+        message.cache_point.CopyFrom(_cache_point(config.cache_point))
+    return message
+
+
+def _guardrail(config: GuardrailConfig, stream: bool) -> pb.GuardrailConfig:
+    if not isinstance(config, GuardrailConfig):
+        raise TypeError(f"guardrail must be a GuardrailConfig, not {type(config).__name__}")
+    message = pb.GuardrailConfig(identifier=config.identifier, version=config.version)
+    if config.trace is not None:
+        message.trace = _choice(_GUARDRAIL_TRACES, config.trace, "guardrail trace")
+    if config.stream_mode is not None:
+        if not stream:
+            raise ValueError("GuardrailConfig.stream_mode is for stream() only")
+        message.stream_mode = _choice(_GUARDRAIL_STREAM_MODES, config.stream_mode, "guardrail stream mode")
     return message
 
 
@@ -748,6 +914,9 @@ def _completion(c: pb.GenerationComplete) -> Completion:
         time_to_first_token=_optional_timedelta(c, "time_to_first_token"),
         resolved_model_id=c.resolved_model_id,
         tool_uses=tuple(_from_tool_use(t) for t in c.tool_uses),
+        service_tier=_served(c.service_tier, pb.ServiceTier, "SERVICE_TIER_"),
+        latency=_served(c.latency, pb.Latency, "LATENCY_"),
+        guardrail_trace=_guardrail_trace(c),
     )
 
 
@@ -755,9 +924,11 @@ class Stream(Iterator[str]):
     """A streamed completion: iterate it for text chunks (``str``).
 
     After the last chunk, :attr:`completion` holds the final event (stop
-    reason, usage, tool calls, ...). :meth:`events` yields every event instead
-    (:class:`TextDelta`, :class:`ToolUseStart`, :class:`ToolUseDelta`, then
-    :class:`Completion`); both read the same call, so a stream is read once
+    reason, usage, tool calls, ...) and :attr:`content` the answer's blocks
+    (reasoning with its signature, text, tool calls) to replay in the next
+    turn. :meth:`events` yields every event instead (:class:`TextDelta`,
+    :class:`ReasoningDelta`, :class:`ToolUseStart`, :class:`ToolUseDelta`,
+    then :class:`Completion`); both read the same call, so a stream is read once
     either way. :meth:`cancel` stops the call (and generation upstream) at
     once; iteration then simply ends. Any other failure is raised from
     iteration as :class:`GatewayError`; the chunks already received stay
@@ -768,6 +939,10 @@ class Stream(Iterator[str]):
     def __init__(self, call: Any) -> None:
         self._call = call
         self._chunks: list[str] = []
+        # The answer's blocks by index, as the deltas build them: a list of
+        # text pieces, [text pieces, signature pieces, redacted bytes], or
+        # a ToolUseStart.
+        self._blocks: Dict[int, Any] = {}
         self._completion: Optional[Completion] = None
         self._cancelled = False
         self._done = False
@@ -809,10 +984,22 @@ class Stream(Iterator[str]):
             kind = event.WhichOneof("event")
             if kind == "delta":
                 self._chunks.append(event.delta.text)
+                self._blocks.setdefault(event.delta.index, []).append(event.delta.text)
                 return TextDelta(event.delta.text, event.delta.index)
+            if kind == "reasoning_delta":
+                r = event.reasoning_delta
+                block = self._blocks.setdefault(r.index, ([], [], bytearray()))
+                block[0].append(r.text)
+                block[1].append(r.signature)
+                block[2].extend(r.redacted)
+                return ReasoningDelta(
+                    index=r.index, text=r.text, signature=r.signature, redacted=bytes(r.redacted)
+                )
             if kind == "tool_use_start":
                 s = event.tool_use_start
-                return ToolUseStart(index=s.index, id=s.id, name=s.name)
+                start = ToolUseStart(index=s.index, id=s.id, name=s.name)
+                self._blocks[s.index] = start
+                return start
             if kind == "tool_use_delta":
                 d = event.tool_use_delta
                 return ToolUseDelta(index=d.index, input_json=d.input_json)
@@ -830,6 +1017,31 @@ class Stream(Iterator[str]):
     def text(self) -> str:
         """Every chunk received so far, concatenated."""
         return "".join(self._chunks)
+
+    @property
+    def content(self) -> Tuple[ContentBlock, ...]:
+        """The answer so far as content blocks, in index order: each
+        :class:`Reasoning` with its text joined and its signature (which may
+        have come alone, in its own delta) or redacted bytes, ``str`` text
+        blocks, and :class:`ToolUse` calls (parsed from the completion once it
+        has come). Replay it as ``Message("assistant", blocks=stream.content)``.
+        """
+        calls = {t.id: t for t in (self._completion.tool_uses if self._completion else ())}
+        out: List[ContentBlock] = []
+        for index in sorted(self._blocks):
+            block = self._blocks[index]
+            if isinstance(block, ToolUseStart):
+                out.append(calls.get(block.id, ToolUse(block.id, block.name)))
+            elif isinstance(block, tuple):
+                out.append(Reasoning("".join(block[0]), "".join(block[1]), bytes(block[2])))
+            elif "".join(block):
+                out.append("".join(block))
+        return tuple(out)
+
+    @property
+    def reasoning(self) -> Tuple[Reasoning, ...]:
+        """The reasoning blocks of :attr:`content`."""
+        return tuple(b for b in self.content if isinstance(b, Reasoning))
 
     @property
     def cancelled(self) -> bool:
@@ -910,6 +1122,13 @@ class Client:
         api: Optional[Api],
         tool_config: Optional[ToolConfig],
         output_schema: Optional[OutputSchema],
+        system_cache_point: Optional[CachePoint] = None,
+        reasoning: Optional[ReasoningConfig] = None,
+        guardrail: Optional[GuardrailConfig] = None,
+        service_tier: Optional[ServiceTier] = None,
+        latency: Optional[Latency] = None,
+        request_metadata: Optional[Mapping[str, str]] = None,
+        stream: bool = False,
     ) -> dict[str, Any]:
         fields: dict[str, Any] = {"model_id": model_id, "prompt": prompt, "system": system}
         if messages:
@@ -937,6 +1156,20 @@ class Client:
             fields["tool_config"] = _tool_config(tool_config)
         if output_schema is not None:
             fields["output_schema"] = _output_schema(output_schema)
+        if system_cache_point is not None:
+            fields["system_cache_point"] = _cache_point(system_cache_point)
+        if reasoning is not None:
+            if not isinstance(reasoning, ReasoningConfig):
+                raise TypeError(f"reasoning must be a ReasoningConfig, not {type(reasoning).__name__}")
+            fields["reasoning"] = pb.ReasoningConfig(budget_tokens=reasoning.budget_tokens)
+        if guardrail is not None:
+            fields["guardrail"] = _guardrail(guardrail, stream)
+        if service_tier is not None:
+            fields["service_tier"] = _choice(_SERVICE_TIERS, service_tier, "service tier")
+        if latency is not None:
+            fields["latency"] = _choice(_LATENCIES, latency, "latency")
+        if request_metadata:
+            fields["request_metadata"] = dict(request_metadata)
         return fields
 
     def generate(
@@ -954,6 +1187,12 @@ class Client:
         api: Optional[Api] = None,
         tool_config: Optional[ToolConfig] = None,
         output_schema: Optional[OutputSchema] = None,
+        system_cache_point: Optional[CachePoint] = None,
+        reasoning: Optional[ReasoningConfig] = None,
+        guardrail: Optional[GuardrailConfig] = None,
+        service_tier: Optional[ServiceTier] = None,
+        latency: Optional[Latency] = None,
+        request_metadata: Optional[Mapping[str, str]] = None,
         timeout: Optional[float] = None,
         metadata: Optional[Metadata] = None,
     ) -> GenerateResult:
@@ -965,11 +1204,22 @@ class Client:
         ``output_schema`` makes the answer's text JSON following a schema.
         Images and documents go in a user turn's blocks:
         ``messages=[Message("user", blocks=[Image.from_path("cat.png"), "What is this?"])]``.
+
+        ``reasoning=ReasoningConfig(1024)`` lets the model reason first (its
+        :class:`Reasoning` blocks lead :attr:`GenerateResult.content`);
+        ``system_cache_point=CachePoint()`` caches the tools and system prompt
+        (``ToolConfig(cache_point=...)`` and :class:`CachePoint` blocks add
+        more points); ``guardrail`` applies a Bedrock guardrail;
+        ``service_tier`` and ``latency`` ask for a tier and latency mode (the
+        served ones come back); ``request_metadata`` tags the call in
+        Bedrock's invocation logs. ``metadata`` is gRPC request metadata
+        (headers) for the gateway.
         """
         request = pb.GenerateRequest(
             **self._request_fields(
                 model_id, prompt, messages, system, temperature, top_p, max_tokens,
                 stop_sequences, additional_model_request_fields, api, tool_config, output_schema,
+                system_cache_point, reasoning, guardrail, service_tier, latency, request_metadata,
             )
         )
         try:
@@ -989,6 +1239,9 @@ class Client:
             backend_latency=_optional_timedelta(response, "backend_latency"),
             resolved_model_id=response.resolved_model_id,
             content=tuple(b for b in map(_from_block, response.content) if b is not None),
+            service_tier=_served(response.service_tier, pb.ServiceTier, "SERVICE_TIER_"),
+            latency=_served(response.latency, pb.Latency, "LATENCY_"),
+            guardrail_trace=_guardrail_trace(response),
         )
 
     def stream(
@@ -1006,23 +1259,61 @@ class Client:
         api: Optional[Api] = None,
         tool_config: Optional[ToolConfig] = None,
         output_schema: Optional[OutputSchema] = None,
+        system_cache_point: Optional[CachePoint] = None,
+        reasoning: Optional[ReasoningConfig] = None,
+        guardrail: Optional[GuardrailConfig] = None,
+        service_tier: Optional[ServiceTier] = None,
+        latency: Optional[Latency] = None,
+        request_metadata: Optional[Mapping[str, str]] = None,
         timeout: Optional[float] = None,
         metadata: Optional[Metadata] = None,
     ) -> Stream:
         """Streams a completion (``GenerateStream``): a :class:`Stream` of text chunks.
 
-        Takes the same arguments as :meth:`generate`. Errors, invalid
-        requests included, are raised while iterating. Tool calls arrive as
-        events (:meth:`Stream.events`) and whole in the completion's
-        ``tool_uses``.
+        Takes the same arguments as :meth:`generate` (a ``guardrail`` may
+        also set ``stream_mode``). Errors, invalid requests included, are
+        raised while iterating. Tool calls and reasoning arrive as events
+        (:meth:`Stream.events`); the calls come whole in the completion's
+        ``tool_uses``, and :attr:`Stream.content` assembles the answer.
         """
         request = pb.GenerateStreamRequest(
             **self._request_fields(
                 model_id, prompt, messages, system, temperature, top_p, max_tokens,
                 stop_sequences, additional_model_request_fields, api, tool_config, output_schema,
+                system_cache_point, reasoning, guardrail, service_tier, latency, request_metadata,
+                stream=True,
             )
         )
         return Stream(self._stub.GenerateStream(request, timeout=timeout, metadata=metadata))
+
+    def count_tokens(
+        self,
+        model_id: str,
+        *,
+        prompt: str = "",
+        messages: Optional[Sequence[MessageLike]] = None,
+        system: str = "",
+        tool_config: Optional[ToolConfig] = None,
+        timeout: Optional[float] = None,
+        metadata: Optional[Metadata] = None,
+    ) -> int:
+        """The input tokens a :meth:`generate` call with the same input would
+        be charged (``CountTokens``): its ``input_tokens`` +
+        ``cache_read_input_tokens`` + ``cache_write_input_tokens``. A model
+        without token counting raises GatewayError with FAILED_PRECONDITION.
+        """
+        fields: dict[str, Any] = {"model_id": model_id, "prompt": prompt, "system": system}
+        if messages:
+            fields["messages"] = [_message(m) for m in messages]
+        if tool_config is not None:
+            fields["tool_config"] = _tool_config(tool_config)
+        try:
+            response: pb.CountTokensResponse = self._stub.CountTokens(
+                pb.CountTokensRequest(**fields), timeout=timeout, metadata=metadata
+            )
+        except grpc.RpcError as error:
+            raise GatewayError.from_rpc_error(error) from None
+        return int(response.input_tokens)
 
     def list_models(
         self,

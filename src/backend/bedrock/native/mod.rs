@@ -5,6 +5,12 @@
 //! Bedrock backend calls [`encode`] before InvokeModel, [`decode`] on its
 //! answer and [`decode_chunk`] on each InvokeModelWithResponseStream chunk.
 //!
+//! Guardrails are the same for every family: Bedrock adds
+//! `"amazon-bedrock-guardrailAction"` (`"INTERVENED"` or `"NONE"`) and, when
+//! the trace is on, `"amazon-bedrock-trace": {"guardrail": {...}}` to the
+//! family's own body or chunk. [`decode_guardrail`] reads them from a body,
+//! and [`decode_chunk`] yields them as a [`ChunkEvent::Guardrail`].
+//!
 //! Unset parameters are left out of the body rather than sent as 0, so the
 //! model's own default applies. A parameter the caller also sets through
 //! `additional_model_request_fields` takes the caller's value.
@@ -119,10 +125,52 @@ pub enum ChunkEvent {
         /// Generated tokens so far, if this chunk reports them.
         output_tokens: Option<u32>,
     },
+    /// Bedrock's guardrail reported its action or its trace.
+    Guardrail(Guardrail),
+}
+
+/// What Bedrock's guardrail did, as it adds it to a native body or chunk.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Guardrail {
+    /// `amazon-bedrock-guardrailAction` was `INTERVENED`.
+    pub intervened: bool,
+    /// The `guardrail` member of `amazon-bedrock-trace`, as Bedrock wrote it.
+    pub trace: Option<Value>,
+}
+
+/// The guardrail members Bedrock adds to a native body.
+#[derive(Deserialize)]
+struct GuardrailFields {
+    #[serde(rename = "amazon-bedrock-guardrailAction")]
+    action: Option<String>,
+    #[serde(rename = "amazon-bedrock-trace")]
+    trace: Option<TraceFields>,
+}
+
+#[derive(Deserialize)]
+struct TraceFields {
+    guardrail: Option<Value>,
+}
+
+impl From<GuardrailFields> for Guardrail {
+    fn from(f: GuardrailFields) -> Self {
+        Guardrail {
+            intervened: f.action.as_deref() == Some("INTERVENED"),
+            trace: f.trace.and_then(|t| t.guardrail).filter(|g| !g.is_null()),
+        }
+    }
+}
+
+/// Reads the guardrail's action and trace from an InvokeModel body of any
+/// family (a second, shallow read of the body: the backend asks for it only
+/// when the request carries a guardrail).
+pub fn decode_guardrail(family: Family, body: &[u8]) -> Result<Guardrail, GatewayError> {
+    parse::<GuardrailFields>(family, "response", body).map(Guardrail::from)
 }
 
 /// Reads the JSON payload of one stream chunk, in order: text, then stop,
-/// then usage. A chunk that is not JSON, or has a field of the wrong type, is
+/// then usage, then the guardrail's action and trace when Bedrock added
+/// them. A chunk that is not JSON, or has a field of the wrong type, is
 /// INTERNAL with an excerpt; unknown fields and event types are ignored.
 pub fn decode_chunk(family: Family, chunk: &[u8]) -> Result<Vec<ChunkEvent>, GatewayError> {
     let value: Value = parse(family, "stream chunk", chunk)?;
@@ -137,6 +185,13 @@ pub fn decode_chunk(family: Family, chunk: &[u8]) -> Result<Vec<ChunkEvent>, Gat
         let m = InvocationMetrics::deserialize(metrics)
             .map_err(|e| malformed(family, "stream chunk", &e, chunk))?;
         merge_usage(&mut events, m.input_token_count, m.output_token_count);
+    }
+    if value.get("amazon-bedrock-guardrailAction").is_some()
+        || value.get("amazon-bedrock-trace").is_some()
+    {
+        let g = GuardrailFields::deserialize(&value)
+            .map_err(|e| malformed(family, "stream chunk", &e, chunk))?;
+        events.push(ChunkEvent::Guardrail(g.into()));
     }
     Ok(events)
 }
@@ -306,6 +361,7 @@ pub(crate) mod test_support {
             api: BedrockApi::InvokeModel,
             tool_config: None,
             output_schema: None,
+            options: None,
         }
     }
 
@@ -355,6 +411,32 @@ mod tests {
         for (raw, want) in cases {
             assert_eq!(converse_stop_reason(raw), want, "{raw}");
         }
+    }
+
+    #[test]
+    fn guardrail_action_and_trace_are_read_the_same_for_every_family() {
+        let body = br#"{"generation":"Sorry.","stop_reason":"stop",
+            "amazon-bedrock-guardrailAction":"INTERVENED",
+            "amazon-bedrock-trace":{"guardrail":{"input":{"gr1":{"topicPolicy":{"topics":[]}}}}}}"#;
+        for family in Family::ALL {
+            let g = decode_guardrail(family, body).unwrap();
+            assert!(g.intervened, "{family:?}");
+            assert_eq!(
+                g.trace,
+                Some(json!({"input": {"gr1": {"topicPolicy": {"topics": []}}}}))
+            );
+        }
+        let none = br#"{"generation":"x","amazon-bedrock-guardrailAction":"NONE"}"#;
+        let none = decode_guardrail(Family::Llama, none).unwrap();
+        assert_eq!(none, Guardrail::default());
+        let chunk = br#"{"type":"message_stop","amazon-bedrock-guardrailAction":"INTERVENED"}"#;
+        let events = decode_chunk(Family::Anthropic, chunk).unwrap();
+        assert_eq!(
+            events.last(),
+            Some(&ChunkEvent::Guardrail(Guardrail { intervened: true, trace: None }))
+        );
+        let plain = decode_chunk(Family::Anthropic, br#"{"type":"message_stop"}"#).unwrap();
+        assert!(!plain.iter().any(|e| matches!(e, ChunkEvent::Guardrail(_))));
     }
 
     #[test]

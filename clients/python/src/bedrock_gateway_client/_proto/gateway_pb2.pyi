@@ -11,6 +11,39 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class CacheTtl(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CACHE_TTL_UNSPECIFIED: _ClassVar[CacheTtl]
+    CACHE_TTL_5_MINUTES: _ClassVar[CacheTtl]
+    CACHE_TTL_1_HOUR: _ClassVar[CacheTtl]
+
+class GuardrailTrace(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GUARDRAIL_TRACE_UNSPECIFIED: _ClassVar[GuardrailTrace]
+    GUARDRAIL_TRACE_DISABLED: _ClassVar[GuardrailTrace]
+    GUARDRAIL_TRACE_ENABLED: _ClassVar[GuardrailTrace]
+    GUARDRAIL_TRACE_ENABLED_FULL: _ClassVar[GuardrailTrace]
+
+class GuardrailStreamMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GUARDRAIL_STREAM_MODE_UNSPECIFIED: _ClassVar[GuardrailStreamMode]
+    GUARDRAIL_STREAM_MODE_SYNC: _ClassVar[GuardrailStreamMode]
+    GUARDRAIL_STREAM_MODE_ASYNC: _ClassVar[GuardrailStreamMode]
+
+class ServiceTier(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SERVICE_TIER_UNSPECIFIED: _ClassVar[ServiceTier]
+    SERVICE_TIER_DEFAULT: _ClassVar[ServiceTier]
+    SERVICE_TIER_PRIORITY: _ClassVar[ServiceTier]
+    SERVICE_TIER_FLEX: _ClassVar[ServiceTier]
+    SERVICE_TIER_RESERVED: _ClassVar[ServiceTier]
+
+class Latency(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LATENCY_UNSPECIFIED: _ClassVar[Latency]
+    LATENCY_STANDARD: _ClassVar[Latency]
+    LATENCY_OPTIMIZED: _ClassVar[Latency]
+
 class ImageFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     IMAGE_FORMAT_UNSPECIFIED: _ClassVar[ImageFormat]
@@ -70,6 +103,24 @@ class StopReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STOP_REASON_MALFORMED_TOOL_USE: _ClassVar[StopReason]
     STOP_REASON_MODEL_CONTEXT_WINDOW_EXCEEDED: _ClassVar[StopReason]
     STOP_REASON_OTHER: _ClassVar[StopReason]
+CACHE_TTL_UNSPECIFIED: CacheTtl
+CACHE_TTL_5_MINUTES: CacheTtl
+CACHE_TTL_1_HOUR: CacheTtl
+GUARDRAIL_TRACE_UNSPECIFIED: GuardrailTrace
+GUARDRAIL_TRACE_DISABLED: GuardrailTrace
+GUARDRAIL_TRACE_ENABLED: GuardrailTrace
+GUARDRAIL_TRACE_ENABLED_FULL: GuardrailTrace
+GUARDRAIL_STREAM_MODE_UNSPECIFIED: GuardrailStreamMode
+GUARDRAIL_STREAM_MODE_SYNC: GuardrailStreamMode
+GUARDRAIL_STREAM_MODE_ASYNC: GuardrailStreamMode
+SERVICE_TIER_UNSPECIFIED: ServiceTier
+SERVICE_TIER_DEFAULT: ServiceTier
+SERVICE_TIER_PRIORITY: ServiceTier
+SERVICE_TIER_FLEX: ServiceTier
+SERVICE_TIER_RESERVED: ServiceTier
+LATENCY_UNSPECIFIED: Latency
+LATENCY_STANDARD: Latency
+LATENCY_OPTIMIZED: Latency
 IMAGE_FORMAT_UNSPECIFIED: ImageFormat
 IMAGE_FORMAT_PNG: ImageFormat
 IMAGE_FORMAT_JPEG: ImageFormat
@@ -111,7 +162,14 @@ STOP_REASON_MODEL_CONTEXT_WINDOW_EXCEEDED: StopReason
 STOP_REASON_OTHER: StopReason
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("model_id", "prompt", "messages", "system", "parameters", "additional_model_request_fields", "api", "tool_config", "output_schema")
+    __slots__ = ("model_id", "prompt", "messages", "system", "parameters", "additional_model_request_fields", "api", "tool_config", "output_schema", "system_cache_point", "reasoning", "guardrail", "service_tier", "latency", "request_metadata")
+    class RequestMetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
@@ -121,6 +179,12 @@ class GenerateRequest(_message.Message):
     API_FIELD_NUMBER: _ClassVar[int]
     TOOL_CONFIG_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_CACHE_POINT_FIELD_NUMBER: _ClassVar[int]
+    REASONING_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAIL_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_TIER_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_METADATA_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     prompt: str
     messages: _containers.RepeatedCompositeFieldContainer[Message]
@@ -130,10 +194,23 @@ class GenerateRequest(_message.Message):
     api: BedrockApi
     tool_config: ToolConfig
     output_schema: OutputSchema
-    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., system: _Optional[str] = ..., parameters: _Optional[_Union[GenerationParameters, _Mapping]] = ..., additional_model_request_fields: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., api: _Optional[_Union[BedrockApi, str]] = ..., tool_config: _Optional[_Union[ToolConfig, _Mapping]] = ..., output_schema: _Optional[_Union[OutputSchema, _Mapping]] = ...) -> None: ...
+    system_cache_point: CachePoint
+    reasoning: ReasoningConfig
+    guardrail: GuardrailConfig
+    service_tier: ServiceTier
+    latency: Latency
+    request_metadata: _containers.ScalarMap[str, str]
+    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., system: _Optional[str] = ..., parameters: _Optional[_Union[GenerationParameters, _Mapping]] = ..., additional_model_request_fields: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., api: _Optional[_Union[BedrockApi, str]] = ..., tool_config: _Optional[_Union[ToolConfig, _Mapping]] = ..., output_schema: _Optional[_Union[OutputSchema, _Mapping]] = ..., system_cache_point: _Optional[_Union[CachePoint, _Mapping]] = ..., reasoning: _Optional[_Union[ReasoningConfig, _Mapping]] = ..., guardrail: _Optional[_Union[GuardrailConfig, _Mapping]] = ..., service_tier: _Optional[_Union[ServiceTier, str]] = ..., latency: _Optional[_Union[Latency, str]] = ..., request_metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class GenerateStreamRequest(_message.Message):
-    __slots__ = ("model_id", "prompt", "messages", "system", "parameters", "additional_model_request_fields", "api", "tool_config", "output_schema")
+    __slots__ = ("model_id", "prompt", "messages", "system", "parameters", "additional_model_request_fields", "api", "tool_config", "output_schema", "system_cache_point", "reasoning", "guardrail", "service_tier", "latency", "request_metadata")
+    class RequestMetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
@@ -143,6 +220,12 @@ class GenerateStreamRequest(_message.Message):
     API_FIELD_NUMBER: _ClassVar[int]
     TOOL_CONFIG_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_CACHE_POINT_FIELD_NUMBER: _ClassVar[int]
+    REASONING_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAIL_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_TIER_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_METADATA_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     prompt: str
     messages: _containers.RepeatedCompositeFieldContainer[Message]
@@ -152,7 +235,13 @@ class GenerateStreamRequest(_message.Message):
     api: BedrockApi
     tool_config: ToolConfig
     output_schema: OutputSchema
-    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., system: _Optional[str] = ..., parameters: _Optional[_Union[GenerationParameters, _Mapping]] = ..., additional_model_request_fields: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., api: _Optional[_Union[BedrockApi, str]] = ..., tool_config: _Optional[_Union[ToolConfig, _Mapping]] = ..., output_schema: _Optional[_Union[OutputSchema, _Mapping]] = ...) -> None: ...
+    system_cache_point: CachePoint
+    reasoning: ReasoningConfig
+    guardrail: GuardrailConfig
+    service_tier: ServiceTier
+    latency: Latency
+    request_metadata: _containers.ScalarMap[str, str]
+    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., system: _Optional[str] = ..., parameters: _Optional[_Union[GenerationParameters, _Mapping]] = ..., additional_model_request_fields: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., api: _Optional[_Union[BedrockApi, str]] = ..., tool_config: _Optional[_Union[ToolConfig, _Mapping]] = ..., output_schema: _Optional[_Union[OutputSchema, _Mapping]] = ..., system_cache_point: _Optional[_Union[CachePoint, _Mapping]] = ..., reasoning: _Optional[_Union[ReasoningConfig, _Mapping]] = ..., guardrail: _Optional[_Union[GuardrailConfig, _Mapping]] = ..., service_tier: _Optional[_Union[ServiceTier, str]] = ..., latency: _Optional[_Union[Latency, str]] = ..., request_metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Message(_message.Message):
     __slots__ = ("role", "content", "blocks")
@@ -165,18 +254,56 @@ class Message(_message.Message):
     def __init__(self, role: _Optional[_Union[Role, str]] = ..., content: _Optional[str] = ..., blocks: _Optional[_Iterable[_Union[ContentBlock, _Mapping]]] = ...) -> None: ...
 
 class ContentBlock(_message.Message):
-    __slots__ = ("text", "image", "document", "tool_use", "tool_result")
+    __slots__ = ("text", "image", "document", "tool_use", "tool_result", "reasoning", "cache_point")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_FIELD_NUMBER: _ClassVar[int]
     TOOL_USE_FIELD_NUMBER: _ClassVar[int]
     TOOL_RESULT_FIELD_NUMBER: _ClassVar[int]
+    REASONING_FIELD_NUMBER: _ClassVar[int]
+    CACHE_POINT_FIELD_NUMBER: _ClassVar[int]
     text: str
     image: Image
     document: Document
     tool_use: ToolUse
     tool_result: ToolResult
-    def __init__(self, text: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., document: _Optional[_Union[Document, _Mapping]] = ..., tool_use: _Optional[_Union[ToolUse, _Mapping]] = ..., tool_result: _Optional[_Union[ToolResult, _Mapping]] = ...) -> None: ...
+    reasoning: Reasoning
+    cache_point: CachePoint
+    def __init__(self, text: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., document: _Optional[_Union[Document, _Mapping]] = ..., tool_use: _Optional[_Union[ToolUse, _Mapping]] = ..., tool_result: _Optional[_Union[ToolResult, _Mapping]] = ..., reasoning: _Optional[_Union[Reasoning, _Mapping]] = ..., cache_point: _Optional[_Union[CachePoint, _Mapping]] = ...) -> None: ...
+
+class Reasoning(_message.Message):
+    __slots__ = ("text", "signature", "redacted")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    REDACTED_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    signature: str
+    redacted: bytes
+    def __init__(self, text: _Optional[str] = ..., signature: _Optional[str] = ..., redacted: _Optional[bytes] = ...) -> None: ...
+
+class CachePoint(_message.Message):
+    __slots__ = ("ttl",)
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    ttl: CacheTtl
+    def __init__(self, ttl: _Optional[_Union[CacheTtl, str]] = ...) -> None: ...
+
+class ReasoningConfig(_message.Message):
+    __slots__ = ("budget_tokens",)
+    BUDGET_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    budget_tokens: int
+    def __init__(self, budget_tokens: _Optional[int] = ...) -> None: ...
+
+class GuardrailConfig(_message.Message):
+    __slots__ = ("identifier", "version", "trace", "stream_mode")
+    IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TRACE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_MODE_FIELD_NUMBER: _ClassVar[int]
+    identifier: str
+    version: str
+    trace: GuardrailTrace
+    stream_mode: GuardrailStreamMode
+    def __init__(self, identifier: _Optional[str] = ..., version: _Optional[str] = ..., trace: _Optional[_Union[GuardrailTrace, str]] = ..., stream_mode: _Optional[_Union[GuardrailStreamMode, str]] = ...) -> None: ...
 
 class Image(_message.Message):
     __slots__ = ("format", "data")
@@ -229,12 +356,14 @@ class ToolResultContent(_message.Message):
     def __init__(self, text: _Optional[str] = ..., json: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., document: _Optional[_Union[Document, _Mapping]] = ...) -> None: ...
 
 class ToolConfig(_message.Message):
-    __slots__ = ("tools", "tool_choice")
+    __slots__ = ("tools", "tool_choice", "cache_point")
     TOOLS_FIELD_NUMBER: _ClassVar[int]
     TOOL_CHOICE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_POINT_FIELD_NUMBER: _ClassVar[int]
     tools: _containers.RepeatedCompositeFieldContainer[Tool]
     tool_choice: ToolChoice
-    def __init__(self, tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ...) -> None: ...
+    cache_point: CachePoint
+    def __init__(self, tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., cache_point: _Optional[_Union[CachePoint, _Mapping]] = ...) -> None: ...
 
 class Tool(_message.Message):
     __slots__ = ("name", "description", "input_schema")
@@ -277,7 +406,7 @@ class GenerationParameters(_message.Message):
     def __init__(self, temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., max_tokens: _Optional[int] = ..., stop_sequences: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GenerateResponse(_message.Message):
-    __slots__ = ("text", "stop_reason", "usage", "invoked_model_id", "backend_latency", "request_id", "backend", "raw_stop_reason", "resolved_model_id", "content")
+    __slots__ = ("text", "stop_reason", "usage", "invoked_model_id", "backend_latency", "request_id", "backend", "raw_stop_reason", "resolved_model_id", "content", "service_tier", "latency", "guardrail_trace")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     STOP_REASON_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
@@ -288,6 +417,9 @@ class GenerateResponse(_message.Message):
     RAW_STOP_REASON_FIELD_NUMBER: _ClassVar[int]
     RESOLVED_MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_TIER_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAIL_TRACE_FIELD_NUMBER: _ClassVar[int]
     text: str
     stop_reason: StopReason
     usage: Usage
@@ -298,19 +430,36 @@ class GenerateResponse(_message.Message):
     raw_stop_reason: str
     resolved_model_id: str
     content: _containers.RepeatedCompositeFieldContainer[ContentBlock]
-    def __init__(self, text: _Optional[str] = ..., stop_reason: _Optional[_Union[StopReason, str]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., invoked_model_id: _Optional[str] = ..., backend_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., request_id: _Optional[str] = ..., backend: _Optional[str] = ..., raw_stop_reason: _Optional[str] = ..., resolved_model_id: _Optional[str] = ..., content: _Optional[_Iterable[_Union[ContentBlock, _Mapping]]] = ...) -> None: ...
+    service_tier: ServiceTier
+    latency: Latency
+    guardrail_trace: _struct_pb2.Struct
+    def __init__(self, text: _Optional[str] = ..., stop_reason: _Optional[_Union[StopReason, str]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., invoked_model_id: _Optional[str] = ..., backend_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., request_id: _Optional[str] = ..., backend: _Optional[str] = ..., raw_stop_reason: _Optional[str] = ..., resolved_model_id: _Optional[str] = ..., content: _Optional[_Iterable[_Union[ContentBlock, _Mapping]]] = ..., service_tier: _Optional[_Union[ServiceTier, str]] = ..., latency: _Optional[_Union[Latency, str]] = ..., guardrail_trace: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class GenerateStreamResponse(_message.Message):
-    __slots__ = ("delta", "complete", "tool_use_start", "tool_use_delta")
+    __slots__ = ("delta", "complete", "tool_use_start", "tool_use_delta", "reasoning_delta")
     DELTA_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_FIELD_NUMBER: _ClassVar[int]
     TOOL_USE_START_FIELD_NUMBER: _ClassVar[int]
     TOOL_USE_DELTA_FIELD_NUMBER: _ClassVar[int]
+    REASONING_DELTA_FIELD_NUMBER: _ClassVar[int]
     delta: TextDelta
     complete: GenerationComplete
     tool_use_start: ToolUseStart
     tool_use_delta: ToolUseDelta
-    def __init__(self, delta: _Optional[_Union[TextDelta, _Mapping]] = ..., complete: _Optional[_Union[GenerationComplete, _Mapping]] = ..., tool_use_start: _Optional[_Union[ToolUseStart, _Mapping]] = ..., tool_use_delta: _Optional[_Union[ToolUseDelta, _Mapping]] = ...) -> None: ...
+    reasoning_delta: ReasoningDelta
+    def __init__(self, delta: _Optional[_Union[TextDelta, _Mapping]] = ..., complete: _Optional[_Union[GenerationComplete, _Mapping]] = ..., tool_use_start: _Optional[_Union[ToolUseStart, _Mapping]] = ..., tool_use_delta: _Optional[_Union[ToolUseDelta, _Mapping]] = ..., reasoning_delta: _Optional[_Union[ReasoningDelta, _Mapping]] = ...) -> None: ...
+
+class ReasoningDelta(_message.Message):
+    __slots__ = ("index", "text", "signature", "redacted")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    REDACTED_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    text: str
+    signature: str
+    redacted: bytes
+    def __init__(self, index: _Optional[int] = ..., text: _Optional[str] = ..., signature: _Optional[str] = ..., redacted: _Optional[bytes] = ...) -> None: ...
 
 class TextDelta(_message.Message):
     __slots__ = ("text", "index")
@@ -339,7 +488,7 @@ class ToolUseDelta(_message.Message):
     def __init__(self, index: _Optional[int] = ..., input_json: _Optional[str] = ...) -> None: ...
 
 class GenerationComplete(_message.Message):
-    __slots__ = ("stop_reason", "usage", "invoked_model_id", "backend_latency", "request_id", "backend", "raw_stop_reason", "time_to_first_token", "resolved_model_id", "tool_uses")
+    __slots__ = ("stop_reason", "usage", "invoked_model_id", "backend_latency", "request_id", "backend", "raw_stop_reason", "time_to_first_token", "resolved_model_id", "tool_uses", "service_tier", "latency", "guardrail_trace")
     STOP_REASON_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     INVOKED_MODEL_ID_FIELD_NUMBER: _ClassVar[int]
@@ -350,6 +499,9 @@ class GenerationComplete(_message.Message):
     TIME_TO_FIRST_TOKEN_FIELD_NUMBER: _ClassVar[int]
     RESOLVED_MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     TOOL_USES_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_TIER_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAIL_TRACE_FIELD_NUMBER: _ClassVar[int]
     stop_reason: StopReason
     usage: Usage
     invoked_model_id: str
@@ -360,7 +512,10 @@ class GenerationComplete(_message.Message):
     time_to_first_token: _duration_pb2.Duration
     resolved_model_id: str
     tool_uses: _containers.RepeatedCompositeFieldContainer[ToolUse]
-    def __init__(self, stop_reason: _Optional[_Union[StopReason, str]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., invoked_model_id: _Optional[str] = ..., backend_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., request_id: _Optional[str] = ..., backend: _Optional[str] = ..., raw_stop_reason: _Optional[str] = ..., time_to_first_token: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., resolved_model_id: _Optional[str] = ..., tool_uses: _Optional[_Iterable[_Union[ToolUse, _Mapping]]] = ...) -> None: ...
+    service_tier: ServiceTier
+    latency: Latency
+    guardrail_trace: _struct_pb2.Struct
+    def __init__(self, stop_reason: _Optional[_Union[StopReason, str]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., invoked_model_id: _Optional[str] = ..., backend_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., request_id: _Optional[str] = ..., backend: _Optional[str] = ..., raw_stop_reason: _Optional[str] = ..., time_to_first_token: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., resolved_model_id: _Optional[str] = ..., tool_uses: _Optional[_Iterable[_Union[ToolUse, _Mapping]]] = ..., service_tier: _Optional[_Union[ServiceTier, str]] = ..., latency: _Optional[_Union[Latency, str]] = ..., guardrail_trace: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class Usage(_message.Message):
     __slots__ = ("input_tokens", "output_tokens", "total_tokens", "cache_read_input_tokens", "cache_write_input_tokens")
@@ -375,6 +530,26 @@ class Usage(_message.Message):
     cache_read_input_tokens: int
     cache_write_input_tokens: int
     def __init__(self, input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cache_read_input_tokens: _Optional[int] = ..., cache_write_input_tokens: _Optional[int] = ...) -> None: ...
+
+class CountTokensRequest(_message.Message):
+    __slots__ = ("model_id", "prompt", "messages", "system", "tool_config")
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    model_id: str
+    prompt: str
+    messages: _containers.RepeatedCompositeFieldContainer[Message]
+    system: str
+    tool_config: ToolConfig
+    def __init__(self, model_id: _Optional[str] = ..., prompt: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., system: _Optional[str] = ..., tool_config: _Optional[_Union[ToolConfig, _Mapping]] = ...) -> None: ...
+
+class CountTokensResponse(_message.Message):
+    __slots__ = ("input_tokens",)
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    input_tokens: int
+    def __init__(self, input_tokens: _Optional[int] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ("provider", "output_modality", "inference_type", "response_streaming_supported", "customization_type")

@@ -67,6 +67,11 @@ class TextGenerationServiceStub:
                 request_serializer=bedrock_dot_gateway_dot_v1_dot_gateway__pb2.GetModelRequest.SerializeToString,
                 response_deserializer=bedrock_dot_gateway_dot_v1_dot_gateway__pb2.GetModelResponse.FromString,
                 _registered_method=True)
+        self.CountTokens = channel.unary_unary(
+                '/bedrock.gateway.v1.TextGenerationService/CountTokens',
+                request_serializer=bedrock_dot_gateway_dot_v1_dot_gateway__pb2.CountTokensRequest.SerializeToString,
+                response_deserializer=bedrock_dot_gateway_dot_v1_dot_gateway__pb2.CountTokensResponse.FromString,
+                _registered_method=True)
 
 
 class TextGenerationServiceServicer:
@@ -116,6 +121,18 @@ class TextGenerationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CountTokens(self, request, context):
+        """Counts the input tokens a Generate call with the same model, prompt or
+        messages, system prompt and tools would be charged, without generating.
+        Validated as GenerateRequest. A model without token counting (the
+        README's model table) answers FAILED_PRECONDITION naming the model.
+        Over Bedrock this is the CountTokens API (not billed); on the simulated
+        backend it equals the `input_tokens` its Generate reports.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TextGenerationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -138,6 +155,11 @@ def add_TextGenerationServiceServicer_to_server(servicer, server):
                     servicer.GetModel,
                     request_deserializer=bedrock_dot_gateway_dot_v1_dot_gateway__pb2.GetModelRequest.FromString,
                     response_serializer=bedrock_dot_gateway_dot_v1_dot_gateway__pb2.GetModelResponse.SerializeToString,
+            ),
+            'CountTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountTokens,
+                    request_deserializer=bedrock_dot_gateway_dot_v1_dot_gateway__pb2.CountTokensRequest.FromString,
+                    response_serializer=bedrock_dot_gateway_dot_v1_dot_gateway__pb2.CountTokensResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -261,6 +283,33 @@ class TextGenerationService:
             '/bedrock.gateway.v1.TextGenerationService/GetModel',
             bedrock_dot_gateway_dot_v1_dot_gateway__pb2.GetModelRequest.SerializeToString,
             bedrock_dot_gateway_dot_v1_dot_gateway__pb2.GetModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bedrock.gateway.v1.TextGenerationService/CountTokens',
+            bedrock_dot_gateway_dot_v1_dot_gateway__pb2.CountTokensRequest.SerializeToString,
+            bedrock_dot_gateway_dot_v1_dot_gateway__pb2.CountTokensResponse.FromString,
             options,
             channel_credentials,
             insecure,
