@@ -150,20 +150,26 @@ pub struct Admission {
 #[derive(Debug)]
 pub struct Permit {
     _concurrency: Option<ConcurrencyPermit>,
-    /// Tokens reserved on admission, until settled; `None` once settled
-    /// (or when the key has no token budget).
+    /// Whether the key has a token budget, so the call's tokens must be
+    /// reserved.
+    token_budget: bool,
+    /// Tokens reserved, until settled; `None` once settled (or before a
+    /// reservation).
     reserved_tokens: Option<u64>,
 }
 
 impl Permit {
-    /// A permit that holds no place and no tokens (for tests of the
-    /// handlers' other paths).
-    pub fn none() -> Self {
-        Permit {
-            _concurrency: None,
-            reserved_tokens: None,
-        }
+    /// Whether the call's key has a token budget: the caller must count the
+    /// request's tokens and reserve them.
+    pub fn has_token_budget(&self) -> bool {
+        self.token_budget
     }
+}
+
+/// A refusal: RESOURCE_EXHAUSTED with RetryInfo saying when to retry.
+fn refuse(why: Refusal, message: String, retry_after: Duration) -> (Refusal, GatewayError) {
+    let error = GatewayError::new(ErrorKind::ResourceExhausted, message).with_retry_after(retry_after);
+    (why, error)
 }
 
 /// Generations in flight, against the limit.
@@ -227,46 +233,13 @@ impl Admission {
             .map_or(0, |c| c.in_flight.load(Ordering::Acquire))
     }
 
-    /// Whether `key` has a token budget, so its calls' tokens must be
-    /// counted before admission.
-    pub fn limits_tokens(&self, key: &str) -> bool {
-        self.buckets.get(key).is_some_and(|b| b.tokens.is_some())
-    }
-
-    /// Refuses `key` at once if its token budget is spent, before the
-    /// caller spends anything counting a request's tokens.
-    pub fn check_tokens(&self, key: &str) -> Result<(), (Refusal, GatewayError)> {
-        match self.buckets.get(key).and_then(|b| b.tokens.as_ref()) {
-            Some(tokens) => tokens.check(self.now()).map_err(|wait| self.tokens_spent(key, wait)),
-            None => Ok(()),
-        }
-    }
-
-    fn tokens_spent(&self, key: &str, wait: Duration) -> (Refusal, GatewayError) {
-        let error = GatewayError::new(
-            ErrorKind::ResourceExhausted,
-            format!(
-                "key `{key}` has used its {} tokens per minute (--rate-limit-tokens-per-minute); \
-                 retry in {:.1} s",
-                self.config.tokens_per_minute,
-                wait.as_secs_f64()
-            ),
-        )
-        .with_retry_after(wait);
-        (Refusal::Tokens, error)
-    }
-
-    /// Admits one generation for `key`, reserving `tokens` (its counted
-    /// input plus its most output; 0 when `key` has no token budget), or
-    /// refuses it.
-    pub fn admit(&self, key: &str, tokens: u32) -> Result<Permit, (Refusal, GatewayError)> {
-        // Every refusal is RESOURCE_EXHAUSTED, with RetryInfo when waiting
-        // can help.
-        let refuse = |why: Refusal, message: String, retry_after: Duration| {
-            let error = GatewayError::new(ErrorKind::ResourceExhausted, message)
-                .with_retry_after(retry_after);
-            (why, error)
-        };
+    /// Admits one call for `key`, or refuses it: a concurrency place (fail
+    /// fast), a quick refusal when the key's token budget is already spent
+    /// (before anyone spends effort counting the request's tokens), and one
+    /// unit of its requests per minute. When the key has a token budget,
+    /// the permit says so (`Permit::has_token_budget`) and the caller then
+    /// reserves the request's tokens with [`Admission::reserve_tokens`].
+    pub fn admit(&self, key: &str) -> Result<Permit, (Refusal, GatewayError)> {
         let concurrency = match &self.concurrency {
             None => None,
             Some(c) => Some(c.try_acquire().ok_or_else(|| {
@@ -281,45 +254,27 @@ impl Admission {
                 )
             })?),
         };
-        let mut reserved_tokens = None;
+        let mut token_budget = false;
         if let Some(b) = self.buckets.get(key) {
             let now = self.now();
             // Tokens first: a refused call must not spend request budget.
-            if let Some(bucket) = &b.tokens {
-                let tokens = u64::from(tokens);
-                if tokens > bucket.most() {
-                    let error = GatewayError::new(
-                        ErrorKind::ResourceExhausted,
-                        format!(
-                            "this request alone needs {tokens} tokens (its counted input plus its \
-                             most output), more than key `{key}`'s whole budget of {} tokens per \
-                             minute (--rate-limit-tokens-per-minute), so it can never be admitted; \
-                             lower parameters.max_tokens or send less input",
-                            self.config.tokens_per_minute
-                        ),
-                    );
-                    return Err((Refusal::Tokens, error));
-                }
-                bucket.try_take(now, tokens).map_err(|wait| {
+            if let Some(tokens) = &b.tokens {
+                tokens.check(now).map_err(|wait| {
                     refuse(
                         Refusal::Tokens,
                         format!(
-                            "key `{key}` has {} tokens per minute (--rate-limit-tokens-per-minute) \
-                             and this request needs {tokens} (its counted input plus its most \
-                             output); retry in {:.1} s",
+                            "key `{key}` has used its {} tokens per minute \
+                             (--rate-limit-tokens-per-minute); retry in {:.1} s",
                             self.config.tokens_per_minute,
                             wait.as_secs_f64()
                         ),
                         wait,
                     )
                 })?;
-                reserved_tokens = Some(tokens);
+                token_budget = true;
             }
             if let Some(requests) = &b.requests {
                 requests.try_take(now, 1).map_err(|wait| {
-                    if let (Some(bucket), Some(reserved)) = (&b.tokens, reserved_tokens) {
-                        bucket.refund(reserved);
-                    }
                     refuse(
                         Refusal::Requests,
                         format!(
@@ -335,8 +290,68 @@ impl Admission {
         }
         Ok(Permit {
             _concurrency: concurrency,
-            reserved_tokens,
+            token_budget,
+            reserved_tokens: None,
         })
+    }
+
+    /// Reserves `tokens` (the request's counted input plus its most output)
+    /// against `key`'s token budget for the call `permit` admitted, or
+    /// refuses it, giving back the request unit `admit` took. A request that
+    /// needs more than a whole minute's budget can never be admitted and is
+    /// refused as such, without a retry hint.
+    pub fn reserve_tokens(
+        &self,
+        key: &str,
+        permit: &mut Permit,
+        tokens: u32,
+    ) -> Result<(), (Refusal, GatewayError)> {
+        let Some(b) = self.buckets.get(key) else {
+            return Ok(());
+        };
+        let Some(bucket) = &b.tokens else {
+            return Ok(());
+        };
+        let tokens = u64::from(tokens);
+        let refused = if tokens > bucket.most() {
+            let error = GatewayError::new(
+                ErrorKind::ResourceExhausted,
+                format!(
+                    "this request alone needs {tokens} tokens (its counted input plus its most \
+                     output), more than key `{key}`'s whole budget of {} tokens per minute \
+                     (--rate-limit-tokens-per-minute), so it can never be admitted; lower \
+                     parameters.max_tokens or send less input",
+                    self.config.tokens_per_minute
+                ),
+            );
+            Some((Refusal::Tokens, error))
+        } else {
+            bucket.try_take(self.now(), tokens).err().map(|wait| {
+                refuse(
+                    Refusal::Tokens,
+                    format!(
+                        "key `{key}` has {} tokens per minute (--rate-limit-tokens-per-minute) and \
+                         this request needs {tokens} (its counted input plus its most output); \
+                         retry in {:.1} s",
+                        self.config.tokens_per_minute,
+                        wait.as_secs_f64()
+                    ),
+                    wait,
+                )
+            })
+        };
+        match refused {
+            Some(refusal) => {
+                if let Some(requests) = &b.requests {
+                    requests.refund(1);
+                }
+                Err(refusal)
+            }
+            None => {
+                permit.reserved_tokens = Some(tokens);
+                Ok(())
+            }
+        }
     }
 
     /// Settles the tokens `permit` reserved for `key` against the `used`
@@ -398,15 +413,15 @@ mod tests {
             },
             [],
         );
-        let p1 = a.admit("anonymous", 0).unwrap();
-        let _p2 = a.admit("anonymous", 0).unwrap();
-        let (why, err) = a.admit("anonymous", 0).unwrap_err();
+        let p1 = a.admit("anonymous").unwrap();
+        let _p2 = a.admit("anonymous").unwrap();
+        let (why, err) = a.admit("anonymous").unwrap_err();
         assert_eq!(why, Refusal::Concurrency);
         assert_eq!(err.kind(), ErrorKind::ResourceExhausted);
         assert!(err.message().contains("2 concurrent"));
         assert_eq!(a.in_flight(), 2);
         drop(p1);
-        let p3 = a.admit("anonymous", 0).unwrap();
+        let p3 = a.admit("anonymous").unwrap();
         drop((p3, _p2));
         assert_eq!(a.in_flight(), 0);
     }
@@ -425,7 +440,7 @@ mod tests {
             for _ in 0..4 {
                 s.spawn(|| {
                     for _ in 0..5_000 {
-                        if let Ok(permit) = a.admit("anonymous", 0) {
+                        if let Ok(permit) = a.admit("anonymous") {
                             assert!(a.in_flight() <= 3, "{} in flight", a.in_flight());
                             admitted.fetch_add(1, Ordering::Relaxed);
                             drop(permit);
@@ -438,6 +453,14 @@ mod tests {
         assert_eq!(a.in_flight(), 0, "every permit came back");
     }
 
+    /// Admits a call for `key` and reserves `tokens` for it.
+    fn admit_with(a: &Admission, key: &str, tokens: u32) -> Result<Permit, (Refusal, GatewayError)> {
+        let mut p = a.admit(key)?;
+        assert!(p.has_token_budget());
+        a.reserve_tokens(key, &mut p, tokens)?;
+        Ok(p)
+    }
+
     #[test]
     fn token_reservations_settle_to_the_usage() {
         let names: Vec<Arc<str>> = vec![Arc::from("a")];
@@ -448,22 +471,21 @@ mod tests {
             },
             &names,
         );
-        assert!(a.limits_tokens("a") && a.limits_tokens(crate::auth::ANONYMOUS));
         // A reservation holds budget until settled...
-        let mut p = a.admit("a", 900).unwrap();
-        let (why, err) = a.admit("a", 200).unwrap_err();
+        let mut p = admit_with(&a, "a", 900).unwrap();
+        let (why, err) = admit_with(&a, "a", 200).unwrap_err();
         assert_eq!(why, Refusal::Tokens);
         assert!(err.message().contains("needs 200"), "{}", err.message());
         assert!(err.retry_after().is_some());
         // ...and settling gives back what was not used.
         a.settle_tokens("a", &mut p, 100);
-        let mut q = a.admit("a", 800).unwrap();
+        let mut q = admit_with(&a, "a", 800).unwrap();
         // Settling twice charges nothing more; using more than reserved
         // charges the excess.
         a.settle_tokens("a", &mut p, 100);
         a.settle_tokens("a", &mut q, 850);
-        assert!(a.admit("a", 100).is_err(), "950 of 1000 spent");
-        assert!(a.admit("a", 40).is_ok());
+        assert!(admit_with(&a, "a", 100).is_err(), "950 of 1000 spent");
+        assert!(admit_with(&a, "a", 40).is_ok());
     }
 
     #[test]
@@ -475,15 +497,15 @@ mod tests {
             },
             [],
         );
-        let (why, err) = a.admit("anonymous", 1001).unwrap_err();
+        let (why, err) = admit_with(&a, "anonymous", 1001).unwrap_err();
         assert_eq!(why, Refusal::Tokens);
         assert!(err.message().contains("alone needs 1001 tokens"), "{}", err.message());
         assert_eq!(err.retry_after(), None, "waiting cannot help");
-        a.admit("anonymous", 1000).unwrap();
+        admit_with(&a, "anonymous", 1000).unwrap();
     }
 
     #[test]
-    fn a_refusal_by_requests_gives_the_token_reservation_back() {
+    fn a_token_refusal_gives_the_request_unit_back() {
         let a = Admission::new(
             LimitsConfig {
                 tokens_per_minute: 1000,
@@ -492,11 +514,21 @@ mod tests {
             },
             [],
         );
-        let _first = a.admit("anonymous", 10).unwrap();
-        let (why, _) = a.admit("anonymous", 900).unwrap_err();
+        assert!(admit_with(&a, "anonymous", 2000).is_err());
+        // The refused call spent no request budget: the one request of the
+        // minute is still there.
+        admit_with(&a, "anonymous", 10).unwrap();
+        let (why, _) = a.admit("anonymous").unwrap_err();
         assert_eq!(why, Refusal::Requests);
-        let b = a.buckets.get("anonymous").unwrap().tokens.as_ref().unwrap();
-        assert!(b.try_take(a.now(), 980).is_ok(), "only the first call's 10 tokens stay reserved");
+    }
+
+    #[test]
+    fn keys_without_a_token_budget_reserve_nothing() {
+        let a = Admission::new(LimitsConfig::default(), []);
+        let mut p = a.admit("anonymous").unwrap();
+        assert!(!p.has_token_budget());
+        a.reserve_tokens("anonymous", &mut p, u32::MAX).unwrap();
+        a.settle_tokens("anonymous", &mut p, 5);
     }
 
     #[test]
@@ -509,10 +541,10 @@ mod tests {
             },
             &names,
         );
-        a.admit("a", 0).unwrap();
-        let (why, err) = a.admit("a", 0).unwrap_err();
+        a.admit("a").unwrap();
+        let (why, err) = a.admit("a").unwrap_err();
         assert_eq!(why, Refusal::Requests);
         assert!(err.message().contains("key `a`"));
-        a.admit("b", 0).unwrap();
+        a.admit("b").unwrap();
     }
 }

@@ -72,8 +72,8 @@ struct LimitLabels {
     limit: &'static str,
 }
 
-/// The service's RPCs, as the handlers name them.
-const RPCS: [&str; 5] = ["Generate", "GenerateStream", "ListModels", "GetModel", "CountTokens"];
+/// The service's RPCs, as the handlers (and the edge) name them.
+pub const RPCS: [&str; 5] = ["Generate", "GenerateStream", "ListModels", "GetModel", "CountTokens"];
 
 fn latency_histogram() -> Histogram {
     // 0.5 ms to ~65 s: gateway overhead at the bottom, long generations at the top.

@@ -405,13 +405,31 @@ fn refusals() -> Vec<(&'static str, GenerateRequest, &'static str)> {
             "reasoning",
         ),
         (
-            "request metadata over InvokeModel",
+            "a forced tool while Claude thinks",
             GenerateRequest {
-                api: BedrockApi::InvokeModel as i32,
-                request_metadata: [("team".to_owned(), "search".to_owned())].into(),
-                ..request(TITAN, "Hi")
+                tool_config: Some(pb::ToolConfig {
+                    tools: vec![pb::Tool {
+                        name: "get_time".into(),
+                        description: String::new(),
+                        input_schema: Some(prost_types::Struct {
+                            fields: [(
+                                "type".to_owned(),
+                                prost_types::Value {
+                                    kind: Some(prost_types::value::Kind::StringValue("object".into())),
+                                },
+                            )]
+                            .into(),
+                        }),
+                    }],
+                    tool_choice: Some(pb::ToolChoice {
+                        mode: pb::ToolChoiceMode::Any as i32,
+                        tool_name: String::new(),
+                    }),
+                    cache_point: None,
+                }),
+                ..thinking(SONNET_45, "What time is it?")
             },
-            "request_metadata",
+            "tool_config.tool_choice.mode",
         ),
     ]
 }
@@ -643,12 +661,13 @@ async fn a_guardrail_intervention_comes_back_with_its_trace() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invoke_model_carries_the_guardrail_in_its_own_parameters() {
+async fn invoke_model_carries_the_guardrail_and_metadata_in_its_own_parameters() {
     let both = Both::start().await;
     let mut client = both.bedrock.client().await;
     let r = GenerateRequest {
         api: BedrockApi::InvokeModel as i32,
         guardrail: guardrail(GuardrailTrace::Enabled),
+        request_metadata: [("team".to_owned(), "search".to_owned())].into(),
         ..request(TITAN, "Tell me about [[guardrail]] things.")
     };
     let answer = client.generate(r).await.unwrap().into_inner();
@@ -662,6 +681,8 @@ async fn invoke_model_carries_the_guardrail_in_its_own_parameters() {
     assert_eq!(invoke.headers.get("x-amzn-bedrock-guardrailidentifier").map(String::as_str), Some("gr0test1"));
     assert_eq!(invoke.headers.get("x-amzn-bedrock-guardrailversion").map(String::as_str), Some("1"));
     assert_eq!(invoke.headers.get("x-amzn-bedrock-trace").map(String::as_str), Some("ENABLED"));
+    let metadata: Value = serde_json::from_str(&invoke.headers["x-amzn-bedrock-request-metadata"]).unwrap();
+    assert_eq!(metadata, serde_json::json!({"team": "search"}));
 }
 
 // --- tiers, latency and metadata --------------------------------------------

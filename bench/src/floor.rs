@@ -10,7 +10,8 @@ use crate::pb::text_generation_service_server::{
     TextGenerationService, TextGenerationServiceServer,
 };
 use crate::pb::{
-    content_block, generate_stream_response::Event, ContentBlock, GenerateRequest, GenerateResponse, GenerateStreamRequest,
+    content_block, generate_stream_response::Event, ContentBlock, CountTokensRequest,
+    CountTokensResponse, GenerateRequest, GenerateResponse, GenerateStreamRequest,
     GenerateStreamResponse, GenerationComplete, GetModelRequest, GetModelResponse,
     ListModelsRequest, ListModelsResponse, StopReason, TextDelta, Usage,
 };
@@ -78,6 +79,9 @@ impl Floor {
             content: vec![ContentBlock {
                 block: Some(content_block::Block::Text(WORDS.concat())),
             }],
+            service_tier: 0,
+            latency: 0,
+            guardrail_trace: None,
         };
         let mut stream: Vec<GenerateStreamResponse> = (0..stream_tokens)
             .map(|i| GenerateStreamResponse {
@@ -100,6 +104,9 @@ impl Floor {
                 time_to_first_token: Some(latency),
                 resolved_model_id: "amazon.titan-text-express-v1".to_owned(),
                 tool_uses: Vec::new(),
+                service_tier: 0,
+                latency: 0,
+                guardrail_trace: None,
             })),
         });
         Floor { unary, stream }
@@ -142,6 +149,15 @@ impl TextGenerationService for Floor {
         _request: Request<GetModelRequest>,
     ) -> Result<Response<GetModelResponse>, Status> {
         Err(Status::not_found("the floor has no models"))
+    }
+
+    async fn count_tokens(
+        &self,
+        _request: Request<CountTokensRequest>,
+    ) -> Result<Response<CountTokensResponse>, Status> {
+        // The floor measures serving Generate and GenerateStream; it has no
+        // model to count with.
+        Err(Status::unimplemented("the floor counts no tokens"))
     }
 }
 

@@ -303,13 +303,21 @@ pub const ESTIMATED_TOKENS_PER_IMAGE: u32 = 1_600;
 
 /// The gateway's estimate of a request's input tokens, for token admission
 /// on a model without a token counter: one token per 4 bytes of text
-/// (system prompt, turns, tool definitions, inputs and results, rounded
-/// up), [`ESTIMATED_TOKENS_PER_IMAGE`] per image, and one token per 4 bytes
-/// of a document. Generous for English, as an admission estimate should be;
-/// the call is then charged what it really used.
+/// (system prompt, turns, tool definitions, inputs and results, text
+/// documents; rounded up), one per 32 bytes of a binary document (PDF and
+/// Office files are compressed, and much of them is layout),
+/// [`ESTIMATED_TOKENS_PER_IMAGE`] per image. Generous for English, as an
+/// admission estimate should be; the call is then charged what it really
+/// used.
 pub fn estimate_input_tokens(request: &GenerationRequest) -> u32 {
     fn json_bytes(v: &serde_json::Value) -> usize {
         serde_json::to_string(v).map_or(0, |s| s.len())
+    }
+    // As bytes of text: a binary document's bytes count an eighth (one
+    // token per 32 bytes rather than per 4).
+    fn document_bytes(d: &Document) -> usize {
+        let data = if d.format.signature().is_some() { d.data.len() / 8 } else { d.data.len() };
+        d.name.len() + data
     }
     let mut bytes = request.system.as_ref().map_or(0, String::len);
     let mut images = 0u32;
@@ -324,7 +332,7 @@ pub fn estimate_input_tokens(request: &GenerationRequest) -> u32 {
         match block {
             ContentBlock::Text(t) => bytes += t.len(),
             ContentBlock::Image(_) => images += 1,
-            ContentBlock::Document(d) => bytes += d.name.len() + d.data.len(),
+            ContentBlock::Document(d) => bytes += document_bytes(d),
             ContentBlock::ToolUse(u) => bytes += u.name.len() + json_bytes(&u.input),
             ContentBlock::ToolResult(r) => {
                 for c in &r.content {
@@ -332,7 +340,7 @@ pub fn estimate_input_tokens(request: &GenerationRequest) -> u32 {
                         ToolResultContent::Text(t) => bytes += t.len(),
                         ToolResultContent::Json(j) => bytes += json_bytes(j),
                         ToolResultContent::Image(_) => images += 1,
-                        ToolResultContent::Document(d) => bytes += d.name.len() + d.data.len(),
+                        ToolResultContent::Document(d) => bytes += document_bytes(d),
                     }
                 }
             }

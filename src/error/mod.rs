@@ -145,6 +145,20 @@ impl GatewayError {
         e
     }
 
+    /// Adds a sentence of context to the message.
+    pub fn with_context(mut self, context: &str) -> Self {
+        self.0.message.push_str("; ");
+        self.0.message.push_str(context);
+        self
+    }
+
+    /// Whether the call that failed with this error surely generated
+    /// nothing: it was refused or failed before the model ran. A deadline
+    /// or an internal failure may come after output was (partly) produced.
+    pub fn generated_nothing(&self) -> bool {
+        !matches!(self.0.kind, ErrorKind::DeadlineExceeded | ErrorKind::Internal)
+    }
+
     /// Adds a retry hint (RESOURCE_EXHAUSTED, UNAVAILABLE).
     pub fn with_retry_after(mut self, after: Duration) -> Self {
         self.0.retry_after = Some(after);

@@ -104,9 +104,7 @@ impl EdgeLayer {
 /// for health, reflection and unknown paths.
 fn gateway_rpc(path: &str) -> Option<&'static str> {
     let method = path.strip_prefix("/bedrock.gateway.v1.TextGenerationService/")?;
-    ["Generate", "GenerateStream", "ListModels", "GetModel"]
-        .into_iter()
-        .find(|m| *m == method)
+    crate::metrics::RPCS.into_iter().find(|m| *m == method)
 }
 
 /// Counts and logs a call refused before (or without) its handler's own line.
@@ -433,10 +431,14 @@ mod tests {
     }
 
     #[test]
-    fn only_the_four_gateway_rpcs_are_counted() {
+    fn only_the_gateway_rpcs_are_counted() {
         assert_eq!(
             gateway_rpc("/bedrock.gateway.v1.TextGenerationService/Generate"),
             Some("Generate")
+        );
+        assert_eq!(
+            gateway_rpc("/bedrock.gateway.v1.TextGenerationService/CountTokens"),
+            Some("CountTokens")
         );
         assert_eq!(
             gateway_rpc("/bedrock.gateway.v1.TextGenerationService/Nope"),

@@ -149,13 +149,24 @@ impl GatewayService {
             self.settings.metrics.limit_refused(&call.key, why.label());
             refuse(call, e)
         };
-        let tokens = if admission.limits_tokens(&call.key) {
-            admission.check_tokens(&call.key).map_err(|r| limit_refused(call, r))?;
-            self.tokens_to_reserve(call, &request).await
-        } else {
-            0
-        };
-        let permit = admission.admit(&call.key, tokens).map_err(|r| limit_refused(call, r))?;
+        // Concurrency and the request rate first, so a call refused there
+        // costs no counting (which is an upstream call on Bedrock).
+        let mut permit = admission.admit(&call.key).map_err(|r| limit_refused(call, r))?;
+        if permit.has_token_budget() {
+            let reserve = self.tokens_to_reserve(call, &request).await;
+            admission
+                .reserve_tokens(&call.key, &mut permit, reserve.tokens)
+                .map_err(|(why, e)| {
+                    let e = match reserve.assumed_output {
+                        Some(n) => e.with_context(&format!(
+                            "parameters.max_tokens is unset, so the model's most output ({n} \
+                             tokens) was counted; set it to what the answer needs"
+                        )),
+                        None => e,
+                    };
+                    limit_refused(call, (why, e))
+                })?;
+        }
         if request.has_non_text_blocks() {
             self.count_blocks(call, &request);
         }
@@ -193,7 +204,7 @@ impl GatewayService {
     /// input, counted by the backend where the model counts tokens (one
     /// CountTokens call on Bedrock) or else estimated, plus the most output
     /// it may produce.
-    async fn tokens_to_reserve(&self, call: &Call, request: &GenerationRequest) -> u32 {
+    async fn tokens_to_reserve(&self, call: &Call, request: &GenerationRequest) -> Reserve {
         let caps = request.target.capabilities();
         let input = if caps.count_tokens {
             match within(call.deadline, self.backend.count_tokens(request)).await {
@@ -208,13 +219,17 @@ impl GatewayService {
         } else {
             estimate_input_tokens(request)
         };
-        let output = request
-            .parameters
-            .max_tokens
-            .map(std::num::NonZeroU32::get)
-            .or(caps.max_output_tokens)
-            .unwrap_or(DEFAULT_MAX_OUTPUT_ESTIMATE);
-        input.saturating_add(output)
+        let (output, assumed_output) = match request.parameters.max_tokens {
+            Some(n) => (n.get(), None),
+            None => {
+                let n = caps.max_output_tokens.unwrap_or(DEFAULT_MAX_OUTPUT_ESTIMATE);
+                (n, Some(n))
+            }
+        };
+        Reserve {
+            tokens: input.saturating_add(output),
+            assumed_output,
+        }
     }
 
     /// Settles the call's tokens against its key and records what it used
@@ -264,8 +279,22 @@ impl GatewayService {
                 ),
             ));
         }
+        // Counting is an upstream call: it takes a concurrency place and a
+        // unit of the key's requests per minute, like a generation.
+        let _permit = self.settings.admission.admit(&call.key).map_err(|(why, e)| {
+            self.settings.metrics.limit_refused(&call.key, why.label());
+            e
+        })?;
         within(call.deadline, self.backend.count_tokens(&request)).await
     }
+}
+
+/// What a call reserves against its key's token budget.
+struct Reserve {
+    /// Counted input plus the most output.
+    tokens: u32,
+    /// The most output assumed for a request without `max_tokens`.
+    assumed_output: Option<u32>,
 }
 
 /// The last user turn for the prompt log: text as is, images and documents
@@ -373,9 +402,12 @@ impl TextGenerationService for GatewayService {
         let generation = match result {
             Ok(g) => g,
             Err(e) => {
-                // A failed call used no tokens to speak of: give the
-                // reservation back.
-                self.settings.admission.settle_tokens(&call.key, &mut permit, 0);
+                // A call refused or failed before the model ran used no
+                // tokens: give the reservation back. One that timed out or
+                // failed inside may have been billed: it stays charged.
+                if e.generated_nothing() {
+                    self.settings.admission.settle_tokens(&call.key, &mut permit, 0);
+                }
                 return Err(logged(e));
             }
         };
@@ -410,7 +442,9 @@ impl TextGenerationService for GatewayService {
         let GenerationStream { request_id, events } = match result {
             Ok(s) => s,
             Err(e) => {
-                self.settings.admission.settle_tokens(&call.key, &mut permit, 0);
+                if e.generated_nothing() {
+                    self.settings.admission.settle_tokens(&call.key, &mut permit, 0);
+                }
                 finish(&self.settings.metrics, &call, Err(&e));
                 return Err(logged(e));
             }
@@ -566,7 +600,7 @@ impl Relay {
             }
             Some(Err(e)) => {
                 self.done = true;
-                if self.first_token.is_none() {
+                if self.first_token.is_none() && e.generated_nothing() {
                     // Nothing was generated: give the reservation back. A
                     // stream that failed mid-way keeps it charged, as its
                     // tokens were (partly) spent.

@@ -109,6 +109,17 @@ fn reasoning(caps: &Capabilities, target: &Target, ask: &Ask<'_>, v: &mut Vec<Fi
     let Some(budget) = ask.reasoning.filter(|_| caps.reasoning && caps.native == Some(Family::Anthropic)) else {
         return;
     };
+    if let Some(mode) = ask.tool_choice {
+        v.push(FieldViolation::new(
+            "tool_config.tool_choice.mode",
+            format!(
+                "{} cannot think while a tool is forced, got {} with a reasoning budget of \
+                 {budget}; leave tool_choice unset (AUTO) or remove `reasoning`",
+                caps.name,
+                mode.contract_name()
+            ),
+        ));
+    }
     if let Some(t) = ask.temperature.filter(|t| *t != 1.0) {
         v.push(FieldViolation::new(
             "parameters.temperature",

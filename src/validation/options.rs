@@ -259,10 +259,11 @@ fn latency_of(latency: i32, v: &mut Vec<FieldViolation>) -> Option<Latency> {
     }
 }
 
-/// Bedrock's request-metadata alphabet: letters, digits, whitespace and
+/// Bedrock's request-metadata alphabet: ASCII letters, digits, whitespace
+/// (its pattern's `\s`, which takes no Unicode spaces) and
 /// `: _ @ $ # = / + , - .`.
 fn metadata_char_ok(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c.is_whitespace() || ":_@$#=/+,-.".contains(c)
+    c.is_ascii_alphanumeric() || c.is_ascii_whitespace() || ":_@$#=/+,-.".contains(c)
 }
 
 fn metadata(map: HashMap<String, String>, v: &mut Vec<FieldViolation>) -> HashMap<String, String> {
@@ -311,13 +312,12 @@ fn metadata(map: HashMap<String, String>, v: &mut Vec<FieldViolation>) -> HashMa
 
 /// What BEDROCK_API_INVOKE_MODEL cannot carry: a native body has no cache
 /// points, the gateway does not translate reasoning into native bodies, and
-/// InvokeModel takes no request metadata (nor a guardrail stream mode).
-/// Guardrails, tiers and latency it does carry.
+/// InvokeModel has no guardrail stream mode. Guardrails, tiers, latency and
+/// request metadata it does carry.
 pub(super) fn native_refusals(options: &Options, v: &mut Vec<FieldViolation>) {
     let refused = [
         (options.system_cache_point.is_some(), "system_cache_point", "a cache point"),
         (options.reasoning.is_some(), "reasoning", "a reasoning budget"),
-        (!options.request_metadata.is_empty(), "request_metadata", "request metadata"),
         (
             options.guardrail.as_ref().is_some_and(|g| g.stream_mode.is_some()),
             "guardrail.stream_mode",

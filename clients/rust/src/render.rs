@@ -256,8 +256,9 @@ pub fn tool_input(t: &pb::ToolUse) -> Value {
 }
 
 /// A reasoning block as JSON: `{"text", "signature"}`, or its redacted
-/// bytes (`redacted` in base64 for files, `redacted_size_bytes` for people).
-pub fn reasoning_json(r: &pb::Reasoning, bytes: Bytes) -> Json {
+/// bytes as `redacted` in base64, in every output (they are small, and a
+/// conversation cannot go on without them), so `bytes` does not matter.
+pub fn reasoning_json(r: &pb::Reasoning, _bytes: Bytes) -> Json {
     use base64::Engine as _;
     if r.redacted.is_empty() {
         return Json::object([
@@ -267,13 +268,10 @@ pub fn reasoning_json(r: &pb::Reasoning, bytes: Bytes) -> Json {
     }
     let text = (!r.text.is_empty()).then(|| Json::Leaf(json!(r.text)));
     let signature = (!r.signature.is_empty()).then(|| Json::Leaf(json!(r.signature)));
-    let redacted = match bytes {
-        Bytes::Size => ("redacted_size_bytes", leaf(r.redacted.len())),
-        Bytes::Base64 => (
-            "redacted",
-            leaf(base64::engine::general_purpose::STANDARD.encode(&r.redacted)),
-        ),
-    };
+    let redacted = (
+        "redacted",
+        leaf(base64::engine::general_purpose::STANDARD.encode(&r.redacted)),
+    );
     Json::object([("text", text), ("signature", signature), redacted])
 }
 
@@ -411,7 +409,7 @@ pub fn generation_complete_json(c: &pb::GenerationComplete) -> Json {
 
 /// One GenerateStreamResponse as JSON, keyed by the event's kind:
 /// `{"delta": {...}}`, `{"tool_use_start": {...}}`, `{"tool_use_delta": {...}}`,
-/// `{"reasoning_delta": {...}}` (redacted bytes as `redacted_size_bytes`)
+/// `{"reasoning_delta": {...}}` (redacted bytes in base64 as `redacted`)
 /// or `{"complete": {...}}` (`{}` for an event this client does not know).
 pub fn stream_event_json(e: &pb::GenerateStreamResponse) -> Json {
     use pb::generate_stream_response::Event;
@@ -439,14 +437,17 @@ pub fn stream_event_json(e: &pb::GenerateStreamResponse) -> Json {
             ])),
         )]),
         Some(Event::ReasoningDelta(r)) => {
-            let redacted = (!r.redacted.is_empty()).then(|| Json::Leaf(json!(r.redacted.len())));
+            use base64::Engine as _;
+            let redacted = (!r.redacted.is_empty()).then(|| {
+                Json::Leaf(json!(base64::engine::general_purpose::STANDARD.encode(&r.redacted)))
+            });
             Json::object([(
                 "reasoning_delta",
                 Some(Json::object([
                     ("index", leaf(r.index)),
                     ("text", leaf(r.text.as_str())),
                     ("signature", leaf(r.signature.as_str())),
-                    ("redacted_size_bytes", redacted),
+                    ("redacted", redacted),
                 ])),
             )])
         }
@@ -972,7 +973,11 @@ mod tests {
             shown[0]["reasoning"],
             json!({"text": "Think.", "signature": "sig"})
         );
-        assert_eq!(shown[1]["reasoning"], json!({"redacted_size_bytes": 12}));
+        assert_eq!(
+            shown[1]["reasoning"],
+            json!({"redacted": "BwcHBwcHBwcHBwcH"}),
+            "redacted bytes are never dropped, even for people"
+        );
         let saved = content_block_json(&blocks[1], Bytes::Base64).to_value();
         assert_eq!(saved["reasoning"], json!({"redacted": "BwcHBwcHBwcHBwcH"}));
         let cache = pb::ContentBlock {

@@ -71,7 +71,12 @@ pub(crate) async fn count_tokens(
         .send()
         .await
         .map_err(|e| from_sdk("CountTokens", e, None))?;
-    Ok(u32::try_from(out.input_tokens).unwrap_or(0))
+    u32::try_from(out.input_tokens).map_err(|_| {
+        GatewayError::new(
+            ErrorKind::Internal,
+            format!("CountTokens answered {} input tokens, which is not a count", out.input_tokens),
+        )
+    })
 }
 
 #[cfg(test)]

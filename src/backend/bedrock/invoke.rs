@@ -2,7 +2,8 @@
 //! body (the codecs live in `native`).
 //!
 //! A guardrail goes in the operations' own parameters (`guardrailIdentifier`,
-//! `guardrailVersion`, `trace`), as do the service tier and the latency mode;
+//! `guardrailVersion`, `trace`), as do the service tier, the latency mode and
+//! the request metadata (a JSON object in a header);
 //! the served tier and mode come back in response headers the SDK reads.
 //! When the body says the guardrail intervened, the stop reason is
 //! GuardrailIntervened and the trace's `guardrail` member, if any, is the
@@ -84,8 +85,8 @@ fn family(request: &GenerationRequest) -> Result<Family, GatewayError> {
     })
 }
 
-/// The guardrail, tier and latency parameters both operations take, each
-/// `None` when not asked for.
+/// The guardrail, tier, latency and request-metadata parameters both
+/// operations take, each `None` when not asked for.
 #[derive(Debug, Default, PartialEq)]
 struct InvokeOptions {
     guardrail_identifier: Option<String>,
@@ -93,6 +94,9 @@ struct InvokeOptions {
     trace: Option<Trace>,
     service_tier: Option<ServiceTierType>,
     latency: Option<PerformanceConfigLatency>,
+    /// The request metadata as the JSON object InvokeModel's
+    /// `X-Amzn-Bedrock-Request-Metadata` header carries.
+    request_metadata: Option<String>,
 }
 
 fn invoke_options(o: &Options) -> InvokeOptions {
@@ -102,6 +106,8 @@ fn invoke_options(o: &Options) -> InvokeOptions {
         trace: o.guardrail.as_ref().map(|g| guardrail::invoke_trace(g.trace)),
         service_tier: o.service_tier.map(options::tier_type),
         latency: o.latency.map(options::latency_mode),
+        request_metadata: (!o.request_metadata.is_empty())
+            .then(|| serde_json::to_string(&o.request_metadata).unwrap_or_default()),
     }
 }
 
@@ -172,7 +178,8 @@ pub(crate) async fn generate(
             .set_guardrail_version(o.guardrail_version)
             .set_trace(o.trace)
             .set_service_tier(o.service_tier)
-            .set_performance_config_latency(o.latency);
+            .set_performance_config_latency(o.latency)
+            .set_request_metadata(o.request_metadata);
     }
     let out = call
         .customize()
@@ -237,7 +244,8 @@ pub(crate) async fn generate_stream(
             .set_guardrail_version(o.guardrail_version)
             .set_trace(o.trace)
             .set_service_tier(o.service_tier)
-            .set_performance_config_latency(o.latency);
+            .set_performance_config_latency(o.latency)
+            .set_request_metadata(o.request_metadata);
     }
     let out = call
         .send()
@@ -392,6 +400,7 @@ mod tests {
             }),
             service_tier: Some(ServiceTier::Priority),
             latency: Some(Latency::Optimized),
+            request_metadata: [("team".to_owned(), "search".to_owned())].into(),
             ..Options::default()
         };
         assert_eq!(
@@ -402,6 +411,7 @@ mod tests {
                 trace: Some(Trace::EnabledFull),
                 service_tier: Some(ServiceTierType::Priority),
                 latency: Some(PerformanceConfigLatency::Optimized),
+                request_metadata: Some(r#"{"team":"search"}"#.into()),
             }
         );
         assert_eq!(invoke_options(&Options::default()), InvokeOptions::default());
