@@ -134,6 +134,11 @@ pub(crate) struct RunArgs {
     /// Concurrencies of the Bedrock-path comparison.
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
     bedrock_concurrency: Vec<usize>,
+    /// The model of the Bedrock-path comparison (a Claude model, such as
+    /// anthropic.claude-3-5-sonnet-20240620-v1:0, makes a gateway with a
+    /// token budget count tokens upstream before each call).
+    #[arg(long, env = "BENCH_BEDROCK_MODEL", default_value = MODEL)]
+    bedrock_model: String,
     /// The fake Bedrock's latencies before each answer; the first is judged
     /// against the target, the others (0 ms: no timer rounding) are diagnostics.
     #[arg(long, value_delimiter = ',', default_value = "50ms,0ms", value_parser = humantime::parse_duration)]
@@ -1189,7 +1194,7 @@ async fn bedrock_at(
     let fake = run.start(
         &format!("fake-bedrock-{latency_flag}"),
         &run.bench.clone(),
-        &["fake-bedrock", "--latency", &latency_flag, "--model", MODEL],
+        &["fake-bedrock", "--latency", &latency_flag, "--model", &run.args.bedrock_model.clone()],
         &[],
         run.args
             .pinning()
@@ -1224,13 +1229,14 @@ async fn bedrock_at(
     )?;
     let sdk = crate::sdk::SdkConverse::new(
         &endpoint,
-        MODEL,
+        &run.args.bedrock_model,
         STREAM_PROMPT,
         BEDROCK_MAX_TOKENS as i32,
         BEDROCK_TOKENS as i32,
     )
     .await;
-    let request = unary_request(BEDROCK_MAX_TOKENS, STREAM_PROMPT);
+    let mut request = unary_request(BEDROCK_MAX_TOKENS, STREAM_PROMPT);
+    request.model_id = run.args.bedrock_model.clone();
     for &c in &run.args.bedrock_concurrency.clone() {
         let label = format!("bedrock {latency_flag} fake c={c}");
         let direct = steady(run.args.smoke, &format!("{label} SDK direct"), || {
