@@ -12,12 +12,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=third_party/googleapis");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
 
-    let fds = protox::compile([PROTO], ["proto"])?;
-    // `compile_fds` does not write the descriptor set itself; reflection needs it.
+    // The proto imports google/api/annotations.proto (its routes for the
+    // JSON transport) from the vendored googleapis.
+    let mut compiler = protox::Compiler::new(["proto", "third_party/googleapis"])?;
+    compiler.include_source_info(true).include_imports(true).open_files([PROTO])?;
+    let fds = compiler.file_descriptor_set();
+    // `compile_fds` does not write the descriptor set itself; reflection
+    // needs it (imports included, so grpcurl and buf curl resolve them), and
+    // the HTTP layer reads the messages and the annotations from it. Encoded
+    // by protox itself: a round trip through prost_types would drop the
+    // `google.api.http` options, which prost_types has no field for.
     std::fs::write(
         out_dir.join("gateway_descriptor.bin"),
-        fds.encode_to_vec(),
+        compiler.encode_file_descriptor_set(),
     )?;
+    // Code only for our own package: google.api's HttpRule is read from the
+    // descriptors, never as a Rust type.
+    let mut codegen = fds.clone();
+    codegen.file.retain(|f| !f.name().starts_with("google/api/"));
 
     // google.rpc error details: served by reflection only (no code), so that
     // grpcurl can print our errors' details.
@@ -34,6 +46,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // request buffer instead of copying it, and the domain shares them.
         .bytes(".bedrock.gateway.v1")
         .emit_rerun_if_changed(false)
-        .compile_fds(fds)?;
+        .compile_fds(codegen)?;
     Ok(())
 }

@@ -4,7 +4,11 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=../proto");
-    let fds = protox::compile(["bedrock/gateway/v1/gateway.proto"], ["../proto"])?;
+    println!("cargo:rerun-if-changed=../third_party/googleapis");
+    let fds = protox::compile(
+        ["bedrock/gateway/v1/gateway.proto"],
+        ["../proto", "../third_party/googleapis"],
+    )?;
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)

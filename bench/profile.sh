@@ -54,8 +54,15 @@ cat "$out_dir/run.log"
 # Only the server that took the load has a large profile (the other one idled).
 profile=$(ls -S "$out_dir"/callgrind.out.* | head -1)
 total=$(grep '^summary:' "$profile" | awk '{print $2}')
-# The calls it served: the load generator's count, warm-up included.
-calls=$(grep -F "$pattern" "$out_dir/run.log" | sed -E 's/.* ([0-9]+) calls in all.*/\1/')
+# The calls it served, from the profile itself: how often validation ran
+# (once per call, whatever the path). The load generator's own count covers
+# only its last attempt when a disturbed window made it measure again.
+calls=$(callgrind_annotate --inclusive=yes --tree=calling "$profile" 2>/dev/null \
+  | grep -E '>   \?\?\?:bedrock_gateway::validation::(generate_request|check) \(' \
+  | sed -E 's/.*\(([0-9,]+)x\).*/\1/' | tr -d , | sort -n | tail -1)
+if [ -z "$calls" ]; then
+  calls=$(grep -F "$pattern" "$out_dir/run.log" | grep 'calls in all' | sed -E 's/.* ([0-9]+) calls in all.*/\1/')
+fi
 echo "== $what: $total instructions in total, $calls calls, $((total / calls)) instructions per call"
 echo "== top 25 by exclusive cost"
 callgrind_annotate --inclusive=no "$profile" 2>/dev/null | grep -E '^ *[0-9,]+ \(' | sed -n '2,26p' | cut -c1-200

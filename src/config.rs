@@ -52,6 +52,13 @@ pub struct Config {
     #[arg(long, env = "BEDROCK_GATEWAY_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_message_bytes: usize,
 
+    /// A browser origin allowed to call the gateway (gRPC-Web, Connect and
+    /// the JSON routes) with CORS, e.g. `https://app.example.com`; `*`
+    /// allows any. Repeat the flag, or separate origins with commas in the
+    /// variable. None by default: no CORS headers at all.
+    #[arg(long = "cors-allow-origin", env = "BEDROCK_GATEWAY_CORS_ALLOW_ORIGIN", value_delimiter = ',', value_parser = origin)]
+    pub cors_allow_origins: Vec<String>,
+
     /// On SIGTERM/SIGINT, how long in-flight calls may run before the process
     /// exits anyway (e.g. `30s`). Keep it below Kubernetes'
     /// terminationGracePeriodSeconds.
@@ -225,6 +232,21 @@ fn application_profile(s: &str) -> Result<(String, String), String> {
     Ok((arn.to_owned(), model.to_owned()))
 }
 
+/// A CORS origin as a browser sends it (`https://host[:port]`), or `*`;
+/// refused at start rather than never matching. Empty (an empty variable)
+/// is kept, and means none.
+fn origin(s: &str) -> Result<String, String> {
+    let s = s.trim().trim_end_matches('/');
+    let ok = s.is_empty()
+        || s == "*"
+        || (s.contains("://") && !s.contains(char::is_whitespace) && http::HeaderValue::from_str(s).is_ok());
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("{s:?} is not an origin (scheme://host[:port], or *)"))
+    }
+}
+
 fn positive_duration(s: &str) -> Result<Duration, String> {
     match humantime::parse_duration(s) {
         Ok(d) if !d.is_zero() => Ok(d),
@@ -261,6 +283,23 @@ mod tests {
                 Config::try_parse_from(["bedrock-gateway", "--simulated-application-profile", bad]).is_err(),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn cors_origins_repeat_or_come_comma_separated() {
+        let c = Config::try_parse_from([
+            "bedrock-gateway",
+            "--cors-allow-origin",
+            "https://a.example",
+            "--cors-allow-origin",
+            "https://b.example,https://c.example",
+        ])
+        .unwrap();
+        assert_eq!(c.cors_allow_origins, ["https://a.example", "https://b.example", "https://c.example"]);
+        assert!(Config::try_parse_from(["bedrock-gateway"]).unwrap().cors_allow_origins.is_empty());
+        for bad in ["app.example", "https://a b"] {
+            assert!(Config::try_parse_from(["bedrock-gateway", "--cors-allow-origin", bad]).is_err(), "{bad:?}");
         }
     }
 

@@ -14,6 +14,8 @@
 //! - [`limits`] — admission: the concurrency limit and per-key GCRA rate limits.
 //! - [`metrics`] — Prometheus metrics and their `/metrics` endpoint.
 //! - [`server`] — `run(listener, backend, config, shutdown)`: health, reflection, drain.
+//! - [`http`] — gRPC-Web, Connect and the JSON routes (with SSE) on the gRPC
+//!   port: a translation layer over the same gRPC service, and CORS.
 //! - [`grpc`] — the edge layer (deadline, request ID, trace context, API keys),
 //!   the `TextGenerationService` handlers, the streaming relay, and the one
 //!   mapping of errors to gRPC statuses.
@@ -32,6 +34,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod http;
 pub mod ids;
 pub mod limits;
 pub mod metrics;

@@ -113,6 +113,8 @@ async fn main() -> ExitCode {
         metrics_listener,
         metrics: Arc::new(Metrics::new()),
         log_prompts: config.log_prompts,
+        // An empty BEDROCK_GATEWAY_CORS_ALLOW_ORIGIN means none.
+        cors_allow_origins: config.cors_allow_origins.into_iter().filter(|o| !o.is_empty()).collect(),
     };
     match server::run(listener, backend, server_config, shutdown_signal()).await {
         Ok(()) => {

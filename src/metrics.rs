@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
     rpc: &'static str,
+    protocol: &'static str,
     model: Arc<str>,
     code: &'static str,
 }
@@ -70,6 +71,42 @@ struct UpstreamLabels {
 struct LimitLabels {
     key: Arc<str>,
     limit: &'static str,
+}
+
+/// The transport a call arrived on: the `protocol` label of the request
+/// counter and the `protocol` field of the call's log line.
+///
+/// The HTTP layer (`crate::http`) puts it in a request's extensions for every
+/// call that is not plain gRPC; a call without one is gRPC, so plain gRPC
+/// calls carry nothing extra.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Protocol {
+    /// gRPC over HTTP/2.
+    #[default]
+    Grpc,
+    /// gRPC-Web, binary or text, translated by tonic-web.
+    GrpcWeb,
+    /// The Connect protocol, unary or server-streaming, JSON or binary.
+    Connect,
+    /// The JSON routes (`/v1/...`), Server-Sent Events included.
+    HttpJson,
+}
+
+impl Protocol {
+    /// The label value: `grpc`, `grpc-web`, `connect` or `http-json`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::GrpcWeb => "grpc-web",
+            Protocol::Connect => "connect",
+            Protocol::HttpJson => "http-json",
+        }
+    }
+
+    /// The protocol of a request, from its extensions (gRPC when unmarked).
+    pub fn of(extensions: &http::Extensions) -> Protocol {
+        extensions.get::<Protocol>().copied().unwrap_or_default()
+    }
 }
 
 /// The service's RPCs, as the handlers (and the edge) name them.
@@ -132,7 +169,7 @@ impl Metrics {
         let limit_refusals = Family::<LimitLabels, Counter>::default();
         let content_blocks = Family::<BlockLabels, Counter>::default();
         let tool_calls = Family::<ModelLabels, Counter>::default();
-        registry.register("requests", "Calls by RPC, model and gRPC status code: finished, refused or cancelled", requests.clone());
+        registry.register("requests", "Calls by RPC, transport protocol, model and gRPC status code: finished, refused or cancelled", requests.clone());
         registry.register("request_duration_seconds", "Call latency by RPC, to the last message", latency.clone());
         registry.register(
             "time_to_first_token_seconds",
@@ -225,11 +262,19 @@ impl Metrics {
             .inc_by(count);
     }
 
-    /// Records a finished call.
-    pub fn call(&self, rpc: &'static str, model: &Arc<str>, code: tonic::Code, latency: Duration) {
+    /// Records a finished call, with the transport it arrived on.
+    pub fn call(
+        &self,
+        rpc: &'static str,
+        protocol: Protocol,
+        model: &Arc<str>,
+        code: tonic::Code,
+        latency: Duration,
+    ) {
         self.requests
             .get_or_create(&CallLabels {
                 rpc,
+                protocol: protocol.as_str(),
                 model: model.clone(),
                 code: code_name(code),
             })

@@ -1,6 +1,7 @@
 //! The one door to the generated protobuf code and the descriptor set.
 //!
-//! Only `crate::grpc`, `crate::validation` and `crate::server` use these types;
+//! Only `crate::grpc`, `crate::validation` and `crate::server` use these types
+//! (`crate::http` reads the descriptor set, never the types);
 //! everything behind the backend trait speaks `crate::domain`.
 
 #[allow(missing_docs, unreachable_pub, clippy::all)]
@@ -10,7 +11,9 @@ mod generated {
 
 pub use generated::*;
 
-/// The encoded `FileDescriptorSet` of `proto/`, served by reflection.
+/// The encoded `FileDescriptorSet` of `proto/` and its imports (with the
+/// `google.api.http` options), served by reflection and read by the HTTP
+/// layer for its JSON mapping.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/gateway_descriptor.bin"));
 

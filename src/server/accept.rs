@@ -3,8 +3,9 @@
 //! write, a token delta or the trailers of a deadline, until the previous one
 //! is acknowledged, which a client's delayed ACK can put off by 40 ms), a pause
 //! (never a spin) when the process runs out of descriptors or memory, and a
-//! deadline for a new connection's handshake (TLS, then the HTTP/2 preface),
-//! so idle sockets cannot hold descriptors forever.
+//! deadline for a new connection's handshake (TLS, then the HTTP/2 preface
+//! or an HTTP/1.1 request line), so idle sockets cannot hold descriptors
+//! forever.
 
 use futures::Stream;
 use std::future::Future;
@@ -22,8 +23,8 @@ use tonic::transport::server::{Connected, TcpConnectInfo};
 /// descriptor table costs about 20 system calls a second, not 50,000.
 pub const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
 
-/// The HTTP/2 client connection preface: `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`.
-const PREFACE_LEN: usize = 24;
+/// The HTTP/2 client connection preface.
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Whether an accept error means the process (or the system) is out of a
 /// resource: retrying at once would spin.
@@ -38,7 +39,8 @@ fn resource_exhausted(e: &io::Error) -> bool {
 /// are handled here and never yielded: a connection the peer gave up on is
 /// skipped, and exhaustion pauses the loop (logged at most once a second).
 /// A connection that has not finished its handshake (TLS, when `tls`, then
-/// the HTTP/2 preface) within `handshake_timeout` is closed.
+/// the HTTP/2 preface or an HTTP/1.1 request line) within
+/// `handshake_timeout` is closed.
 pub(super) fn incoming(
     listener: TcpListener,
     handshake_timeout: Duration,
@@ -109,7 +111,13 @@ pub(super) fn incoming(
 /// `TimedOut` instead, and hyper closes the connection. After that it is the
 /// plain socket.
 ///
-/// In plaintext the handshake is the 24-byte HTTP/2 preface. With TLS the
+/// In plaintext the handshake is the 24-byte HTTP/2 preface or, for
+/// HTTP/1.1 callers (gRPC-Web, Connect, the JSON routes), a whole request
+/// line: the first byte that differs from the preface makes the connection
+/// HTTP/1.1, and its first line feed ends the handshake (the line is what
+/// this layer can check without parsing HTTP; hyper's own 30 s header-read
+/// timeout, which tonic arms, bounds the rest of each request's headers).
+/// With TLS the
 /// preface is encrypted, so the client's TLS records are counted instead:
 /// a client that has sent two application-data records has sent its
 /// preface. (TLS 1.3: Finished, then the preface and SETTINGS, then the
@@ -125,8 +133,11 @@ pub(super) struct Handshaking {
 /// What the handshake still needs from the client.
 #[derive(Debug)]
 enum Expect {
-    /// This many more bytes of the plaintext preface.
+    /// Plaintext: this many bytes of the HTTP/2 preface seen so far, all
+    /// matching it.
     Preface(usize),
+    /// Plaintext HTTP/1.1: the request line's end (a line feed) is awaited.
+    RequestLine,
     /// TLS: this many more application-data records, and where the reader
     /// is in the record framing.
     TlsRecords {
@@ -151,17 +162,29 @@ impl Expect {
                 body_left: 0,
             }
         } else {
-            Expect::Preface(PREFACE_LEN)
+            Expect::Preface(0)
         }
     }
 
     /// Takes note of bytes the client sent; true once the handshake is done.
     fn saw(&mut self, mut bytes: &[u8]) -> bool {
         match self {
-            Expect::Preface(left) => {
-                *left = left.saturating_sub(bytes.len());
-                *left == 0
+            Expect::Preface(seen) => {
+                for (i, &b) in bytes.iter().enumerate() {
+                    if b != PREFACE[*seen] {
+                        // Not HTTP/2: the rest of these bytes may already
+                        // hold the request line's end.
+                        *self = Expect::RequestLine;
+                        return self.saw(&bytes[i..]);
+                    }
+                    *seen += 1;
+                    if *seen == PREFACE.len() {
+                        return true;
+                    }
+                }
+                false
             }
+            Expect::RequestLine => bytes.contains(&b'\n'),
             Expect::TlsRecords {
                 app_records,
                 header,
@@ -233,7 +256,7 @@ impl AsyncRead for Handshaking {
                 if expired {
                     Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
-                        "no HTTP/2 connection preface within --handshake-timeout",
+                        "no HTTP/2 connection preface or HTTP/1.1 request line within --handshake-timeout",
                     )))
                 } else {
                     Poll::Pending
@@ -296,6 +319,25 @@ mod tests {
         assert!(!e.saw(b"PRI * HTTP/2.0\r\n"));
         assert!(!e.saw(b"\r\nSM\r"));
         assert!(e.saw(b"\n\r\n and then frames"));
+    }
+
+    #[test]
+    fn an_http1_request_line_also_finishes_the_plaintext_handshake() {
+        let mut e = Expect::new(false);
+        assert!(!e.saw(b"POST /v1/gen"));
+        assert!(!e.saw(b"erate HTTP/1.1\r"));
+        assert!(e.saw(b"\nhost: x\r\n"));
+        // A line that starts like the preface, then is not.
+        let mut e = Expect::new(false);
+        assert!(!e.saw(b"PRI * HTTP/1"));
+        assert!(e.saw(b".1\r\n"));
+        // Bytes that are neither hold the deadline until a line ends.
+        let mut e = Expect::new(false);
+        assert!(!e.saw(b"\x16\x03\x01 junk without a line end"));
+        // The preface's own line feeds do not end it early.
+        let mut e = Expect::new(false);
+        assert!(!e.saw(&PREFACE[..23]));
+        assert!(e.saw(&PREFACE[23..]));
     }
 
     fn record(kind: u8, body: &[u8]) -> Vec<u8> {

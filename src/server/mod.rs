@@ -1,5 +1,7 @@
 //! Serving: the tonic server with health, reflection and the gateway service,
-//! on a listener the caller bound, until a shutdown future completes.
+//! on a listener the caller bound, until a shutdown future completes. One
+//! port, one stack: gRPC over HTTP/2, and gRPC-Web, Connect and the JSON
+//! routes over HTTP/1.1 or HTTP/2, all through the same edge and handlers.
 //!
 //! Taking a bound listener and a shutdown future (as mini-redis does) lets
 //! tests bind `127.0.0.1:0` and run exactly what production runs.
@@ -7,6 +9,7 @@
 use crate::backend::Backend;
 use crate::grpc::edge::{AuthPolicy, EdgeLayer};
 use crate::grpc::{GatewayService, ServiceSettings};
+use crate::http::HttpLayer;
 use crate::limits::{Admission, LimitsConfig};
 use crate::metrics::Metrics;
 use crate::pb::{self, text_generation_service_server::TextGenerationServiceServer};
@@ -56,6 +59,9 @@ pub struct ServerConfig {
     pub metrics: Arc<Metrics>,
     /// Log prompt and completion text.
     pub log_prompts: bool,
+    /// Browser origins allowed by CORS (`*` for any); empty sends no CORS
+    /// headers.
+    pub cors_allow_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +81,7 @@ impl Default for ServerConfig {
             metrics_listener: None,
             metrics: Arc::new(Metrics::new()),
             log_prompts: false,
+            cors_allow_origins: Vec::new(),
         }
     }
 }
@@ -85,6 +92,9 @@ pub enum ServeError {
     /// The TLS configuration was refused.
     #[error("TLS configuration: {0}")]
     Tls(tonic::transport::Error),
+    /// A `--cors-allow-origin` was refused.
+    #[error(transparent)]
+    Cors(#[from] crate::http::cors::BadOrigin),
     /// Serving failed.
     #[error("serving: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -102,6 +112,8 @@ pub async fn run(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    // Checked first: a bad origin stops the start before anything runs.
+    let cors = crate::http::cors::layer(&config.cors_allow_origins)?;
     let (health, health_service) = tonic_health::server::health_reporter();
     let key_names: Vec<Arc<str>> = config
         .auth
@@ -185,10 +197,14 @@ pub async fn run(
         ));
     }
 
+    // HTTP/1.1 too: gRPC-Web, Connect and the JSON routes are served to
+    // callers that cannot speak HTTP/2 (browsers behind some proxies, curl,
+    // serverless runtimes). hyper picks the version from the first bytes.
     // tonic sets no stream limit of its own (hyper's default of 200 is
     // replaced by "none"), so one connection could hold any number of
     // streams, health Watch streams included, each costing memory.
     let mut builder = Server::builder()
+        .accept_http1(true)
         .http2_keepalive_interval(config.http2_keepalive_interval)
         .http2_keepalive_timeout(Some(config.http2_keepalive_timeout))
         .max_concurrent_streams(config.max_concurrent_streams_per_connection);
@@ -201,10 +217,24 @@ pub async fn run(
             .tls_config(tls.timeout(config.handshake_timeout))
             .map_err(ServeError::Tls)?;
     }
-    let serve = builder
+    // The stack, outermost first. Every transport ends in the same edge and
+    // the same handlers:
+    let stack = tower::ServiceBuilder::new()
+        // CORS, when origins are configured: answers preflights for every
+        // route and adds the allow/expose headers to every answer, so it sits
+        // outside everything that answers.
+        .option_layer(cors)
+        // Connect and the JSON routes become inner gRPC calls; gRPC-Web is
+        // marked for the metrics; gRPC passes after one header comparison.
+        .layer(HttpLayer::new(config.max_message_bytes))
+        // gRPC-Web (binary and text) to gRPC and back.
+        .layer(tonic_web::GrpcWebLayer::new())
         // The edge runs first for every call: deadline, request ID, trace
         // context and authentication, before any decoding (see edge.rs).
         .layer(EdgeLayer::new(config.auth, config.metrics.clone()))
+        .into_inner();
+    let serve = builder
+        .layer(stack)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -27,7 +27,7 @@ export const SERVICE_NAME = "bedrock.gateway.v1.TextGenerationService";
 const REPO_ROOT = path.resolve(__dirname, "..", "..", "..", "..");
 /** The repository's proto/ directory (the contract). */
 export const DEFAULT_PROTO_DIR = path.join(REPO_ROOT, "proto");
-/** The repository's copy of google/rpc/error_details.proto. */
+/** The repository's copies of google/rpc/error_details.proto and google/api's annotations. */
 export const DEFAULT_GOOGLEAPIS_DIR = path.join(REPO_ROOT, "third_party", "googleapis");
 /** grpc.health.v1's proto, as the grpc-health-check package ships it. */
 export const HEALTH_PROTO_DIR = path.join(
@@ -624,11 +624,18 @@ interface RawHealthClient extends grpc.Client {
 // ---------------------------------------------------------------------------
 // Loading the contract
 
-/** Loads bedrock.gateway.v1 from `protoDir` with LOADER_OPTIONS. */
-export function loadGatewayPackage(protoDir: string = DEFAULT_PROTO_DIR): grpc.GrpcObject {
+/**
+ * Loads bedrock.gateway.v1 from `protoDir` with LOADER_OPTIONS. The contract
+ * imports google/api/annotations.proto (its HTTP/JSON routes), found in
+ * `googleapisDir`.
+ */
+export function loadGatewayPackage(
+  protoDir: string = DEFAULT_PROTO_DIR,
+  googleapisDir: string = DEFAULT_GOOGLEAPIS_DIR,
+): grpc.GrpcObject {
   const definition = protoLoader.loadSync("bedrock/gateway/v1/gateway.proto", {
     ...LOADER_OPTIONS,
-    includeDirs: [protoDir],
+    includeDirs: [protoDir, googleapisDir],
   });
   return grpc.loadPackageDefinition(definition);
 }

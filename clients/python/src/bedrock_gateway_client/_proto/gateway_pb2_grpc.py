@@ -28,6 +28,17 @@ if _version_not_supported:
 class TextGenerationServiceStub:
     """Text generation on Amazon Bedrock foundation models, plus the model catalogue.
 
+    The same port serves gRPC, gRPC-Web, Connect (unary and server streaming,
+    JSON or binary) and plain HTTP/JSON. The JSON routes are the
+    `google.api.http` annotations below: request bodies and answers are the
+    messages in the canonical proto3 JSON mapping, errors a google.rpc.Status
+    in JSON with the HTTP status Connect assigns the code. GenerateStream's
+    route answers Server-Sent Events: one event per stream message, named
+    after the `event` field that is set (`delta`, `complete`,
+    `tool_use_start`, `tool_use_delta`, `reasoning_delta`), its data that
+    field's message; an error ends the stream with `event: error` holding a
+    google.rpc.Status.
+
     Errors are standard gRPC status codes with google.rpc error details:
     INVALID_ARGUMENT    the request broke a rule; BadRequest names each field,
     the rule and the value given. Nothing was sent upstream.
@@ -76,6 +87,17 @@ class TextGenerationServiceStub:
 
 class TextGenerationServiceServicer:
     """Text generation on Amazon Bedrock foundation models, plus the model catalogue.
+
+    The same port serves gRPC, gRPC-Web, Connect (unary and server streaming,
+    JSON or binary) and plain HTTP/JSON. The JSON routes are the
+    `google.api.http` annotations below: request bodies and answers are the
+    messages in the canonical proto3 JSON mapping, errors a google.rpc.Status
+    in JSON with the HTTP status Connect assigns the code. GenerateStream's
+    route answers Server-Sent Events: one event per stream message, named
+    after the `event` field that is set (`delta`, `complete`,
+    `tool_use_start`, `tool_use_delta`, `reasoning_delta`), its data that
+    field's message; an error ends the stream with `event: error` holding a
+    google.rpc.Status.
 
     Errors are standard gRPC status codes with google.rpc error details:
     INVALID_ARGUMENT    the request broke a rule; BadRequest names each field,
@@ -171,6 +193,17 @@ def add_TextGenerationServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class TextGenerationService:
     """Text generation on Amazon Bedrock foundation models, plus the model catalogue.
+
+    The same port serves gRPC, gRPC-Web, Connect (unary and server streaming,
+    JSON or binary) and plain HTTP/JSON. The JSON routes are the
+    `google.api.http` annotations below: request bodies and answers are the
+    messages in the canonical proto3 JSON mapping, errors a google.rpc.Status
+    in JSON with the HTTP status Connect assigns the code. GenerateStream's
+    route answers Server-Sent Events: one event per stream message, named
+    after the `event` field that is set (`delta`, `complete`,
+    `tool_use_start`, `tool_use_delta`, `reasoning_delta`), its data that
+    field's message; an error ends the stream with `event: error` holding a
+    google.rpc.Status.
 
     Errors are standard gRPC status codes with google.rpc error details:
     INVALID_ARGUMENT    the request broke a rule; BadRequest names each field,
