@@ -203,10 +203,11 @@ pub(crate) async fn generate(
     request: &GenerationRequest,
 ) -> Result<Generation, GatewayError> {
     let started = Instant::now();
-    let mut out = converse_call(client, request)?
-        .send()
-        .await
-        .map_err(|e| from_sdk("Converse", e, None))?;
+    // The call is built in a block of its own: a temporary of the awaiting
+    // statement would keep room for the whole builder in this future, which
+    // every call then copies.
+    let sending = { converse_call(client, request)?.send() };
+    let mut out = sending.await.map_err(|e| from_sdk("Converse", e, None))?;
     let request_id = out.request_id().unwrap_or_default().to_owned();
     // The SDK accepts a 200 whose body lacks the message (it yields an
     // "unknown" output); that is not an answer, so say so instead of
@@ -344,10 +345,9 @@ pub(crate) async fn generate_stream(
     request: &GenerationRequest,
 ) -> Result<GenerationStream, GatewayError> {
     let started = Instant::now();
-    let out = converse_stream_call(client, request)?
-        .send()
-        .await
-        .map_err(|e| from_sdk("ConverseStream", e, None))?;
+    // Built apart from the await, as in `generate`.
+    let sending = { converse_stream_call(client, request)?.send() };
+    let out = sending.await.map_err(|e| from_sdk("ConverseStream", e, None))?;
     let request_id = out.request_id().unwrap_or_default().to_owned();
     let state = StreamState {
         receiver: out.stream,
