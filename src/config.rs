@@ -55,7 +55,11 @@ pub struct Config {
     /// A browser origin allowed to call the gateway (gRPC-Web, Connect and
     /// the JSON routes) with CORS, e.g. `https://app.example.com`; `*`
     /// allows any. Repeat the flag, or separate origins with commas in the
-    /// variable. None by default: no CORS headers at all.
+    /// variable. None by default: no CORS headers at all. A cross-site POST
+    /// that browsers send without a preflight (a form, `text/plain`) is
+    /// refused unless its origin is listed. Over TLS these transports need
+    /// HTTP/2 (ALPN h2, as browsers, curl and buf use): HTTP/1.1-only
+    /// clients fail the TLS handshake.
     #[arg(long = "cors-allow-origin", env = "BEDROCK_GATEWAY_CORS_ALLOW_ORIGIN", value_delimiter = ',', value_parser = origin)]
     pub cors_allow_origins: Vec<String>,
 
@@ -76,6 +80,8 @@ pub struct Config {
 
     /// TLS: the server's certificate chain (PEM). With --tls-key, serves
     /// TLS only; without both, plaintext (for meshes whose sidecar does TLS).
+    /// TLS offers only HTTP/2 (ALPN h2), so gRPC-Web, Connect and the JSON
+    /// routes need an HTTP/2 client over TLS; HTTP/1.1 is plaintext only.
     #[arg(long, env = "BEDROCK_GATEWAY_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
 

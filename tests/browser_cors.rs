@@ -5,9 +5,10 @@
 //! rendered page. The same page served from an origin the gateway does not
 //! allow gets nothing.
 //!
-//! Chromium comes from Debian's `chromium` package (not installed by
-//! `scripts/install-tools`). Without it the test is skipped with a note,
-//! unless `BEDROCK_GATEWAY_REQUIRE_BROWSER` is set.
+//! Chromium comes from Debian's `chromium` package, which
+//! `scripts/install-tools` installs; `scripts/test` sets
+//! `BEDROCK_GATEWAY_REQUIRE_BROWSER=1`, so there a missing browser fails the
+//! test. Elsewhere, without it the test is skipped with a note.
 
 mod common;
 
@@ -22,7 +23,9 @@ use std::time::Duration;
 
 fn chromium() -> Option<String> {
     let name = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".to_owned());
-    if Command::new(&name).arg("--version").output().is_ok_and(|o| o.status.success()) {
+    // Bounded: a browser that hangs on start must not hang the test.
+    let version = Command::new("timeout").args(["--kill-after=5", "30", &name, "--version"]).output();
+    if version.is_ok_and(|o| o.status.success()) {
         return Some(name);
     }
     assert!(
@@ -101,10 +104,16 @@ async fn render(chromium: &str, url: String) -> String {
         "--dump-dom".to_owned(),
         url,
     ];
-    let chromium = chromium.to_owned();
+    // `timeout` kills a browser that outlives 90 s (and its children with
+    // it, as their process group's leader goes); the future's own bound
+    // kills the child if even that fails.
     let out = tokio::time::timeout(
-        Duration::from_secs(90),
-        tokio::task::spawn_blocking(move || Command::new(chromium).args(args).output().unwrap()),
+        Duration::from_secs(100),
+        tokio::process::Command::new("timeout")
+            .args(["--kill-after=5", "90", chromium])
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
     )
     .await
     .expect("chromium finishes within 90 s")
@@ -124,9 +133,10 @@ async fn a_browser_on_an_allowed_origin_renders_streamed_answers() {
         }))
     };
     // The page's server first: its origin is what the gateway allows.
+    // The gateway's listener is bound first (and kept: no rebinding race),
+    // so the page can name it.
     let gateway_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gateway_url = format!("http://{}", gateway_listener.local_addr().unwrap());
-    drop(gateway_listener);
     let page = include_str!("browser/page.html").replace("__GATEWAY__", &gateway_url);
     let page_origin = serve_page(page.clone()).await;
     let other_origin = serve_page(page).await;
@@ -135,9 +145,8 @@ async fn a_browser_on_an_allowed_origin_renders_streamed_answers() {
         cors_allow_origins: vec![page_origin.clone()],
         ..quick_config()
     };
-    let listener = tokio::net::TcpListener::bind(gateway_url.trim_start_matches("http://")).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(bedrock_gateway::server::run(listener, backend(), config, async {
+    let server = tokio::spawn(bedrock_gateway::server::run(gateway_listener, backend(), config, async {
         let _ = stopped.await;
     }));
 

@@ -39,8 +39,15 @@ impl Answer {
     }
 }
 
-/// One HTTP/1.1 request on a fresh connection.
+/// One HTTP/1.1 request on a fresh connection, answered whole within 30 s.
 async fn http1(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Answer {
+    let body = body.into();
+    tokio::time::timeout(Duration::from_secs(30), http1_unbounded(addr, method, path, headers, body))
+        .await
+        .unwrap_or_else(|_| panic!("{method} {path}: no whole answer within 30 s"))
+}
+
+async fn http1_unbounded(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: Bytes) -> Answer {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
         .await
@@ -50,7 +57,7 @@ async fn http1(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &st
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let response = sender.send_request(req.body(Full::new(body.into())).unwrap()).await.unwrap();
+    let response = sender.send_request(req.body(Full::new(body)).unwrap()).await.unwrap();
     let (parts, body) = response.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
     Answer {
@@ -284,9 +291,221 @@ async fn connect_timeout_ms_is_the_calls_deadline() {
         r#"{"model_id": "amazon.titan-text-express-v1", "prompt": "hi"}"#,
     )
     .await;
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
     assert_eq!(answer.status, 504);
     assert_eq!(answer.json()["code"], "deadline_exceeded");
+    server.stop().await;
+}
+
+/// A Connect or JSON call that sends `grpc-timeout` (which CORS allows)
+/// meets tonic's own timer too, which wraps the whole stack and would answer
+/// in gRPC's shape; the translated call's deadline falls earlier, so the
+/// answer is always the dialect's own DEADLINE_EXCEEDED, counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_timeout_on_a_translated_call_answers_in_the_calls_own_shape() {
+    let config = quick_config();
+    let metrics = config.metrics.clone();
+    let server = TestServer::start(simulated(), config).await;
+    let slow = json!({
+        "model_id": "amazon.titan-text-express-v1",
+        "prompt": "hi",
+        "additional_model_request_fields": {"gateway_simulation": {"latency_ms": 2000}}
+    })
+    .to_string();
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let route = http1(server.addr, "POST", "/v1/generate", &[("grpc-timeout", "100m")], slow.clone()).await;
+        assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+        assert_eq!(route.headers["content-type"], "application/json", "{:?}", route.headers);
+        assert_eq!(route.status, 504, "{}", String::from_utf8_lossy(&route.body));
+        assert_eq!(route.json()["code"], Code::DeadlineExceeded as i32);
+        assert!(route.headers.contains_key("x-request-id"));
+
+        let connect = http1(
+            server.addr,
+            "POST",
+            GENERATE,
+            &[("content-type", "application/json"), ("grpc-timeout", "100m")],
+            slow.clone(),
+        )
+        .await;
+        assert_eq!(connect.headers["content-type"], "application/json", "{:?}", connect.headers);
+        assert_eq!(connect.status, 504, "{}", String::from_utf8_lossy(&connect.body));
+        assert_eq!(connect.json()["code"], "deadline_exceeded");
+
+        let sse = http1(server.addr, "POST", "/v1/generate:stream", &[("grpc-timeout", "100m")], slow.clone()).await;
+        assert_eq!(sse.headers["content-type"], "text/event-stream", "{:?}", sse.headers);
+        let events = sse_events(std::str::from_utf8(&sse.body).unwrap());
+        let (name, error) = events.last().expect("an event");
+        assert_eq!(name, "error");
+        assert_eq!(error["code"], Code::DeadlineExceeded as i32);
+    }
+    // A body still arriving at the deadline: the handler never ran, so the
+    // layer answers (and counts) the deadline itself, before tonic's timer.
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/generate HTTP/1.1\r\nhost: {}\r\ngrpc-timeout: 200m\r\ncontent-length: 100\r\n\r\n{{\"model_id\"",
+        server.addr
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("}") {
+        let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let seen = String::from_utf8_lossy(&seen).to_lowercase();
+    assert!(seen.starts_with("http/1.1 504"), "{seen}");
+    assert!(seen.contains("content-type: application/json") && !seen.contains("application/grpc"), "{seen}");
+    assert!(seen.contains(&format!("\"code\":{}", Code::DeadlineExceeded as i32)), "{seen}");
+    // Counted, under each transport.
+    let text = metrics.render();
+    for (rpc, protocol, n) in [("Generate", "http-json", 4), ("Generate", "connect", 3), ("GenerateStream", "http-json", 3)] {
+        let counted: u64 = text
+            .lines()
+            .filter(|l| {
+                l.starts_with("bedrock_gateway_requests_total{")
+                    && l.contains(&format!("rpc=\"{rpc}\""))
+                    && l.contains(&format!("protocol=\"{protocol}\""))
+                    && l.contains("code=\"DEADLINE_EXCEEDED\"")
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(counted, n, "{rpc} {protocol} in\n{text}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_timeout_ms_that_is_not_a_timeout_is_refused() {
+    let server = TestServer::start(simulated(), quick_config()).await;
+    let body = r#"{"model_id": "amazon.titan-text-express-v1", "prompt": "hi", "parameters": {"max_tokens": 3}}"#;
+    for bad in ["soon", "-5", "12345678901"] {
+        let answer = http1(
+            server.addr,
+            "POST",
+            GENERATE,
+            &[("content-type", "application/json"), ("connect-timeout-ms", bad)],
+            body,
+        )
+        .await;
+        assert_eq!(answer.status, 400, "{bad}");
+        let error = answer.json();
+        assert_eq!(error["code"], "invalid_argument");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains("Connect-Timeout-Ms") && message.contains(bad), "{message}");
+    }
+    // A valid one, long enough, is the call's deadline and nothing more.
+    let ok = http1(
+        server.addr,
+        "POST",
+        GENERATE,
+        &[("content-type", "application/json"), ("connect-timeout-ms", "10000")],
+        body,
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+    server.stop().await;
+}
+
+/// A browser on another origin can POST a form or `text/plain` without a
+/// preflight; unless the origin is allowed, the gateway refuses it before
+/// it runs. Callers without `Origin` (curl) are unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cross_site_post_without_a_preflight_is_refused() {
+    let body = r#"{"model_id": "amazon.titan-text-express-v1", "prompt": "hi", "parameters": {"max_tokens": 3}}"#;
+    for origins in [vec![], vec!["https://app.example".to_owned()]] {
+        let cors_on = !origins.is_empty();
+        let config = ServerConfig {
+            cors_allow_origins: origins,
+            ..quick_config()
+        };
+        let metrics = config.metrics.clone();
+        let server = TestServer::start(simulated(), config).await;
+        for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
+            let refused = http1(
+                server.addr,
+                "POST",
+                "/v1/generate",
+                &[("origin", "https://evil.example"), ("content-type", content_type)],
+                body,
+            )
+            .await;
+            assert_eq!(refused.status, 403, "{content_type}");
+            let status = refused.json();
+            assert_eq!(status["code"], Code::PermissionDenied as i32);
+            let message = status["message"].as_str().unwrap();
+            assert!(message.contains("https://evil.example") && message.contains("--cors-allow-origin"), "{message}");
+        }
+        // Nothing ran.
+        let text = metrics.render();
+        assert!(!text.lines().any(|l| l.starts_with("bedrock_gateway_requests_total{") && l.contains("rpc=\"Generate\"")), "{text}");
+        // Without Origin (curl): served. From an allowed origin: served.
+        let curl = http1(server.addr, "POST", "/v1/generate", &[("content-type", "text/plain")], body).await;
+        assert_eq!(curl.status, 200, "{}", String::from_utf8_lossy(&curl.body));
+        if cors_on {
+            let allowed = http1(
+                server.addr,
+                "POST",
+                "/v1/generate",
+                &[("origin", "https://app.example"), ("content-type", "text/plain")],
+                body,
+            )
+            .await;
+            assert_eq!(allowed.status, 200, "{}", String::from_utf8_lossy(&allowed.body));
+        }
+        // application/json is always preflighted by browsers, so it passes
+        // here and CORS decides whether the page may read the answer.
+        let json_post = http1(
+            server.addr,
+            "POST",
+            "/v1/generate",
+            &[("origin", "https://evil.example"), ("content-type", "application/json")],
+            body,
+        )
+        .await;
+        assert_eq!(json_post.status, 200);
+        assert!(!json_post.headers.contains_key("access-control-allow-origin"));
+        server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_before_a_call_are_in_the_dialects_own_shape() {
+    let server = TestServer::start(simulated(), quick_config()).await;
+    // An unknown method on the service's path: Connect's unimplemented, 404.
+    let unknown = http1(
+        server.addr,
+        "POST",
+        "/bedrock.gateway.v1.TextGenerationService/Nope",
+        &[("content-type", "application/json")],
+        "{}",
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.json()["code"], "unimplemented");
+    assert!(unknown.json()["message"].as_str().unwrap().contains("Nope"));
+    // A content type Connect does not serve there: 415, Connect's error JSON.
+    let media = http1(server.addr, "POST", GENERATE, &[("content-type", "text/plain")], "{}").await;
+    assert_eq!(media.status, 415);
+    assert_eq!(media.headers["content-type"], "application/json");
+    assert_eq!(media.json()["code"], "invalid_argument");
+    // A JSON route's wrong method: 405 and a google.rpc.Status.
+    let method = http1(server.addr, "GET", "/v1/generate", &[], Bytes::new()).await;
+    assert_eq!(method.status, 405);
+    assert_eq!(method.json()["code"], Code::Unimplemented as i32);
+    // Unknown query parameters, and a boolean that is not one.
+    let unknown = http1(server.addr, "GET", "/v1/models?providr=Meta&limit=3", &[], Bytes::new()).await;
+    assert_eq!(unknown.status, 400);
+    let message = unknown.json()["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("`providr`") && message.contains("`limit`"), "{message}");
+    let bad_bool = http1(server.addr, "GET", "/v1/models?response_streaming_supported=yes", &[], Bytes::new()).await;
+    assert_eq!(bad_bool.status, 400);
+    // A string field stays a string, even when it reads as a boolean.
+    let none = http1(server.addr, "GET", "/v1/models?provider=true&response_streaming_supported=true", &[], Bytes::new()).await;
+    assert_eq!(none.status, 200, "{}", String::from_utf8_lossy(&none.body));
+    assert!(none.json()["models"].as_array().is_none_or(|m| m.is_empty()), "{}", none.json());
     server.stop().await;
 }
 
@@ -457,6 +676,41 @@ async fn cors_preflights_are_allowed_for_listed_origins_only() {
     for h in ["grpc-status", "grpc-message", "grpc-status-details-bin", "x-request-id"] {
         assert!(exposed.contains(h), "{exposed}");
     }
+    // Requests without Origin never meet CORS: a gRPC call's answer (and a
+    // gRPC-Web or JSON one without Origin) carries no CORS header at all.
+    let mut client = server.client().await;
+    let answer = client
+        .generate(pb::GenerateRequest {
+            model_id: "amazon.titan-text-express-v1".into(),
+            prompt: "hi".into(),
+            parameters: Some(pb::GenerationParameters {
+                max_tokens: Some(3),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let cors_headers = |keys: Vec<String>| keys.into_iter().filter(|k| k.starts_with("access-control-") || k == "vary").collect::<Vec<_>>();
+    let keys = |m: &tonic::metadata::MetadataMap| {
+        m.keys()
+            .map(|k| match k {
+                tonic::metadata::KeyRef::Ascii(k) => k.as_str().to_owned(),
+                tonic::metadata::KeyRef::Binary(k) => k.as_str().to_owned(),
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(cors_headers(keys(answer.metadata())), Vec::<String>::new());
+    let refused = client.generate(invalid_request()).await.unwrap_err();
+    assert_eq!(cors_headers(keys(refused.metadata())), Vec::<String>::new());
+    for (path, ct, body) in [
+        (GENERATE, "application/grpc-web+proto", Bytes::from(frame(0, &invalid_request().encode_to_vec()))),
+        ("/v1/generate", "application/json", Bytes::from(INVALID_JSON)),
+    ] {
+        let plain = http1(server.addr, "POST", path, &[("content-type", ct)], body).await;
+        let names: Vec<String> = plain.headers.keys().map(|k| k.as_str().to_owned()).collect();
+        assert_eq!(cors_headers(names), Vec::<String>::new(), "{path}");
+    }
     server.stop().await;
 
     // Without --cors-allow-origin: no CORS headers at all.
@@ -491,11 +745,40 @@ fn tool(name: &str) -> Option<String> {
     None
 }
 
+/// Runs a tool to completion, killed (and the test failed) after 60 s.
 async fn run(program: &str, args: Vec<String>) -> (bool, String, String) {
-    let program = program.to_owned();
-    let out = tokio::task::spawn_blocking(move || Command::new(program).args(args).output().unwrap())
-        .await
-        .unwrap();
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    let (mut stdout, mut stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let (mut out_bytes, mut err_bytes) = (Vec::new(), Vec::new());
+    let finished = tokio::time::timeout(Duration::from_secs(60), async {
+        let (a, b, status) = tokio::join!(
+            stdout.read_to_end(&mut out_bytes),
+            stderr.read_to_end(&mut err_bytes),
+            child.wait()
+        );
+        a.unwrap();
+        b.unwrap();
+        status.unwrap()
+    })
+    .await;
+    let status = match finished {
+        Ok(status) => status,
+        Err(_) => {
+            let _ = child.kill().await;
+            panic!("{program} ran for over 60 s and was killed");
+        }
+    };
+    let out = std::process::Output {
+        status,
+        stdout: out_bytes,
+        stderr: err_bytes,
+    };
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -509,7 +792,7 @@ async fn curl_streams_sse_whose_deltas_are_generates_text() {
     let server = TestServer::start(simulated(), quick_config()).await;
     let body = r#"{"model_id": "amazon.titan-text-express-v1", "prompt": "Write a poem about sky", "parameters": {"temperature": 0, "max_tokens": 60}}"#;
     let url = |path: &str| format!("http://{}{path}", server.addr);
-    let args = |path: &str| vec!["-sS".into(), "-N".into(), "--fail-with-body".into(), "-d".into(), body.into(), url(path)];
+    let args = |path: &str| vec!["-sS".into(), "--max-time".into(), "30".into(), "-N".into(), "--fail-with-body".into(), "-d".into(), body.into(), url(path)];
     let (ok, unary, err) = run(&curl, args("/v1/generate")).await;
     assert!(ok, "{err}{unary}");
     let unary: Value = serde_json::from_str(&unary).unwrap();
@@ -532,23 +815,23 @@ async fn curl_streams_sse_whose_deltas_are_generates_text() {
 
     // The model routes, with ':' and '.' in the ID, percent-encoded or not.
     for id in ["anthropic.claude-3-haiku-20240307-v1:0", "anthropic.claude-3-haiku-20240307-v1%3A0"] {
-        let (ok, model, err) = run(&curl, vec!["-sS".into(), "--fail-with-body".into(), url(&format!("/v1/models/{id}"))]).await;
+        let (ok, model, err) = run(&curl, vec!["-sS".into(), "--max-time".into(), "30".into(), "--fail-with-body".into(), url(&format!("/v1/models/{id}"))]).await;
         assert!(ok, "{err}{model}");
         let model: Value = serde_json::from_str(&model).unwrap();
         assert_eq!(model["model"]["modelId"], "anthropic.claude-3-haiku-20240307-v1:0");
     }
-    let (ok, list, err) = run(&curl, vec!["-sS".into(), "--fail-with-body".into(), url("/v1/models?provider=Anthropic")]).await;
+    let (ok, list, err) = run(&curl, vec!["-sS".into(), "--max-time".into(), "30".into(), "--fail-with-body".into(), url("/v1/models?provider=Anthropic")]).await;
     assert!(ok, "{err}{list}");
     let list: Value = serde_json::from_str(&list).unwrap();
     let models = list["models"].as_array().unwrap();
     assert!(!models.is_empty());
     assert!(models.iter().all(|m| m["providerName"] == "Anthropic"), "{list}");
-    let (ok, missing, _) = run(&curl, vec!["-sS".into(), "--fail-with-body".into(), url("/v1/models/nope.nothing-v1")]).await;
+    let (ok, missing, _) = run(&curl, vec!["-sS".into(), "--max-time".into(), "30".into(), "--fail-with-body".into(), url("/v1/models/nope.nothing-v1")]).await;
     assert!(!ok);
     assert_eq!(serde_json::from_str::<Value>(&missing).unwrap()["code"], Code::NotFound as i32);
     let count = r#"{"model_id": "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "prompt": "Write a poem about sky"}"#;
     let (ok, counted, err) =
-        run(&curl, vec!["-sS".into(), "--fail-with-body".into(), "-d".into(), count.into(), url("/v1/count-tokens")]).await;
+        run(&curl, vec!["-sS".into(), "--max-time".into(), "30".into(), "--fail-with-body".into(), "-d".into(), count.into(), url("/v1/count-tokens")]).await;
     assert!(ok, "{err}{counted}");
     assert_eq!(serde_json::from_str::<Value>(&counted).unwrap()["inputTokens"], 5);
     server.stop().await;
@@ -616,4 +899,47 @@ async fn buf_curl_speaks_connect_and_grpc_web_to_the_gateway_binary() {
         assert!(logs.contains(protocol), "no {protocol} in the logs:\n{logs}");
     }
     drop(gateway);
+}
+
+/// Over TLS tonic offers only `h2` in ALPN, so the HTTP transports need
+/// HTTP/2 there: curl's default (ALPN h2) works; an HTTP/1.1-only client
+/// fails the handshake (README, "Over TLS").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_the_json_routes_answer_curl_over_http2() {
+    let Some(curl) = tool("curl") else { return };
+    use tonic::transport::{Identity, ServerTlsConfig};
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &cert_pem).unwrap();
+    let config = ServerConfig {
+        tls: Some(ServerTlsConfig::new().identity(Identity::from_pem(&cert_pem, &key_pem))),
+        ..quick_config()
+    };
+    let server = TestServer::start(simulated(), config).await;
+    let port = server.addr.port();
+    let body = r#"{"model_id": "amazon.titan-text-express-v1", "prompt": "hi", "parameters": {"max_tokens": 3}}"#;
+    let args = |version: &str| -> Vec<String> {
+        vec![
+            "-sS".into(),
+            "--max-time".into(),
+            "30".into(),
+            "--fail-with-body".into(),
+            version.into(),
+            "--cacert".into(),
+            ca.display().to_string(),
+            "--resolve".into(),
+            format!("localhost:{port}:127.0.0.1"),
+            "-d".into(),
+            body.into(),
+            format!("https://localhost:{port}/v1/generate"),
+        ]
+    };
+    let (ok, out, err) = run(&curl, args("--http2")).await;
+    assert!(ok, "{err}{out}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["usage"]["outputTokens"], 3, "{out}");
+    let (ok, out, _) = run(&curl, args("--http1.1")).await;
+    assert!(!ok, "HTTP/1.1 over TLS is not offered, yet: {out}");
+    server.stop().await;
 }

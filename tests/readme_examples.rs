@@ -77,8 +77,21 @@ fn examples(readme: &str) -> Vec<Example> {
     out
 }
 
+/// The repository's node_modules/.bin, where `npm ci` puts buf.
+fn node_bin() -> String {
+    format!("{}/node_modules/.bin", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Whether `tool` is on PATH or (as http_transports.rs finds buf) in the
+/// repository's node_modules/.bin, which [`run`] puts on the examples' PATH.
 fn available(tool: &str, version_flag: &str) -> bool {
-    Command::new(tool).arg(version_flag).output().is_ok()
+    let runs = |program: &str| {
+        Command::new("timeout")
+            .args(["--kill-after=5", "30", program, version_flag])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    runs(tool) || runs(&format!("{}/{tool}", node_bin()))
 }
 
 /// Whether an example shows a refusal: grpcurl's `Code: ...` line, or buf
@@ -210,9 +223,20 @@ fn images_reached_converse(command: &str, fake: &fake_bedrock::FakeBedrock) {
 /// Runs a README command against `addr`: its status and everything it printed.
 async fn run(command: &str, addr: std::net::SocketAddr) -> (std::process::Output, String) {
     let command = command.replace("localhost:50051", &addr.to_string());
-    let output = tokio::task::spawn_blocking(move || Command::new("sh").arg("-c").arg(&command).output().unwrap())
-        .await
-        .unwrap();
+    let path = format!("{}:{}", std::env::var("PATH").unwrap_or_default(), node_bin());
+    // Bounded: `timeout` kills an example that runs over 60 s, and the
+    // future's own bound kills the shell if even that fails.
+    let output = tokio::time::timeout(
+        Duration::from_secs(70),
+        tokio::process::Command::new("timeout")
+            .args(["--kill-after=5", "60", "sh", "-c", &command])
+            .env("PATH", path)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{command}: over 70 s"))
+    .unwrap();
     let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     (output, printed)
 }

@@ -20,7 +20,9 @@
 //! logged here with the same fields as a finished call's line. (tonic's own
 //! `grpc-timeout` timer sits outside this layer. The gateway's deadline, 2 ms
 //! earlier, normally answers first and the handler logs it; a call whose
-//! request body is still arriving when tonic's timer fires has no line.) Calls the handler
+//! request body is still arriving when tonic's timer fires has no line, except
+//! a translated one: `crate::http` answers, counts and logs those itself, in
+//! the caller's dialect, before tonic's timer.) Calls the handler
 //! logged carry [`LOGGED_MARK`] in their status headers, which the edge
 //! removes before the response leaves.
 

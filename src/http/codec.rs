@@ -12,7 +12,7 @@ use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor};
 use serde_json::{json, Value};
 use tonic::body::Body;
-use tonic::Status;
+use tonic::{Code, Status};
 
 /// The messages of each RPC, and the google.rpc error details, loaded once.
 #[derive(Debug)]
@@ -77,8 +77,9 @@ pub(super) enum Decode {
     EnvelopedJson,
     /// The body is one Connect envelope holding the message in protobuf.
     EnvelopedProto,
-    /// The message's fields from the query string, as JSON; no body.
-    Query(Value),
+    /// The query string's parameters, each converted by its field's type
+    /// ([`query_fields`]); no body.
+    Query(Vec<(String, String)>),
     /// The message's fields from the path, as JSON; no body.
     Given(Value),
     /// The body is already gRPC frames (Connect envelopes in protobuf): it
@@ -97,9 +98,13 @@ pub(super) fn request_body(body: Body, decode: Decode, input: Option<MessageDesc
         return body;
     }
     let frame = async move {
-        let input = || input.clone().ok_or_else(|| Status::unimplemented("JSON is served for the gateway's own RPCs"));
+        let input = || input.clone().ok_or_else(|| super::status(Code::Unimplemented, "JSON is served for the gateway's own RPCs"));
         let message = match decode {
-            Decode::Query(fields) | Decode::Given(fields) => from_json_value(fields, &input()?)?,
+            Decode::Query(pairs) => {
+                let input = input()?;
+                from_json_value(query_fields(pairs, &input)?, &input)?
+            }
+            Decode::Given(fields) => from_json_value(fields, &input()?)?,
             other => {
                 let bytes = read_bounded(body, limit).await?;
                 match other {
@@ -121,10 +126,10 @@ pub(super) fn request_body(body: Body, decode: Decode, input: Option<MessageDesc
 async fn read_bounded(body: Body, limit: usize) -> Result<Bytes, Status> {
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Status::out_of_range(format!(
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(super::status(Code::OutOfRange, format!(
             "the request body is larger than --max-message-bytes ({limit} bytes)"
         ))),
-        Err(e) => Err(Status::cancelled(format!("the request body did not arrive whole: {e}"))),
+        Err(e) => Err(super::status(Code::Cancelled, format!("the request body did not arrive whole: {e}"))),
     }
 }
 
@@ -132,15 +137,15 @@ async fn read_bounded(body: Body, limit: usize) -> Result<Bytes, Status> {
 /// envelope (a flags byte, a big-endian length, the message).
 fn unenvelope(mut bytes: Bytes) -> Result<Bytes, Status> {
     if bytes.len() < 5 {
-        return Err(Status::invalid_argument("a Connect streaming request holds one enveloped message"));
+        return Err(super::status(Code::InvalidArgument, "a Connect streaming request holds one enveloped message"));
     }
     let flags = bytes.get_u8();
     let len = bytes.get_u32() as usize;
     if flags & 1 != 0 {
-        return Err(Status::unimplemented("compressed Connect messages are not supported"));
+        return Err(super::status(Code::Unimplemented, "compressed Connect messages are not supported"));
     }
     if bytes.len() != len {
-        return Err(Status::invalid_argument("a Connect streaming request holds exactly one enveloped message"));
+        return Err(super::status(Code::InvalidArgument, "a Connect streaming request holds exactly one enveloped message"));
     }
     Ok(bytes)
 }
@@ -156,13 +161,64 @@ fn from_json(bytes: &[u8], input: &MessageDescriptor) -> Result<Bytes, Status> {
     Ok(message.encode_to_vec().into())
 }
 
+/// Query parameters as the message's JSON, each by its field's type from
+/// the descriptor: booleans `true` or `false`, strings as they are, numbers
+/// and enum names as strings (which the proto3 JSON mapping reads), repeated
+/// fields from each occurrence. A parameter that names no field (by its
+/// proto or JSON name) is refused, naming every such parameter.
+pub(super) fn query_fields(pairs: Vec<(String, String)>, input: &MessageDescriptor) -> Result<Value, Status> {
+    let mut fields = serde_json::Map::new();
+    let mut unknown = Vec::new();
+    for (key, value) in pairs {
+        let Some(field) = input.get_field_by_name(&key).or_else(|| input.get_field_by_json_name(&key)) else {
+            unknown.push(key);
+            continue;
+        };
+        let value = match field.kind() {
+            prost_reflect::Kind::Bool => match value.as_str() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                _ => {
+                    return Err(super::status(
+                        Code::InvalidArgument,
+                        format!("query parameter `{key}` is a boolean (true or false), got {value:?}"),
+                    ))
+                }
+            },
+            _ => Value::String(value),
+        };
+        if field.is_list() {
+            let entry = fields.entry(field.name()).or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(values) = entry {
+                values.push(value);
+            }
+        } else {
+            fields.insert(field.name().to_owned(), value);
+        }
+    }
+    if !unknown.is_empty() {
+        let known: Vec<String> = input.fields().map(|f| f.name().to_owned()).collect();
+        return Err(super::status(
+            Code::InvalidArgument,
+            format!(
+                "unknown query parameter{} {}: {} takes {}",
+                if unknown.len() == 1 { "" } else { "s" },
+                unknown.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
+                input.full_name(),
+                known.join(", ")
+            ),
+        ));
+    }
+    Ok(Value::Object(fields))
+}
+
 fn from_json_value(fields: Value, input: &MessageDescriptor) -> Result<Bytes, Status> {
     let message = DynamicMessage::deserialize(input.clone(), fields).map_err(|e| not_the_message(input, &e))?;
     Ok(message.encode_to_vec().into())
 }
 
 fn not_the_message(input: &MessageDescriptor, e: &serde_json::Error) -> Status {
-    Status::invalid_argument(format!("the request is not a {} in proto3 JSON: {e}", input.full_name()))
+    super::status(Code::InvalidArgument, format!("the request is not a {} in proto3 JSON: {e}", input.full_name()))
 }
 
 /// One uncompressed gRPC (or Connect) envelope around `message`.
@@ -207,14 +263,14 @@ impl GrpcBody {
                     let message = self.buf.split_to(len).freeze();
                     if compressed {
                         // The inner request never offers compression.
-                        return Err(Status::internal("a compressed message from the service"));
+                        return Err(super::status(Code::Internal, "a compressed message from the service"));
                     }
                     return Ok(Some(message));
                 }
             }
             if self.ended {
                 if !self.buf.is_empty() {
-                    return Err(Status::internal("the service's response ended inside a message"));
+                    return Err(super::status(Code::Internal, "the service's response ended inside a message"));
                 }
                 return Ok(None);
             }
@@ -239,7 +295,7 @@ impl GrpcBody {
         self.trailers
             .as_ref()
             .and_then(Status::from_header_map)
-            .unwrap_or_else(|| Status::unknown("the call ended without a status"))
+            .unwrap_or_else(|| super::status(Code::Unknown, "the call ended without a status"))
     }
 
     /// The trailers, for the metadata Connect passes on.
@@ -257,30 +313,30 @@ impl Output {
     fn descriptor(&self) -> Result<MessageDescriptor, Status> {
         self.message
             .clone()
-            .ok_or_else(|| Status::unimplemented("JSON is served for the gateway's own RPCs"))
+            .ok_or_else(|| super::status(Code::Unimplemented, "JSON is served for the gateway's own RPCs"))
     }
 
     /// A response message as canonical proto3 JSON.
     pub(super) fn to_json(&self, message: Bytes) -> Result<Vec<u8>, Status> {
         let message = DynamicMessage::decode(self.descriptor()?, message)
-            .map_err(|e| Status::internal(format!("an undecodable message from the service: {e}")))?;
-        serde_json::to_vec(&message).map_err(|e| Status::internal(format!("a message JSON cannot hold: {e}")))
+            .map_err(|e| super::status(Code::Internal, format!("an undecodable message from the service: {e}")))?;
+        serde_json::to_vec(&message).map_err(|e| super::status(Code::Internal, format!("a message JSON cannot hold: {e}")))
     }
 
     /// A stream message as its one set field of the `event` oneof: the
     /// field's name (the SSE event name) and its message in JSON.
     pub(super) fn event_to_json(&self, message: Bytes) -> Result<(String, Vec<u8>), Status> {
         let message = DynamicMessage::decode(self.descriptor()?, message)
-            .map_err(|e| Status::internal(format!("an undecodable message from the service: {e}")))?;
+            .map_err(|e| super::status(Code::Internal, format!("an undecodable message from the service: {e}")))?;
         let (field, value) = message
             .fields()
             .next()
-            .ok_or_else(|| Status::internal("a stream message with no event set"))?;
+            .ok_or_else(|| super::status(Code::Internal, "a stream message with no event set"))?;
         let json = match value.as_message() {
             Some(inner) => serde_json::to_vec(inner),
             None => serde_json::to_vec(&message),
         }
-        .map_err(|e| Status::internal(format!("a message JSON cannot hold: {e}")))?;
+        .map_err(|e| super::status(Code::Internal, format!("a message JSON cannot hold: {e}")))?;
         Ok((field.name().to_owned(), json))
     }
 

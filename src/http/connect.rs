@@ -72,10 +72,7 @@ fn full(bytes: impl Into<Bytes>) -> Body {
 /// A Connect unary answer.
 pub(super) async fn unary(response: Response<Body>, json: bool, output: &Output) -> Response<Body> {
     let (parts, body) = response.into_parts();
-    let error = |status: &Status| {
-        let body = serde_json::to_vec(&output.connect_error_json(status)).unwrap_or_default();
-        respond(http_status(status.code()), "application/json", full(body))
-    };
+    let error = |status: &Status| super::error_response(super::Dialect::ConnectUnary { json }, output, status, None);
     let mut answer = match early_status(&parts.headers) {
         Some(status) => error(&status),
         None => {
@@ -87,7 +84,7 @@ pub(super) async fn unary(response: Response<Body>, json: bool, output: &Output)
                 _ => Ok(()),
             };
             let status = match (&message, &rest) {
-                (Err(e), _) | (_, Err(e)) => Status::new(e.code(), e.message()),
+                (Err(e), _) | (_, Err(e)) => e.clone(),
                 _ => grpc.status(),
             };
             match (status.code(), message) {
@@ -113,7 +110,7 @@ pub(super) async fn unary(response: Response<Body>, json: bool, output: &Output)
                     }
                     answer
                 }
-                (Code::Ok, _) => error(&Status::unimplemented("the service answered no message")),
+                (Code::Ok, _) => error(&super::status(Code::Internal, "the service answered no message")),
                 _ => error(&status),
             }
         }

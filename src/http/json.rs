@@ -13,7 +13,7 @@
 //! fetch callers see the refusal in the status too.
 
 use super::codec::{early_status, GrpcBody, Output};
-use super::connect::{http_status, respond};
+use super::connect::respond;
 use super::pass_on_headers;
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{HeaderValue, CACHE_CONTROL};
@@ -28,10 +28,7 @@ fn full(bytes: impl Into<Bytes>) -> Body {
 /// A unary JSON answer.
 pub(super) async fn unary(response: Response<Body>, output: &Output) -> Response<Body> {
     let (parts, body) = response.into_parts();
-    let error = |status: &Status| {
-        let body = serde_json::to_vec(&output.status_json(status)).unwrap_or_default();
-        respond(http_status(status.code()), "application/json", full(body))
-    };
+    let error = |status: &Status| super::error_response(super::Dialect::Json, output, status, None);
     let mut answer = match early_status(&parts.headers) {
         Some(status) => error(&status),
         None => {
@@ -50,7 +47,7 @@ pub(super) async fn unary(response: Response<Body>, output: &Output) -> Response
                     Ok(body) => respond(StatusCode::OK, "application/json", full(body)),
                     Err(e) => error(&e),
                 },
-                Ok(None) => error(&Status::unimplemented("the service answered no message")),
+                Ok(None) => error(&super::status(Code::Internal, "the service answered no message")),
             }
         }
     };
@@ -70,7 +67,7 @@ fn event(name: &str, data: &[u8]) -> Bytes {
     out.freeze()
 }
 
-fn error_event(output: &Output, status: &Status) -> Bytes {
+pub(super) fn error_event(output: &Output, status: &Status) -> Bytes {
     event("error", &serde_json::to_vec(&output.status_json(status)).unwrap_or_default())
 }
 
@@ -79,7 +76,7 @@ fn error_event(output: &Output, status: &Status) -> Bytes {
 pub(super) fn sse(response: Response<Body>, output: Output) -> Response<Body> {
     let (parts, body) = response.into_parts();
     if let Some(status) = early_status(&parts.headers) {
-        let mut answer = respond(http_status(status.code()), "text/event-stream", full(error_event(&output, &status)));
+        let mut answer = super::error_response(super::Dialect::Sse, &output, &status, None);
         pass_on_headers(&parts.headers, answer.headers_mut());
         return answer;
     }

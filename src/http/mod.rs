@@ -5,23 +5,35 @@
 //! (see `server::run` for the whole stack). For each request it does one of
 //! three things:
 //!
-//! - `content-type: application/grpc…` passes straight through. gRPC pays one
-//!   header comparison; gRPC-Web (`application/grpc-web…`, translated by
-//!   tonic-web just inside) is also marked with its [`Protocol`].
+//! - `content-type: application/grpc…` passes straight through: a gRPC call
+//!   pays here one `content-type` lookup, a prefix comparison and a
+//!   comparison with tonic-web's four gRPC-Web types; then, further in,
+//!   tonic-web's own request-kind check, the edge's lookup of the
+//!   [`Protocol`] extension, and one more label on the request counter (see
+//!   ARCHITECTURE.md). gRPC-Web (exactly tonic-web's types, translated by
+//!   tonic-web just inside) is marked with its [`Protocol`].
 //! - A Connect call (`POST /bedrock.gateway.v1.TextGenerationService/<RPC>`
 //!   with a JSON or protobuf body) or a JSON route (`/v1/…`, the RPCs'
 //!   `google.api.http` annotations) becomes an inner gRPC request: the body,
 //!   read lazily and bounded by `--max-message-bytes`, is converted into the
 //!   protobuf message (canonical proto3 JSON through `prost-reflect`) and
 //!   framed; `authorization`, `x-request-id` and `traceparent` are carried
-//!   over and `Connect-Timeout-Ms` becomes `grpc-timeout`. The inner call
+//!   over, and the deadline (`grpc-timeout` or `Connect-Timeout-Ms`, the
+//!   shorter) becomes the inner `grpc-timeout`, `INNER_MARGIN` earlier
+//!   (see there for why; a `Connect-Timeout-Ms` that is not one is
+//!   refused). A cross-site POST a browser sends without a preflight is
+//!   refused unless `--cors-allow-origin` allows its origin. The inner call
 //!   therefore meets the edge (keys, request IDs, deadlines), tonic's size
 //!   limit, validation, limits, metrics and logs exactly as a gRPC call
 //!   does. Its gRPC response (frames and trailers) is translated back:
 //!   `connect.rs` for Connect, `json.rs` for the JSON routes and their
 //!   Server-Sent Events.
 //! - Anything else goes on unchanged (tonic-web answers HTTP/1.1 requests it
-//!   does not know with 400).
+//!   does not know with 400), except an unknown method on the service's
+//!   path, which is Connect's `unimplemented` (HTTP 404).
+//!
+//! Every error this module writes goes through `error_response`, in the
+//! dialect's shape, and every status it makes through `status`.
 //!
 //! The body is converted only when tonic reads it, after the edge has
 //! authenticated the call, so a caller without a key learns nothing about
@@ -38,14 +50,18 @@ mod connect;
 pub mod cors;
 mod json;
 
-use crate::metrics::Protocol;
-use codec::{Decode, Schema};
+use crate::error::{ErrorKind, GatewayError};
+use crate::grpc::status::to_status;
+use crate::metrics::{Metrics, Protocol};
+use codec::{Decode, Output, Schema};
 use futures::future::{BoxFuture, Either};
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode, Version};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 use tonic::body::Body;
+use tonic::{Code, Status};
 
 /// The service's RPCs, as Connect paths and the JSON routes name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,15 +130,24 @@ pub struct HttpLayer(Arc<Shared>);
 struct Shared {
     schema: Schema,
     max_message_bytes: usize,
+    origins: cors::Origins,
+    metrics: Arc<Metrics>,
+    no_model: Arc<str>,
 }
 
 impl HttpLayer {
     /// A layer whose request bodies may be at most `max_message_bytes` (the
-    /// limit tonic applies to the gRPC message they become).
-    pub fn new(max_message_bytes: usize) -> Self {
+    /// limit tonic applies to the gRPC message they become), which refuses
+    /// cross-site requests from origins `origins` does not allow, and counts
+    /// the calls it answers itself (a deadline that passed mid-translation)
+    /// in `metrics`.
+    pub fn new(max_message_bytes: usize, origins: cors::Origins, metrics: Arc<Metrics>) -> Self {
         HttpLayer(Arc::new(Shared {
             schema: Schema::load(),
             max_message_bytes,
+            origins,
+            metrics,
+            no_model: Arc::from(""),
         }))
     }
 }
@@ -150,6 +175,34 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 const SERVICE_PREFIX: &str = "/bedrock.gateway.v1.TextGenerationService/";
 
+/// How much earlier than the caller's timeout the inner call's deadline
+/// falls (at most half the timeout): the handler's DEADLINE_EXCEEDED, which
+/// it counts and logs, then has this long to be translated before...
+const INNER_MARGIN: Duration = Duration::from_millis(10);
+/// ...this layer answers DEADLINE_EXCEEDED itself (in the dialect's shape),
+/// this long (at most a quarter of the timeout) before tonic's own
+/// `grpc-timeout` timer, which wraps the whole stack and reads the outer
+/// request, would answer in gRPC's shape (`200 application/grpc`,
+/// `grpc-status: 1`). tokio's timer has 1 ms ticks.
+const ANSWER_MARGIN: Duration = Duration::from_millis(2);
+
+/// tonic-web's content types, exactly as it matches them.
+fn is_grpc_web(content_type: &[u8]) -> bool {
+    matches!(
+        content_type,
+        b"application/grpc-web"
+            | b"application/grpc-web+proto"
+            | b"application/grpc-web-text"
+            | b"application/grpc-web-text+proto"
+    )
+}
+
+type Answer<E> = BoxFuture<'static, Result<Response<Body>, E>>;
+
+fn answer_now<E: Send + 'static>(response: Response<Body>) -> Answer<E> {
+    Box::pin(std::future::ready(Ok(response)))
+}
+
 impl<S> tower::Service<Request<Body>> for Http<S>
 where
     S: tower::Service<Request<Body>, Response = Response<Body>>,
@@ -158,49 +211,112 @@ where
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = Either<S::Future, BoxFuture<'static, Result<Response<Body>, S::Error>>>;
+    type Future = Either<S::Future, Answer<S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
-        // The gRPC fast path: one header comparison, nothing else.
+        // gRPC and gRPC-Web pass on after a check of the content type's
+        // prefix (and, for gRPC-Web, a match of tonic-web's four types).
         let content_type = req.headers().get(CONTENT_TYPE).map_or(&b""[..], HeaderValue::as_bytes);
-        if let Some(rest) = content_type.strip_prefix(b"application/grpc") {
-            if rest.starts_with(b"-web") {
+        if content_type.starts_with(b"application/grpc") {
+            if is_grpc_web(content_type) {
                 req.extensions_mut().insert(Protocol::GrpcWeb);
             }
             return Either::Left(self.inner.call(req));
         }
+        let started = Instant::now();
         let (rpc, dialect, decode) = match route(&req) {
             Routed::Call(rpc, dialect, decode) => (Some(rpc), dialect, decode),
             Routed::Other(dialect, decode) => (None, dialect, decode),
-            Routed::Refuse(status, why) => {
-                return Either::Right(Box::pin(std::future::ready(Ok(plain(status, why)))));
+            Routed::Refuse(dialect, status, http) => {
+                let output = self.shared.schema.output(None);
+                return Either::Right(answer_now(error_response(dialect, &output, &status, http)));
             }
             Routed::Pass => return Either::Left(self.inner.call(req)),
         };
         let shared = self.shared.clone();
+        let output = shared.schema.output(rpc);
+        if let Some(status) = cross_site(&req, &shared.origins) {
+            // Answered as the JSON routes answer, whatever the route.
+            return Either::Right(answer_now(error_response(Dialect::Json, &output, &status, None)));
+        }
+        let timeout = match timeout(req.headers()) {
+            Ok(timeout) => timeout,
+            Err(status) => return Either::Right(answer_now(error_response(dialect, &output, &status, None))),
+        };
         let input = rpc.map(|rpc| shared.schema.input(rpc));
         let (parts, body) = req.into_parts();
         let uri = match rpc {
             Some(rpc) => http::Uri::from_static(rpc.path()),
             None => parts.uri.path().parse().unwrap_or_else(|_| parts.uri.clone()),
         };
+        let inner_timeout = timeout.map(|t| t.saturating_sub(INNER_MARGIN.min(t / 2)));
+        let answer_by = timeout.map(|t| tokio::time::Instant::from_std(started) + t.saturating_sub(ANSWER_MARGIN.min(t / 4)));
+        let request_id = parts.headers.get(&REQUEST_ID).cloned();
+        let protocol = protocol_of(dialect);
         let body = codec::request_body(body, decode, input, shared.max_message_bytes);
-        let future = self.inner.call(inner_request(&parts, uri, dialect, body));
+        let future = self.inner.call(inner_request(&parts, uri, protocol, inner_timeout, body));
+        let translate = {
+            let output = output.clone();
+            async move {
+                let response = future.await?;
+                Ok(match dialect {
+                    Dialect::ConnectUnary { json } => connect::unary(response, json, &output).await,
+                    Dialect::ConnectStream { json } => connect::stream(response, json, output),
+                    Dialect::Json => json::unary(response, &output).await,
+                    Dialect::Sse => json::sse(response, output),
+                })
+            }
+        };
+        let Some(answer_by) = answer_by else {
+            return Either::Right(Box::pin(translate));
+        };
         Either::Right(Box::pin(async move {
-            let response = future.await?;
-            let output = shared.schema.output(rpc);
-            Ok(match dialect {
-                Dialect::ConnectUnary { json } => connect::unary(response, json, &output).await,
-                Dialect::ConnectStream { json } => connect::stream(response, json, output),
-                Dialect::Json => json::unary(response, &output).await,
-                Dialect::Sse => json::sse(response, output),
-            })
+            match tokio::time::timeout_at(answer_by, translate).await {
+                Ok(answer) => answer,
+                Err(_) => {
+                    // The inner call (dropped now) had not answered by its
+                    // deadline: answered, counted and logged here.
+                    let timeout = timeout.unwrap_or_default();
+                    let status = status(
+                        Code::DeadlineExceeded,
+                        format!("the call's deadline ({timeout:?}) passed before it was answered"),
+                    );
+                    if let Some(rpc) = rpc {
+                        record_refusal(&shared, rpc, protocol, &parts.headers, started, &status);
+                    }
+                    let mut response = error_response(dialect, &output, &status, None);
+                    if let Some(id) = request_id {
+                        response.headers_mut().insert(REQUEST_ID, id);
+                    }
+                    Ok(response)
+                }
+            }
         }))
     }
+}
+
+/// Counts and logs a call this layer answered itself, as the edge does its
+/// refusals.
+fn record_refusal(shared: &Shared, rpc: Rpc, protocol: Protocol, headers: &http::HeaderMap, started: Instant, status: &Status) {
+    let latency = started.elapsed();
+    shared
+        .metrics
+        .call(rpc.name(), protocol, &shared.no_model, status.code(), latency);
+    tracing::warn!(
+        rpc = rpc.name(),
+        protocol = protocol.as_str(),
+        model = "",
+        key = "",
+        request_id = headers.get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or(""),
+        latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+        code = crate::metrics::code_name(status.code()),
+        error = status.message(),
+        "call refused"
+    );
 }
 
 /// Where a request goes.
@@ -211,8 +327,9 @@ enum Routed {
     /// its messages pass as they are (a Connect envelope is a gRPC frame),
     /// so `buf curl --protocol connect` can use reflection.
     Other(Dialect, Decode),
-    /// Answer at once with a plain-text refusal.
-    Refuse(StatusCode, &'static str),
+    /// Answer at once with this status in this dialect, with this HTTP
+    /// status rather than the code's own.
+    Refuse(Dialect, Status, Option<StatusCode>),
     /// Not ours: on to tonic-web and tonic.
     Pass,
 }
@@ -224,6 +341,10 @@ fn media_type(req: &Request<Body>) -> &str {
         .and_then(|v| v.to_str().ok())
         .map_or("", |v| v.split(';').next().unwrap_or("").trim())
 }
+
+/// The dialect route refusals of Connect paths are written in: an HTTP
+/// status and Connect's error JSON, which every Connect client reads.
+const CONNECT_ERROR: Dialect = Dialect::ConnectUnary { json: true };
 
 fn route(req: &Request<Body>) -> Routed {
     let path = req.uri().path();
@@ -239,10 +360,18 @@ fn route(req: &Request<Body>) -> Routed {
     }
     if let Some(name) = path.strip_prefix(SERVICE_PREFIX) {
         let Some(rpc) = Rpc::ALL.into_iter().find(|r| r.name() == name) else {
-            return Routed::Pass;
+            return Routed::Refuse(
+                CONNECT_ERROR,
+                status(Code::Unimplemented, format!("{} has no method {name:?}", crate::pb::SERVICE_NAME)),
+                Some(StatusCode::NOT_FOUND),
+            );
         };
         if method != Method::POST {
-            return Routed::Refuse(StatusCode::METHOD_NOT_ALLOWED, "Connect calls are POSTs\n");
+            return Routed::Refuse(
+                CONNECT_ERROR,
+                status(Code::Unimplemented, format!("Connect calls are POSTs, not {method}")),
+                Some(StatusCode::METHOD_NOT_ALLOWED),
+            );
         }
         let media = media_type(req);
         return match (rpc.streaming(), media) {
@@ -255,9 +384,20 @@ fn route(req: &Request<Body>) -> Routed {
                 Routed::Call(rpc, Dialect::ConnectStream { json: false }, Decode::EnvelopedProto)
             }
             _ => Routed::Refuse(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "use application/grpc, application/grpc-web, application/json or application/proto \
-                 (application/connect+json or +proto for GenerateStream)\n",
+                CONNECT_ERROR,
+                status(
+                    Code::InvalidArgument,
+                    format!(
+                        "content-type {media:?} is not served for {name}: use application/grpc, \
+                         application/grpc-web, {}",
+                        if rpc.streaming() {
+                            "application/connect+json or application/connect+proto"
+                        } else {
+                            "application/json or application/proto"
+                        }
+                    ),
+                ),
+                Some(StatusCode::UNSUPPORTED_MEDIA_TYPE),
             ),
         };
     }
@@ -278,83 +418,198 @@ fn route(req: &Request<Body>) -> Routed {
         },
     };
     if *method != want {
-        return Routed::Refuse(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route\n");
+        return Routed::Refuse(
+            Dialect::Json,
+            status(Code::Unimplemented, format!("{path} takes {want}, not {method}")),
+            Some(StatusCode::METHOD_NOT_ALLOWED),
+        );
     }
     Routed::Call(rpc, dialect, decode)
 }
 
-/// The query string as a JSON object of its (percent-decoded) parameters;
-/// the message's JSON mapping then reads them like a body, so a parameter
-/// that names no field is refused the same way.
-fn query(req: &Request<Body>) -> serde_json::Value {
-    let mut fields = serde_json::Map::new();
-    for pair in req.uri().query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let decode = |s: &str| {
-            let s = s.replace('+', " ");
-            percent_encoding::percent_decode_str(&s).decode_utf8_lossy().into_owned()
-        };
-        let v = decode(v);
-        // Booleans are JSON booleans; everything else a string, which the
-        // proto3 JSON mapping also accepts for numbers and enums.
-        let value = match v.as_str() {
-            "true" => serde_json::Value::Bool(true),
-            "false" => serde_json::Value::Bool(false),
-            _ => serde_json::Value::String(v),
-        };
-        fields.insert(decode(k), value);
+/// The query string's (percent-decoded) parameters, in order; the request
+/// body converts each by its field's type (`codec::query_fields`).
+fn query(req: &Request<Body>) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        let s = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&s).decode_utf8_lossy().into_owned()
+    };
+    req.uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn protocol_of(dialect: Dialect) -> Protocol {
+    match dialect {
+        Dialect::ConnectUnary { .. } | Dialect::ConnectStream { .. } => Protocol::Connect,
+        Dialect::Json | Dialect::Sse => Protocol::HttpJson,
     }
-    serde_json::Value::Object(fields)
 }
 
 /// The inner gRPC request: the RPC's path, the caller's credentials, request
-/// ID, trace context and deadline, the protocol mark, and the lazily
+/// ID and trace context, the deadline, the protocol mark, and the lazily
 /// converted body. The caller's extensions (connection info) come along.
-fn inner_request(parts: &http::request::Parts, uri: http::Uri, dialect: Dialect, body: Body) -> Request<Body> {
+fn inner_request(
+    parts: &http::request::Parts,
+    uri: http::Uri,
+    protocol: Protocol,
+    timeout: Option<Duration>,
+    body: Body,
+) -> Request<Body> {
     let mut req = Request::new(body);
     *req.method_mut() = Method::POST;
     *req.uri_mut() = uri;
     // tonic-web passes only HTTP/2 requests on to tonic.
     *req.version_mut() = Version::HTTP_2;
     *req.extensions_mut() = parts.extensions.clone();
-    req.extensions_mut().insert(match dialect {
-        Dialect::ConnectUnary { .. } | Dialect::ConnectStream { .. } => Protocol::Connect,
-        Dialect::Json | Dialect::Sse => Protocol::HttpJson,
-    });
+    req.extensions_mut().insert(protocol);
     let headers = req.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
-    for name in [AUTHORIZATION, REQUEST_ID, TRACEPARENT, GRPC_TIMEOUT] {
+    for name in [AUTHORIZATION, REQUEST_ID, TRACEPARENT] {
         if let Some(v) = parts.headers.get(&name) {
             headers.insert(name, v.clone());
         }
     }
-    if let Some(timeout) = parts.headers.get(CONNECT_TIMEOUT_MS).and_then(connect_timeout) {
-        headers.insert(GRPC_TIMEOUT, timeout);
+    if let Some(timeout) = timeout {
+        headers.insert(GRPC_TIMEOUT, grpc_timeout(timeout));
     }
     req
 }
 
-/// `Connect-Timeout-Ms` (up to 10 digits) as a `grpc-timeout` value (up to
-/// 8 digits and a unit).
-fn connect_timeout(value: &HeaderValue) -> Option<HeaderValue> {
-    let s = value.to_str().ok()?.trim();
+/// The caller's timeout: the shorter of `grpc-timeout` (which tonic also
+/// enforces, from outside this layer; one it cannot read it ignores, and so
+/// does this) and `Connect-Timeout-Ms` (refused when it is not one).
+fn timeout(headers: &http::HeaderMap) -> Result<Option<Duration>, Status> {
+    let grpc = headers
+        .get(GRPC_TIMEOUT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::grpc::deadline::parse_grpc_timeout);
+    let connect = match headers.get(CONNECT_TIMEOUT_MS) {
+        None => None,
+        Some(value) => Some(connect_timeout(value).ok_or_else(|| {
+            let shown: String = String::from_utf8_lossy(value.as_bytes()).chars().take(64).collect();
+            status(
+                Code::InvalidArgument,
+                format!("Connect-Timeout-Ms {shown:?} is not a timeout: it takes 1 to 10 digits of milliseconds"),
+            )
+        })?),
+    };
+    Ok(match (grpc, connect) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
+}
+
+/// `Connect-Timeout-Ms`: 1 to 10 ASCII digits of milliseconds.
+fn connect_timeout(value: &HeaderValue) -> Option<Duration> {
+    let s = value.to_str().ok()?;
     if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let ms: u64 = s.parse().ok()?;
-    let value = if ms <= 99_999_999 { format!("{ms}m") } else { format!("{}S", ms / 1000) };
-    HeaderValue::from_str(&value).ok()
+    s.parse().ok().map(Duration::from_millis)
 }
 
-/// A plain-text answer for requests that never become calls.
-fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
-    let mut response = Response::new(Body::new(http_body_util::Full::new(bytes::Bytes::from_static(text.as_bytes()))));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    response
+/// A `grpc-timeout` value (up to 8 digits and a unit) for `timeout`, in the
+/// finest unit that holds it.
+fn grpc_timeout(timeout: Duration) -> HeaderValue {
+    const MAX: u128 = 99_999_999;
+    let value = if timeout.as_micros() <= MAX {
+        format!("{}u", timeout.as_micros())
+    } else if timeout.as_millis() <= MAX {
+        format!("{}m", timeout.as_millis())
+    } else {
+        format!("{}S", timeout.as_secs().min(MAX as u64))
+    };
+    HeaderValue::from_str(&value).expect("digits and a unit")
+}
+
+/// A POST that a browser sends from another origin without a preflight (a
+/// form, or `fetch` with `text/plain`) would run with the user's ambient
+/// network position; unless `--cors-allow-origin` allows its origin it is
+/// refused. Callers without `Origin` (curl, SDKs, gRPC) and the content
+/// types browsers always preflight are unaffected.
+fn cross_site(req: &Request<Body>, origins: &cors::Origins) -> Option<Status> {
+    if req.method() != Method::POST {
+        return None;
+    }
+    let origin = req.headers().get(http::header::ORIGIN)?;
+    let media = media_type(req);
+    if origins.allows(origin)
+        || matches!(
+            media,
+            "application/json" | "application/proto" | "application/connect+json" | "application/connect+proto"
+        )
+    {
+        return None;
+    }
+    let origin = String::from_utf8_lossy(origin.as_bytes());
+    let why = match origins {
+        cors::Origins::None => "--cors-allow-origin is not set".to_owned(),
+        _ => format!("--cors-allow-origin does not list {origin}"),
+    };
+    Some(status(
+        Code::PermissionDenied,
+        format!(
+            "a cross-site request from origin {origin} with content-type {media:?} is refused ({why}); \
+             send content-type: application/json from an allowed origin"
+        ),
+    ))
+}
+
+/// A status the translation itself finds, through the gateway's one mapping
+/// (`GatewayError` → `grpc::status`) for the codes the gateway's errors
+/// have; the protocol's own codes (`UNIMPLEMENTED`, `OUT_OF_RANGE`,
+/// `CANCELLED`, ...) as they are.
+fn status(code: Code, message: impl Into<String>) -> Status {
+    let kind = match code {
+        Code::InvalidArgument => ErrorKind::InvalidArgument,
+        Code::NotFound => ErrorKind::NotFound,
+        Code::PermissionDenied => ErrorKind::PermissionDenied,
+        Code::Unauthenticated => ErrorKind::Unauthenticated,
+        Code::FailedPrecondition => ErrorKind::FailedPrecondition,
+        Code::ResourceExhausted => ErrorKind::ResourceExhausted,
+        Code::Unavailable => ErrorKind::Unavailable,
+        Code::DeadlineExceeded => ErrorKind::DeadlineExceeded,
+        Code::Internal => ErrorKind::Internal,
+        _ => return Status::new(code, message),
+    };
+    to_status(&GatewayError::new(kind, message))
+}
+
+/// The one writer of a translated call's error, in its dialect's shape:
+/// Connect's error JSON with the HTTP status Connect gives the code (a
+/// Connect stream: HTTP 200 and the end-of-stream message holding the
+/// error); a google.rpc.Status with that HTTP status for the JSON routes;
+/// one `event: error` for SSE. `http` replaces the code's HTTP status
+/// (405, 415, 404 for requests that never become calls).
+fn error_response(dialect: Dialect, output: &Output, status: &Status, http: Option<StatusCode>) -> Response<Body> {
+    let code_status = http.unwrap_or_else(|| connect::http_status(status.code()));
+    let full = |bytes: Vec<u8>| Body::new(http_body_util::Full::new(bytes::Bytes::from(bytes)));
+    match dialect {
+        Dialect::ConnectStream { json } if http.is_none() => {
+            let end = serde_json::json!({ "error": output.connect_error_json(status) });
+            let end = codec::envelope(2, &serde_json::to_vec(&end).unwrap_or_default());
+            let content_type = if json { "application/connect+json" } else { "application/connect+proto" };
+            connect::respond(StatusCode::OK, content_type, full(end.to_vec()))
+        }
+        Dialect::ConnectUnary { .. } | Dialect::ConnectStream { .. } => {
+            let body = serde_json::to_vec(&output.connect_error_json(status)).unwrap_or_default();
+            connect::respond(code_status, "application/json", full(body))
+        }
+        Dialect::Json => {
+            let body = serde_json::to_vec(&output.status_json(status)).unwrap_or_default();
+            connect::respond(code_status, "application/json", full(body))
+        }
+        Dialect::Sse => connect::respond(code_status, "text/event-stream", full(json::error_event(output, status).to_vec())),
+    }
 }
 
 /// The gRPC response headers worth passing on: the gateway's own
@@ -402,13 +657,23 @@ mod tests {
         );
         assert!(matches!(
             route(&req(Method::POST, &format!("{p}GenerateStream"), "application/json")),
-            Routed::Refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, _)
+            Routed::Refuse(CONNECT_ERROR, _, Some(StatusCode::UNSUPPORTED_MEDIA_TYPE))
         ));
+        match route(&req(Method::POST, &format!("{p}Nope"), "application/json")) {
+            Routed::Refuse(CONNECT_ERROR, status, Some(StatusCode::NOT_FOUND)) => {
+                assert_eq!(status.code(), Code::Unimplemented);
+                assert!(status.message().contains("Nope"), "{}", status.message());
+            }
+            _ => panic!("an unknown method is Connect's unimplemented"),
+        }
         assert_eq!(
             call(route(&req(Method::POST, "/v1/generate:stream", ""))),
             Some((Rpc::GenerateStream, Dialect::Sse))
         );
-        assert!(matches!(route(&req(Method::GET, "/v1/generate", "")), Routed::Refuse(StatusCode::METHOD_NOT_ALLOWED, _)));
+        assert!(matches!(
+            route(&req(Method::GET, "/v1/generate", "")),
+            Routed::Refuse(Dialect::Json, _, Some(StatusCode::METHOD_NOT_ALLOWED))
+        ));
         match route(&req(Method::GET, "/v1/models/us.anthropic.claude-3-haiku-20240307-v1%3A0", "")) {
             Routed::Call(Rpc::GetModel, Dialect::Json, Decode::Given(v)) => {
                 assert_eq!(v["model_id"], "us.anthropic.claude-3-haiku-20240307-v1:0")
@@ -416,9 +681,10 @@ mod tests {
             _ => panic!("GetModel"),
         }
         match route(&req(Method::GET, "/v1/models?provider=Meta%20AI&response_streaming_supported=true", "")) {
-            Routed::Call(Rpc::ListModels, Dialect::Json, Decode::Query(v)) => {
-                assert_eq!(v, serde_json::json!({"provider": "Meta AI", "response_streaming_supported": true}))
-            }
+            Routed::Call(Rpc::ListModels, Dialect::Json, Decode::Query(v)) => assert_eq!(
+                v,
+                [("provider".to_owned(), "Meta AI".to_owned()), ("response_streaming_supported".to_owned(), "true".to_owned())]
+            ),
             _ => panic!("ListModels"),
         }
         assert!(matches!(route(&req(Method::GET, "/", "")), Routed::Pass));
@@ -430,11 +696,81 @@ mod tests {
     }
 
     #[test]
-    fn connect_timeouts_become_grpc_timeouts() {
-        let t = |s: &'static str| connect_timeout(&HeaderValue::from_static(s));
-        assert_eq!(t("250").unwrap(), "250m");
-        assert_eq!(t("1234567890").unwrap(), "1234567S");
-        assert!(t("-1").is_none() && t("").is_none() && t("12345678901").is_none());
+    fn timeouts_come_from_either_header_and_bad_connect_timeouts_are_refused() {
+        let t = |name: &'static str, v: &'static str| {
+            let mut h = http::HeaderMap::new();
+            h.insert(name, HeaderValue::from_static(v));
+            timeout(&h)
+        };
+        assert_eq!(t("connect-timeout-ms", "250").unwrap(), Some(Duration::from_millis(250)));
+        assert_eq!(t("connect-timeout-ms", "9999999999").unwrap(), Some(Duration::from_millis(9_999_999_999)));
+        assert_eq!(t("grpc-timeout", "100m").unwrap(), Some(Duration::from_millis(100)));
+        assert_eq!(t("grpc-timeout", "junk").unwrap(), None);
+        for bad in ["-1", "", "12345678901", "1.5", " 5"] {
+            let e = t("connect-timeout-ms", bad).unwrap_err();
+            assert_eq!(e.code(), Code::InvalidArgument);
+            assert!(e.message().contains("Connect-Timeout-Ms") && e.message().contains(&format!("{bad:?}")), "{}", e.message());
+        }
+        let mut both = http::HeaderMap::new();
+        both.insert("grpc-timeout", HeaderValue::from_static("2S"));
+        both.insert("connect-timeout-ms", HeaderValue::from_static("300"));
+        assert_eq!(timeout(&both).unwrap(), Some(Duration::from_millis(300)));
+        assert_eq!(grpc_timeout(Duration::from_millis(90)), "90000u");
+        assert_eq!(grpc_timeout(Duration::from_secs(1000)), "1000000m");
+        assert_eq!(grpc_timeout(Duration::from_secs(9_999_999_999 / 1000)), "9999999S");
+    }
+
+    #[test]
+    fn grpc_web_is_tonic_webs_four_content_types() {
+        for ct in ["application/grpc-web", "application/grpc-web+proto", "application/grpc-web-text", "application/grpc-web-text+proto"] {
+            assert!(is_grpc_web(ct.as_bytes()), "{ct}");
+        }
+        for ct in ["application/grpc", "application/grpc-web+json", "application/grpc-webx", "application/grpc+proto"] {
+            assert!(!is_grpc_web(ct.as_bytes()), "{ct}");
+        }
+    }
+
+    #[test]
+    fn query_parameters_follow_the_fields_types() {
+        let schema = Schema::load();
+        let input = schema.input(Rpc::ListModels);
+        let pairs = |v: &[(&str, &str)]| v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+        let fields = codec::query_fields(
+            pairs(&[("provider", "true"), ("responseStreamingSupported", "false"), ("output_modality", "TEXT")]),
+            &input,
+        )
+        .unwrap();
+        assert_eq!(
+            fields,
+            serde_json::json!({"provider": "true", "response_streaming_supported": false, "output_modality": "TEXT"})
+        );
+        let e = codec::query_fields(pairs(&[("response_streaming_supported", "yes")]), &input).unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(e.message().contains("response_streaming_supported"), "{}", e.message());
+        let e = codec::query_fields(pairs(&[("providr", "x"), ("limit", "3"), ("provider", "Meta")]), &input).unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(e.message().contains("`providr`, `limit`"), "{}", e.message());
+    }
+
+    #[test]
+    fn cross_site_posts_without_a_preflight_are_refused_unless_the_origin_is_allowed() {
+        let with = |origin: Option<&'static str>, ct: &str, method: Method| {
+            let mut r = req(method, "/v1/generate", ct);
+            if let Some(o) = origin {
+                r.headers_mut().insert(http::header::ORIGIN, HeaderValue::from_static(o));
+            }
+            r
+        };
+        let allowed = cors::Origins::parse(&["https://app.example".into()]).unwrap();
+        let e = cross_site(&with(Some("https://evil.example"), "text/plain", Method::POST), &allowed).unwrap();
+        assert_eq!(e.code(), Code::PermissionDenied);
+        assert!(e.message().contains("https://evil.example") && e.message().contains("--cors-allow-origin"), "{}", e.message());
+        let off = cors::Origins::None;
+        assert!(cross_site(&with(Some("https://app.example"), "application/x-www-form-urlencoded", Method::POST), &off).is_some());
+        assert!(cross_site(&with(Some("https://app.example"), "text/plain", Method::POST), &allowed).is_none());
+        assert!(cross_site(&with(Some("https://evil.example"), "application/json", Method::POST), &allowed).is_none());
+        assert!(cross_site(&with(None, "text/plain", Method::POST), &off).is_none());
+        assert!(cross_site(&with(Some("https://evil.example"), "", Method::GET), &off).is_none());
     }
 
     /// The routes above are the ones the proto's google.api.http

@@ -113,7 +113,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     // Checked first: a bad origin stops the start before anything runs.
-    let cors = crate::http::cors::layer(&config.cors_allow_origins)?;
+    let origins = crate::http::cors::Origins::parse(&config.cors_allow_origins)?;
+    let cors = crate::http::cors::layer(&origins);
     let (health, health_service) = tonic_health::server::health_reporter();
     let key_names: Vec<Arc<str>> = config
         .auth
@@ -221,12 +222,13 @@ pub async fn run(
     // the same handlers:
     let stack = tower::ServiceBuilder::new()
         // CORS, when origins are configured: answers preflights for every
-        // route and adds the allow/expose headers to every answer, so it sits
+        // route and adds the allow/expose headers to every answer of a
+        // request with an `Origin` (others pass untouched), so it sits
         // outside everything that answers.
         .option_layer(cors)
         // Connect and the JSON routes become inner gRPC calls; gRPC-Web is
-        // marked for the metrics; gRPC passes after one header comparison.
-        .layer(HttpLayer::new(config.max_message_bytes))
+        // marked for the metrics; gRPC passes after a content-type check.
+        .layer(HttpLayer::new(config.max_message_bytes, origins, config.metrics.clone()))
         // gRPC-Web (binary and text) to gRPC and back.
         .layer(tonic_web::GrpcWebLayer::new())
         // The edge runs first for every call: deadline, request ID, trace
