@@ -5,7 +5,10 @@
 use prost::Message as _;
 use std::path::PathBuf;
 
-const PROTO: &str = "proto/bedrock/gateway/v1/gateway.proto";
+const PROTOS: [&str; 2] = [
+    "proto/bedrock/gateway/v1/gateway.proto",
+    "proto/bedrock/gateway/v1/admin.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
@@ -15,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The proto imports google/api/annotations.proto (its routes for the
     // JSON transport) from the vendored googleapis.
     let mut compiler = protox::Compiler::new(["proto", "third_party/googleapis"])?;
-    compiler.include_source_info(true).include_imports(true).open_files([PROTO])?;
+    compiler.include_source_info(true).include_imports(true).open_files(PROTOS)?;
     let fds = compiler.file_descriptor_set();
     // `compile_fds` does not write the descriptor set itself; reflection
     // needs it (imports included, so grpcurl and buf curl resolve them), and

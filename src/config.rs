@@ -93,9 +93,22 @@ pub struct Config {
     #[arg(long, env = "BEDROCK_GATEWAY_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
 
+    /// Keys file (TOML): each key's name, the key or its SHA-256 digest, and
+    /// its policy: requests and tokens per minute, token budgets per UTC
+    /// day and month, the models it may use (IDs or glob patterns), a
+    /// default service tier, whether it may call CountTokens and
+    /// ListModels/GetModel, and whether it may call the admin service.
+    /// deploy/keys.example.toml names every field. Reloaded on SIGHUP and
+    /// when the file changes; a broken file is logged and the keys in force
+    /// stay. Callers send `authorization: Bearer <key>`.
+    #[arg(long, env = "BEDROCK_GATEWAY_KEYS_FILE", conflicts_with_all = ["api_keys", "api_keys_file"])]
+    pub keys_file: Option<PathBuf>,
+
     /// API keys file: one `name:key` per line (`#` comments). Each key must be
     /// at least 16 characters; names must be unique. Callers send
     /// `authorization: Bearer <key>`; the name appears in logs and metrics.
+    /// Every key gets the server's limits; for per-key policies use
+    /// --keys-file. Reloaded like --keys-file.
     #[arg(long, env = "BEDROCK_GATEWAY_API_KEYS_FILE", conflicts_with = "api_keys")]
     pub api_keys_file: Option<PathBuf>,
 
@@ -127,6 +140,51 @@ pub struct Config {
     /// 0: no limit.
     #[arg(long, env = "BEDROCK_GATEWAY_RATE_LIMIT_TOKENS_PER_MINUTE", default_value_t = 0)]
     pub rate_limit_tokens_per_minute: u64,
+
+    /// Where per-key limits and budgets are kept: `local` (this replica's
+    /// memory; a fleet of N replicas allows N times each limit) or `redis`
+    /// (shared by every replica, via --redis-url).
+    #[arg(long, env = "BEDROCK_GATEWAY_LIMITS_STORE", value_enum, default_value = "local")]
+    pub limits_store: LimitsStoreKind,
+
+    /// The Redis (or Valkey) server of `--limits-store redis`:
+    /// `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS;
+    /// with --redis-cluster, the cluster's seed nodes separated by commas.
+    /// Sentinel is not supported (use the primary's stable address).
+    #[arg(long, env = "BEDROCK_GATEWAY_REDIS_URL", hide_env_values = true, required_if_eq("limits_store", "redis"))]
+    pub redis_url: Option<String>,
+
+    /// --redis-url names the seed nodes of a Redis Cluster (or a Valkey
+    /// cluster, ElastiCache with cluster mode, MemoryDB).
+    #[arg(long, env = "BEDROCK_GATEWAY_REDIS_CLUSTER")]
+    pub redis_cluster: bool,
+
+    /// How long an admission waits for Redis before it falls back to this
+    /// replica's share of each limit (or refuses, with
+    /// --limits-store-fail-closed).
+    #[arg(long, env = "BEDROCK_GATEWAY_REDIS_TIMEOUT", default_value = "50ms", value_parser = humantime::parse_duration)]
+    pub redis_timeout: Duration,
+
+    /// The number of replicas sharing the limits, used to divide each limit
+    /// while Redis is not answering. Unset: the number of replicas seen in
+    /// Redis's heartbeats.
+    #[arg(long, env = "BEDROCK_GATEWAY_FLEET_SIZE_HINT", value_parser = clap::value_parser!(u64).range(1..))]
+    pub fleet_size_hint: Option<u64>,
+
+    /// While Redis is not answering, refuse generations with UNAVAILABLE
+    /// instead of admitting them on this replica's share of the limits.
+    #[arg(long, env = "BEDROCK_GATEWAY_LIMITS_STORE_FAIL_CLOSED")]
+    pub limits_store_fail_closed: bool,
+
+    /// PEM file of the CA (or certificates) to trust for a `rediss://`
+    /// Redis with a private CA; unset, the system's roots.
+    #[arg(long, env = "BEDROCK_GATEWAY_REDIS_CA_CERT")]
+    pub redis_ca_cert: Option<PathBuf>,
+
+    /// Prefix of the gateway's Redis keys (several gateways can share one
+    /// Redis under different prefixes).
+    #[arg(long, env = "BEDROCK_GATEWAY_REDIS_KEY_PREFIX", default_value = "bedrock-gateway")]
+    pub redis_key_prefix: String,
 
     /// HTTP/2 keepalive ping interval (`0s`: none).
     #[arg(long, env = "BEDROCK_GATEWAY_HTTP2_KEEPALIVE_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -188,6 +246,15 @@ pub struct Config {
         value_parser = application_profile
     )]
     pub simulated_application_profiles: Vec<(String, String)>,
+}
+
+/// Where per-key limits are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LimitsStoreKind {
+    /// This replica's memory.
+    Local,
+    /// Redis, shared by the fleet.
+    Redis,
 }
 
 /// The backend to serve from.

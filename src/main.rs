@@ -4,11 +4,12 @@
 use bedrock_gateway::backend::bedrock::{BedrockBackend, BedrockConfig};
 use bedrock_gateway::backend::simulated::{SimulatedBackend, SimulatedConfig};
 use bedrock_gateway::backend::Backend;
-use bedrock_gateway::config::{BackendKind, Config};
+use bedrock_gateway::auth::reload::KeySource;
+use bedrock_gateway::config::{BackendKind, Config, LimitsStoreKind};
 use bedrock_gateway::server::{self, ServerConfig};
 use bedrock_gateway::auth::ApiKeys;
 use bedrock_gateway::grpc::edge::AuthPolicy;
-use bedrock_gateway::limits::LimitsConfig;
+use bedrock_gateway::limits::{LimitsConfig, RedisConfig, StoreConfig};
 use bedrock_gateway::metrics::Metrics;
 use bedrock_gateway::validation::Limits;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
@@ -35,8 +36,13 @@ async fn main() -> ExitCode {
             return config_error(&format!("TLS: {e}"));
         }
     }
-    let keys = match api_keys(&config) {
+    let keys_source = keys_source(&config);
+    let keys = match api_keys(&config, keys_source.as_ref()) {
         Ok(keys) => keys,
+        Err(e) => return config_error(&e),
+    };
+    let limits_store = match limits_store(&config) {
+        Ok(store) => store,
         Err(e) => return config_error(&e),
     };
     if let Some(keys) = &keys {
@@ -105,6 +111,9 @@ async fn main() -> ExitCode {
             requests_per_minute: config.rate_limit_requests_per_minute,
             tokens_per_minute: config.rate_limit_tokens_per_minute,
         },
+        keys_source,
+        keys_reload_interval: std::time::Duration::from_secs(2),
+        limits_store,
         http2_keepalive_interval: (!config.http2_keepalive_interval.is_zero())
             .then_some(config.http2_keepalive_interval),
         http2_keepalive_timeout: config.http2_keepalive_timeout,
@@ -154,16 +163,58 @@ fn tls_config(config: &Config) -> Result<Option<ServerTlsConfig>, String> {
     Ok(Some(tls))
 }
 
+/// The keys file named by the flags, if any: reloaded while serving.
+fn keys_source(config: &Config) -> Option<KeySource> {
+    match (&config.keys_file, &config.api_keys_file) {
+        (Some(path), _) => Some(KeySource::Toml(path.clone())),
+        (None, Some(path)) => Some(KeySource::List(path.clone())),
+        (None, None) => None,
+    }
+}
+
 /// Loads the API keys from the file or the variable, if either is set.
-fn api_keys(config: &Config) -> Result<Option<Arc<ApiKeys>>, String> {
-    if let Some(path) = &config.api_keys_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the API keys file {}: {e}", path.display()))?;
-        return ApiKeys::parse(&text, &path.display().to_string()).map(|k| Some(Arc::new(k)));
+fn api_keys(config: &Config, source: Option<&KeySource>) -> Result<Option<Arc<ApiKeys>>, String> {
+    if let Some(source) = source {
+        return source.load().map(|k| Some(Arc::new(k)));
     }
     match &config.api_keys {
         Some(inline) => ApiKeys::parse(inline, "--api-keys (BEDROCK_GATEWAY_API_KEYS)").map(|k| Some(Arc::new(k))),
         None => Ok(None),
+    }
+}
+
+/// Where per-key limits are kept, from the flags.
+fn limits_store(config: &Config) -> Result<StoreConfig, String> {
+    match config.limits_store {
+        LimitsStoreKind::Local => Ok(StoreConfig::Local),
+        LimitsStoreKind::Redis => {
+            let url = config
+                .redis_url
+                .clone()
+                .ok_or("--limits-store redis needs --redis-url")?;
+            let redis = RedisConfig {
+                url,
+                timeout: config.redis_timeout,
+                fleet_size_hint: config.fleet_size_hint,
+                fail_closed: config.limits_store_fail_closed,
+                key_prefix: config.redis_key_prefix.clone(),
+                cluster: config.redis_cluster,
+                ca_cert_pem: match &config.redis_ca_cert {
+                    None => None,
+                    Some(path) => Some(std::fs::read(path).map_err(|e| {
+                        format!("cannot read --redis-ca-cert {}: {e}", path.display())
+                    })?),
+                },
+            };
+            redis.check()?;
+            tracing::info!(
+                store = %redis.shown_url(),
+                timeout = ?redis.timeout,
+                fail_closed = redis.fail_closed,
+                "per-key limits shared through Redis"
+            );
+            Ok(StoreConfig::Redis(redis))
+        }
     }
 }
 

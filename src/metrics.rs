@@ -110,7 +110,14 @@ impl Protocol {
 }
 
 /// The service's RPCs, as the handlers (and the edge) name them.
-pub const RPCS: [&str; 5] = ["Generate", "GenerateStream", "ListModels", "GetModel", "CountTokens"];
+pub const RPCS: [&str; 6] = [
+    "Generate",
+    "GenerateStream",
+    "ListModels",
+    "GetModel",
+    "CountTokens",
+    "GetUsage",
+];
 
 fn latency_histogram() -> Histogram {
     // 0.5 ms to ~65 s: gateway overhead at the bottom, long generations at the top.
@@ -137,6 +144,9 @@ pub struct Metrics {
     limit_refusals: Family<LimitLabels, Counter>,
     content_blocks: Family<BlockLabels, Counter>,
     tool_calls: Family<ModelLabels, Counter>,
+    limit_store_errors: Counter,
+    limit_store_fallback: Gauge,
+    fleet_replicas: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -169,6 +179,9 @@ impl Metrics {
         let limit_refusals = Family::<LimitLabels, Counter>::default();
         let content_blocks = Family::<BlockLabels, Counter>::default();
         let tool_calls = Family::<ModelLabels, Counter>::default();
+        let limit_store_errors = Counter::default();
+        let limit_store_fallback = Gauge::default();
+        let fleet_replicas = Gauge::default();
         registry.register("requests", "Calls by RPC, transport protocol, model and gRPC status code: finished, refused or cancelled", requests.clone());
         registry.register("request_duration_seconds", "Call latency by RPC, to the last message", latency.clone());
         registry.register(
@@ -210,7 +223,8 @@ impl Metrics {
         );
         registry.register(
             "limit_refusals",
-            "Calls refused by the gateway's own limits, by key and limit (concurrency, requests, tokens)",
+            "Calls refused by the gateway's own limits, by key and limit (concurrency, requests, tokens, \
+             tokens_per_day, tokens_per_month, limits_store)",
             limit_refusals.clone(),
         );
         registry.register(
@@ -224,6 +238,23 @@ impl Metrics {
             "Tool calls in generation answers, by model",
             tool_calls.clone(),
         );
+        registry.register(
+            "limit_store_errors",
+            "Calls to the shared limits store (Redis) that failed or timed out (--redis-timeout)",
+            limit_store_errors.clone(),
+        );
+        registry.register(
+            "limit_store_fallback",
+            "1 while the shared limits store is not answering and admission uses this replica's \
+             share of each limit, else 0",
+            limit_store_fallback.clone(),
+        );
+        registry.register(
+            "fleet_replicas",
+            "Replicas sharing the limits store, as last seen in its heartbeats (1 with the local store)",
+            fleet_replicas.clone(),
+        );
+        fleet_replicas.set(1);
         let latency_by_rpc = RPCS
             .iter()
             .map(|&rpc| (rpc, latency.get_or_create(&RpcLabels { rpc }).clone()))
@@ -245,7 +276,26 @@ impl Metrics {
             limit_refusals,
             content_blocks,
             tool_calls,
+            limit_store_errors,
+            limit_store_fallback,
+            fleet_replicas,
         }
+    }
+
+    /// Counts a failed or timed-out call to the shared limits store.
+    pub fn limit_store_error(&self) {
+        self.limit_store_errors.inc();
+    }
+
+    /// Says whether admission runs on this replica's share of the limits
+    /// because the shared store is not answering.
+    pub fn limit_store_fallback(&self, on: bool) {
+        self.limit_store_fallback.set(i64::from(on));
+    }
+
+    /// The replicas sharing the limits store.
+    pub fn fleet_replicas(&self, n: u64) {
+        self.fleet_replicas.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// Counts `count` request blocks of `kind` ("image", "tool_result", ...).
@@ -343,7 +393,8 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts a refusal by a gateway limit (`concurrency`, `requests`, `tokens`).
+    /// Counts a refusal by a gateway limit (`concurrency`, `requests`, `tokens`,
+    /// `tokens_per_day`, `tokens_per_month`, `limits_store`).
     pub fn limit_refused(&self, key: &Arc<str>, limit: &'static str) {
         self.limit_refusals
             .get_or_create(&LimitLabels {

@@ -145,6 +145,14 @@ impl GatewayError {
         e
     }
 
+    /// PERMISSION_DENIED: the caller's policy does not allow the named
+    /// resource of `resource_type`.
+    pub fn denied(resource_type: &str, name: &str, message: impl Into<String>) -> Self {
+        let mut e = GatewayError::new(ErrorKind::PermissionDenied, message);
+        e.0.resource = Some((resource_type.to_owned(), name.to_owned()));
+        e
+    }
+
     /// Adds a sentence of context to the message.
     pub fn with_context(mut self, context: &str) -> Self {
         self.0.message.push_str("; ");

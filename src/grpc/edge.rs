@@ -28,7 +28,7 @@
 
 use super::deadline::{self, Deadline};
 use super::status::to_status;
-use crate::auth::{self, ApiKeys};
+use crate::auth::{self, ApiKeys, KeyPolicy, KeyRing, Rpc};
 use crate::error::GatewayError;
 use crate::ids::{self, TraceId};
 use crate::metrics::{code_name, Metrics, Protocol};
@@ -62,6 +62,8 @@ pub struct CallContext {
     pub trace_id: TraceId,
     /// The name of the API key used, or `anonymous`.
     pub key: Arc<str>,
+    /// The key's policy (the open policy when authentication is off).
+    pub policy: Arc<KeyPolicy>,
     /// The caller's deadline, if it sent one.
     pub deadline: Option<Deadline>,
     /// The transport the call arrived on (set by `crate::http`; gRPC when
@@ -72,7 +74,8 @@ pub struct CallContext {
 /// Authentication settings.
 #[derive(Debug, Clone, Default)]
 pub struct AuthPolicy {
-    /// The keys; `None` turns authentication off.
+    /// The keys at start; `None` turns authentication off. The server puts
+    /// them in a [`KeyRing`], which reloads replace.
     pub keys: Option<Arc<ApiKeys>>,
     /// Also require a key for health and reflection (open by default, since
     /// probes and load balancers carry no keys).
@@ -86,19 +89,23 @@ pub struct EdgeLayer(Arc<Shared>);
 /// What every call of the layer reads; one reference count for all of it.
 #[derive(Debug)]
 struct Shared {
-    policy: AuthPolicy,
-    anonymous: Arc<str>,
+    /// The keys in force; `None`: authentication is off.
+    keys: Option<KeyRing>,
+    protect_health_and_reflection: bool,
+    anonymous: Arc<KeyPolicy>,
     /// The model label of refusals, which come before any model is known.
     no_model: Arc<str>,
     metrics: Arc<Metrics>,
 }
 
 impl EdgeLayer {
-    /// A layer enforcing `policy`, counting refusals in `metrics`.
-    pub fn new(policy: AuthPolicy, metrics: Arc<Metrics>) -> Self {
+    /// A layer checking keys against `keys` (none: authentication off),
+    /// counting refusals in `metrics`.
+    pub fn new(keys: Option<KeyRing>, protect_health_and_reflection: bool, metrics: Arc<Metrics>) -> Self {
         EdgeLayer(Arc::new(Shared {
-            policy,
-            anonymous: Arc::from(auth::ANONYMOUS),
+            keys,
+            protect_health_and_reflection,
+            anonymous: Arc::new(KeyPolicy::open(Arc::from(auth::ANONYMOUS))),
             no_model: Arc::from(""),
             metrics,
         }))
@@ -108,8 +115,21 @@ impl EdgeLayer {
 /// The RPC name of a gateway call's path, as the metrics name it; `None`
 /// for health, reflection and unknown paths.
 fn gateway_rpc(path: &str) -> Option<&'static str> {
-    let method = path.strip_prefix("/bedrock.gateway.v1.TextGenerationService/")?;
+    let method = path
+        .strip_prefix("/bedrock.gateway.v1.TextGenerationService/")
+        .or_else(|| path.strip_prefix("/bedrock.gateway.v1.AdminService/"))?;
     crate::metrics::RPCS.into_iter().find(|m| *m == method)
+}
+
+/// The RPC a policy may withhold, for the call's path.
+fn restricted_rpc(path: &str) -> Option<Rpc> {
+    match path {
+        "/bedrock.gateway.v1.TextGenerationService/CountTokens" => Some(Rpc::CountTokens),
+        "/bedrock.gateway.v1.TextGenerationService/ListModels"
+        | "/bedrock.gateway.v1.TextGenerationService/GetModel" => Some(Rpc::ListModels),
+        _ if path.starts_with("/bedrock.gateway.v1.AdminService/") => Some(Rpc::Admin),
+        _ => None,
+    }
 }
 
 /// Counts and logs a call refused before (or without) its handler's own line.
@@ -255,25 +275,43 @@ where
         let headers = req.headers();
         let request_id = request_id(headers.get(&REQUEST_ID_NAME));
         let trace = Trace::from_header(headers.get(&TRACEPARENT_NAME));
-        let policy = &self.layer.0.policy;
+        let shared = &self.layer.0;
 
-        let key = match &policy.keys {
-            Some(keys)
-                if is_gateway_rpc(req.uri().path()) || policy.protect_health_and_reflection =>
-            {
+        let path = req.uri().path();
+        let key = match &shared.keys {
+            Some(keys) if is_gateway_rpc(path) || shared.protect_health_and_reflection => {
                 let presented = headers
                     .get(http::header::AUTHORIZATION)
                     .and_then(|v| v.to_str().ok())
                     .and_then(auth::bearer);
                 match presented {
-                    None => Err("missing `authorization: Bearer <api key>` metadata"),
+                    None => Err(GatewayError::unauthenticated(
+                        "missing `authorization: Bearer <api key>` metadata",
+                    )),
                     Some(k) => keys
+                        .load()
                         .identify(k)
-                        .ok_or("the API key in `authorization` is not valid"),
+                        .ok_or_else(|| GatewayError::unauthenticated("the API key in `authorization` is not valid")),
                 }
             }
-            _ => Ok(self.layer.0.anonymous.clone()),
+            _ => Ok(shared.anonymous.clone()),
         };
+        // The policy's RPCs: checked here, before decoding, like the key.
+        // A refusal names the key (None: no valid key).
+        let key = key.map_err(|e| (e, None)).and_then(|policy| match restricted_rpc(path) {
+            Some(Rpc::Admin) if shared.keys.is_none() => Err((
+                GatewayError::new(
+                    crate::error::ErrorKind::PermissionDenied,
+                    "the admin service needs API keys (--keys-file) and a key marked `admin = true`",
+                ),
+                None,
+            )),
+            Some(rpc) if !policy.allows(rpc) => Err((
+                GatewayError::new(crate::error::ErrorKind::PermissionDenied, policy.refusal(rpc)),
+                Some(policy.name.clone()),
+            )),
+            _ => Ok(policy),
+        });
 
         // A debug-level span: at the default `info` level it is disabled and
         // costs nothing (with JSON logs an enabled span's fields are
@@ -298,26 +336,29 @@ where
         };
 
         match key {
-            Err(why) => {
+            Err((error, name)) => {
                 let refusal = Refusal {
                     rpc: rpc.unwrap_or("other"),
                     protocol,
                     request_id: &request_id,
                     trace_id: trace.trace_id,
-                    key: None,
+                    key: name.as_deref(),
                     started,
                 };
-                span.in_scope(|| refusal.record(&self.layer.0, tonic::Code::Unauthenticated, why));
-                let response = to_status(&GatewayError::unauthenticated(why)).into_http();
+                let code = super::status::code_of(error.kind());
+                span.in_scope(|| refusal.record(&self.layer.0, code, error.message()));
+                let response = to_status(&error).into_http();
                 Box::pin(std::future::ready(Ok(with_headers(response))))
             }
-            Ok(key) => {
+            Ok(policy) => {
+                let key = policy.name.clone();
                 span.record("key", &*key);
                 let request_id: Arc<str> = Arc::from(request_id);
                 req.extensions_mut().insert(CallContext {
                     request_id: request_id.clone(),
                     trace_id: trace.trace_id,
                     key: key.clone(),
+                    policy,
                     deadline,
                     protocol,
                 });

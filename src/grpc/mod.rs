@@ -8,6 +8,7 @@
 //! rates and the token reservation, failing fast), calls the backend bounded
 //! by the caller's deadline, then settles tokens and records metrics.
 
+pub mod admin;
 mod convert;
 pub mod deadline;
 pub mod edge;
@@ -23,6 +24,7 @@ use crate::metrics::code_name;
 use edge::CallContext;
 use status::code_of;
 use crate::ids::TraceId;
+use crate::auth::KeyPolicy;
 use crate::limits::{Admission, Permit};
 use crate::metrics::{Metrics, Protocol, StreamGuard, TokenCounts};
 use crate::pb::{self, text_generation_service_server::TextGenerationService};
@@ -65,6 +67,8 @@ pub struct GatewayService {
     /// The model label of calls that name none (or fail before naming one),
     /// made once so no call allocates it.
     no_model: Arc<str>,
+    /// The policy of calls without the edge layer (handlers driven directly).
+    anonymous: Arc<KeyPolicy>,
 }
 
 impl std::fmt::Debug for GatewayService {
@@ -84,6 +88,8 @@ struct Call {
     started: Instant,
     deadline: Option<Deadline>,
     key: Arc<str>,
+    /// The key's policy.
+    policy: Arc<KeyPolicy>,
     request_id: Arc<str>,
     trace_id: TraceId,
     /// The model asked for, once the request is valid; a label of metrics
@@ -102,6 +108,7 @@ impl GatewayService {
             backend_key: MetadataKey::from_static(BACKEND_HEADER),
             upstream_request_id_key: MetadataKey::from_static(UPSTREAM_REQUEST_ID_HEADER),
             no_model: Arc::from(""),
+            anonymous: Arc::new(KeyPolicy::open(Arc::from(crate::auth::ANONYMOUS))),
         }
     }
 
@@ -114,7 +121,8 @@ impl GatewayService {
             protocol: ctx.map_or(Protocol::Grpc, |c| c.protocol),
             started: Instant::now(),
             deadline: ctx.and_then(|c| c.deadline),
-            key: ctx.map_or_else(|| Arc::from(crate::auth::ANONYMOUS), |c| c.key.clone()),
+            key: ctx.map_or_else(|| self.anonymous.name.clone(), |c| c.key.clone()),
+            policy: ctx.map_or_else(|| self.anonymous.clone(), |c| c.policy.clone()),
             request_id: ctx.map_or_else(|| Arc::from(""), |c| c.request_id.clone()),
             trace_id: ctx.map_or_else(TraceId::random, |c| c.trace_id),
             model: self.no_model.clone(),
@@ -146,7 +154,9 @@ impl GatewayService {
         let checked = checked.map_err(|e| refuse(call, e))?;
         call.model = checked.model_id.clone();
         let resolving = checked.resolve(self.backend.models(), self.backend.accepts_simulation());
-        let request = within(call.deadline, resolving).await.map_err(|e| refuse(call, e))?;
+        let mut request = within(call.deadline, resolving).await.map_err(|e| refuse(call, e))?;
+        check_model_allowed(&call.policy, &request.target).map_err(|e| refuse(call, e))?;
+        apply_default_tier(&call.policy, &mut request);
         let admission = &self.settings.admission;
         let limit_refused = |call: &Call, (why, e): (crate::limits::Refusal, GatewayError)| {
             self.settings.metrics.limit_refused(&call.key, why.label());
@@ -154,11 +164,12 @@ impl GatewayService {
         };
         // Concurrency and the request rate first, so a call refused there
         // costs no counting (which is an upstream call on Bedrock).
-        let mut permit = admission.admit(&call.key).map_err(|r| limit_refused(call, r))?;
+        let mut permit = admission.admit(&call.policy).await.map_err(|r| limit_refused(call, r))?;
         if permit.has_token_budget() {
             let reserve = self.tokens_to_reserve(call, &request).await;
             admission
-                .reserve_tokens(&call.key, &mut permit, reserve.tokens)
+                .reserve_tokens(&call.policy, &mut permit, reserve.tokens)
+                .await
                 .map_err(|(why, e)| {
                     let e = match reserve.assumed_output {
                         Some(n) => e.with_context(&format!(
@@ -244,7 +255,7 @@ impl GatewayService {
             .saturating_add(usage.cache_read_input_tokens)
             .saturating_add(usage.cache_write_input_tokens);
         let total = usage.total_tokens.max(all_input.saturating_add(usage.output_tokens));
-        self.settings.admission.settle_tokens(&call.key, permit, total);
+        self.settings.admission.settle_tokens(&call.policy, permit, total);
         let metrics = &self.settings.metrics;
         metrics.tokens(
             &call.model,
@@ -271,6 +282,7 @@ impl GatewayService {
         call.model = checked.model_id.clone();
         let resolving = checked.resolve(self.backend.models(), self.backend.accepts_simulation());
         let request = within(call.deadline, resolving).await?;
+        check_model_allowed(&call.policy, &request.target)?;
         let caps = request.target.capabilities();
         if !caps.count_tokens {
             return Err(GatewayError::model_cannot(
@@ -284,12 +296,63 @@ impl GatewayService {
         }
         // Counting is an upstream call: it takes a concurrency place and a
         // unit of the key's requests per minute, like a generation.
-        let _permit = self.settings.admission.admit(&call.key).map_err(|(why, e)| {
+        let admission = &self.settings.admission;
+        let refused = |(why, e): (crate::limits::Refusal, GatewayError)| {
             self.settings.metrics.limit_refused(&call.key, why.label());
             e
-        })?;
+        };
+        let mut permit = admission.admit(&call.policy).await.map_err(refused)?;
+        if permit.has_token_budget() {
+            // Counting spends no tokens, but a key whose budget is spent
+            // is refused here too (and, on Redis, this takes the request
+            // unit).
+            admission.reserve_tokens(&call.policy, &mut permit, 0).await.map_err(refused)?;
+        }
         within(call.deadline, self.backend.count_tokens(&request)).await
     }
+}
+
+/// PERMISSION_DENIED for a model outside the key's list.
+fn model_denied(policy: &KeyPolicy, model: &str) -> GatewayError {
+    let patterns = policy.models.as_ref().map(|m| m.patterns().join(", ")).unwrap_or_default();
+    GatewayError::denied(
+        "bedrock foundation model",
+        model,
+        format!(
+            "key `{}` may not use model `{model}`: its `models` in the keys file allow only {patterns}",
+            policy.name
+        ),
+    )
+}
+
+/// Checks the key may use the resolved model: the identifier asked for, or
+/// the foundation model behind it, must match the key's `models`.
+fn check_model_allowed(policy: &KeyPolicy, target: &crate::model::Target) -> Result<(), GatewayError> {
+    if policy.models.is_none()
+        || policy.allows_model(
+            [&*target.requested, target.resolved_model_id(), &*target.invoke_id]
+                .into_iter()
+                .chain(target.foundation_model_arns().iter().map(String::as_str)),
+        )
+    {
+        Ok(())
+    } else {
+        Err(model_denied(policy, &target.requested))
+    }
+}
+
+/// The key's default service tier, for a call that names none, where the
+/// model offers it (a default, not a demand: elsewhere the model's own).
+fn apply_default_tier(policy: &KeyPolicy, request: &mut GenerationRequest) {
+    let Some(tier) = policy.service_tier else {
+        return;
+    };
+    if request.options().service_tier.is_some()
+        || !request.target.capabilities().service_tiers.contains(&tier)
+    {
+        return;
+    }
+    request.options.get_or_insert_with(Default::default).service_tier = Some(tier);
 }
 
 /// What a call reserves against its key's token budget.
@@ -412,7 +475,7 @@ impl TextGenerationService for GatewayService {
                 // tokens: give the reservation back. One that timed out or
                 // failed inside may have been billed: it stays charged.
                 if e.generated_nothing() {
-                    self.settings.admission.settle_tokens(&call.key, &mut permit, 0);
+                    self.settings.admission.settle_tokens(&call.policy, &mut permit, 0);
                 }
                 return Err(logged(e));
             }
@@ -449,7 +512,7 @@ impl TextGenerationService for GatewayService {
             Ok(s) => s,
             Err(e) => {
                 if e.generated_nothing() {
-                    self.settings.admission.settle_tokens(&call.key, &mut permit, 0);
+                    self.settings.admission.settle_tokens(&call.policy, &mut permit, 0);
                 }
                 finish(&self.settings.metrics, &call, Err(&e));
                 return Err(logged(e));
@@ -479,8 +542,15 @@ impl TextGenerationService for GatewayService {
         let filter = validation::list_models_request(request.into_inner());
         let result = within(call.deadline, self.backend.list_models(&filter)).await;
         finish(&self.settings.metrics, &call, result.as_ref().map(|_| ()));
+        // A key limited to some models sees only those.
+        let policy = &call.policy;
         Ok(Response::new(pb::ListModelsResponse {
-            models: result.map_err(logged)?.into_iter().map(convert::model).collect(),
+            models: result
+                .map_err(logged)?
+                .into_iter()
+                .filter(|m| policy.allows_model([m.model_id.as_str(), m.model_arn.as_str()]))
+                .map(convert::model)
+                .collect(),
         }))
     }
 
@@ -490,7 +560,15 @@ impl TextGenerationService for GatewayService {
     ) -> Result<Response<pb::GetModelResponse>, Status> {
         let call = self.call("GetModel", &request);
         let result = match validation::get_model_request(request.into_inner()) {
-            Ok(model_id) => within(call.deadline, self.backend.get_model(&model_id)).await,
+            Ok(model_id) => within(call.deadline, self.backend.get_model(&model_id))
+                .await
+                .and_then(|m| {
+                    if call.policy.allows_model([model_id.as_str(), m.model_id.as_str(), m.model_arn.as_str()]) {
+                        Ok(m)
+                    } else {
+                        Err(model_denied(&call.policy, &model_id))
+                    }
+                }),
             Err(e) => Err(e),
         };
         finish(&self.settings.metrics, &call, result.as_ref().map(|_| ()));
@@ -611,7 +689,7 @@ impl Relay {
                     // Nothing was generated: give the reservation back. A
                     // stream that failed mid-way keeps it charged, as its
                     // tokens were (partly) spent.
-                    self.service.settings.admission.settle_tokens(&self.call.key, &mut self.permit, 0);
+                    self.service.settings.admission.settle_tokens(&self.call.policy, &mut self.permit, 0);
                 }
                 finish(metrics, &self.call, Err(&e));
                 Err(Status::from(e))

@@ -10,9 +10,12 @@ use crate::backend::Backend;
 use crate::grpc::edge::{AuthPolicy, EdgeLayer};
 use crate::grpc::{GatewayService, ServiceSettings};
 use crate::http::HttpLayer;
-use crate::limits::{Admission, LimitsConfig};
+use crate::auth::reload::KeySource;
+use crate::auth::KeyRing;
+use crate::grpc::admin::Admin;
+use crate::limits::{Admission, LimitsConfig, StoreConfig};
 use crate::metrics::Metrics;
-use crate::pb::{self, text_generation_service_server::TextGenerationServiceServer};
+use crate::pb::{self, admin_service_server::AdminServiceServer, text_generation_service_server::TextGenerationServiceServer};
 use crate::validation::Limits;
 use std::future::Future;
 use std::sync::Arc;
@@ -43,6 +46,13 @@ pub struct ServerConfig {
     pub auth: AuthPolicy,
     /// Concurrency and per-key rate limits.
     pub rate_limits: LimitsConfig,
+    /// The keys file to reload on SIGHUP and when it changes on disk
+    /// (`None`: the keys never change while serving).
+    pub keys_source: Option<KeySource>,
+    /// How often the keys file is read again to see whether it changed.
+    pub keys_reload_interval: Duration,
+    /// Where per-key limits are kept: this replica, or Redis for the fleet.
+    pub limits_store: StoreConfig,
     /// HTTP/2 keepalive ping interval; `None` sends no pings.
     pub http2_keepalive_interval: Option<Duration>,
     /// How long to wait for a keepalive ping's answer before closing.
@@ -74,6 +84,9 @@ impl Default for ServerConfig {
             tls: None,
             auth: AuthPolicy::default(),
             rate_limits: LimitsConfig::default(),
+            keys_source: None,
+            keys_reload_interval: Duration::from_secs(1),
+            limits_store: StoreConfig::Local,
             http2_keepalive_interval: Some(Duration::from_secs(30)),
             http2_keepalive_timeout: Duration::from_secs(10),
             max_concurrent_streams_per_connection: 256,
@@ -95,6 +108,9 @@ pub enum ServeError {
     /// A `--cors-allow-origin` was refused.
     #[error(transparent)]
     Cors(#[from] crate::http::cors::BadOrigin),
+    /// The limits store's configuration was refused.
+    #[error("limits store: {0}")]
+    LimitsStore(String),
     /// Serving failed.
     #[error("serving: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -116,23 +132,26 @@ pub async fn run(
     let origins = crate::http::cors::Origins::parse(&config.cors_allow_origins)?;
     let cors = crate::http::cors::layer(&origins);
     let (health, health_service) = tonic_health::server::health_reporter();
-    let key_names: Vec<Arc<str>> = config
-        .auth
-        .keys
+    let ring = config.auth.keys.clone().map(KeyRing::new);
+    let policies: Vec<_> = ring
         .as_ref()
-        .map(|k| k.names().cloned().collect())
+        .map(|r| r.current().policies().cloned().collect())
         .unwrap_or_default();
-    let admission = Arc::new(Admission::new(config.rate_limits, &key_names));
+    let admission = Arc::new(
+        Admission::with_store(config.rate_limits, &config.limits_store, &policies, config.metrics.clone())
+            .map_err(ServeError::LimitsStore)?,
+    );
     let service = TextGenerationServiceServer::new(GatewayService::new(
         backend.clone(),
         ServiceSettings {
             limits: config.limits,
-            admission,
+            admission: admission.clone(),
             metrics: config.metrics.clone(),
             log_prompts: config.log_prompts,
         },
     ))
     .max_decoding_message_size(config.max_message_bytes);
+    let admin = AdminServiceServer::new(Admin::new(admission.clone(), ring.clone(), config.metrics.clone()));
 
     // Reflection v1 for current tools, v1alpha for older ones (grpcurl 1.8.6).
     let reflection = || {
@@ -159,6 +178,23 @@ pub async fn run(
     };
     readiness.set(backend.ready().await).await;
     let (stop_probe, probe_stopped) = tokio::sync::watch::channel(false);
+    // The shared limits store's connection, health and fleet size.
+    let store = {
+        let admission = admission.clone();
+        let stopped = probe_stopped.clone();
+        tokio::spawn(async move { admission.maintain(stopped).await })
+    };
+    // The keys file, read again on SIGHUP and when it changes.
+    if let (Some(source), Some(ring)) = (config.keys_source.clone(), ring.clone()) {
+        let admission = admission.clone();
+        tokio::spawn(crate::auth::reload::watch(
+            source,
+            ring,
+            config.keys_reload_interval,
+            move |keys| admission.apply(keys),
+            probe_stopped.clone(),
+        ));
+    }
     let probe = tokio::spawn(probe_readiness(
         backend.clone(),
         readiness.clone(),
@@ -233,7 +269,7 @@ pub async fn run(
         .layer(tonic_web::GrpcWebLayer::new())
         // The edge runs first for every call: deadline, request ID, trace
         // context and authentication, before any decoding (see edge.rs).
-        .layer(EdgeLayer::new(config.auth, config.metrics.clone()))
+        .layer(EdgeLayer::new(ring, config.auth.protect_health_and_reflection, config.metrics.clone()))
         .into_inner();
     let serve = builder
         .layer(stack)
@@ -241,6 +277,7 @@ pub async fn run(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(service)
+        .add_service(admin)
         .serve_with_incoming_shutdown(accept::incoming(listener, config.handshake_timeout, tls), signal);
 
     let drain_deadline = async {
@@ -258,6 +295,9 @@ pub async fn run(
         }
     };
     probe.abort();
+    // The store leaves the fleet's count (its maintenance ended with the
+    // shutdown signal); bounded, as Redis may be the reason for shutting down.
+    let _ = tokio::time::timeout(Duration::from_secs(1), store).await;
     let _ = stop_metrics.send(());
     result
 }

@@ -1,6 +1,7 @@
 //! Shared test harness: the real server on 127.0.0.1:0, and a mock backend
 //! that records what reached it.
 #![allow(dead_code, unreachable_pub)]
+pub mod redis;
 
 use bedrock_gateway::backend::{Backend, EventStream, GenerationStream};
 use bedrock_gateway::domain::{

@@ -240,7 +240,26 @@ pub enum Command {
     Model(ModelArgs),
     /// Check the gateway's health (grpc.health.v1); exits 0 only if SERVING.
     Health(HealthArgs),
+    /// Show an API key's limits, what it has used and what is left
+    /// (AdminService.GetUsage; needs --api-key of a key marked `admin = true`
+    /// in the gateway's keys file).
+    #[command(after_help = USAGE_HELP)]
+    Usage(UsageArgs),
 }
+
+/// The end of `usage --help`: what the lines mean.
+pub const USAGE_HELP: &str = r#"Output, for example:
+  key: search
+  limits store: redis
+  requests per minute: 598 of 600 available
+  tokens per minute: 99120 of 100000 available
+  tokens today (UTC): 1200 used of 5000000, 4998800 left; renews at 2026-11-27T00:00:00Z
+  tokens this month (UTC): 86000 used of 100000000, 99914000 left; renews at 2026-12-01T00:00:00Z
+A limit of 0 in the answer prints as "no limit" (token spend is still
+counted). The limits store is `redis` (shared by the fleet), `local` (this
+replica only) or `local (fallback)` while Redis is not answering. --json
+prints the answer with its field names (period_start and renews_at as
+RFC 3339)."#;
 
 /// `generate`: one whole completion.
 #[derive(Debug, Clone, Args)]
@@ -702,6 +721,18 @@ pub struct ModelArgs {
     pub id: String,
 
     /// Print the response as JSON instead of `key: value` lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `usage`: one key's limits and spend, from the admin service.
+#[derive(Debug, Clone, Args)]
+pub struct UsageArgs {
+    /// The key's name, as in the gateway's keys file (not the key itself).
+    #[arg(long = "key", value_name = "NAME")]
+    pub key_name: String,
+
+    /// Print the response as JSON instead of lines of text.
     #[arg(long)]
     pub json: bool,
 }

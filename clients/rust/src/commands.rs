@@ -3,9 +3,13 @@
 
 use crate::cli::{
     Cli, Command, CountTokensArgs, GenerateArgs, HealthArgs, ModelArgs, ModelsArgs, StreamArgs,
+    UsageArgs,
 };
 use crate::error::Error;
-use crate::pb::{self, text_generation_service_client::TextGenerationServiceClient};
+use crate::pb::{
+    self, admin_service_client::AdminServiceClient,
+    text_generation_service_client::TextGenerationServiceClient,
+};
 use crate::{conversation, error, render, request, tls};
 use std::future::Future;
 use std::io::{self, IsTerminal as _, Write};
@@ -67,6 +71,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Models(args) => within(timeout, models(channel, call, args)).await,
         Command::Model(args) => within(timeout, model(channel, call, args)).await,
         Command::Health(args) => within(timeout, health(channel, call, args)).await,
+        Command::Usage(args) => within(timeout, usage(channel, call, args)).await,
     }
     .map_err(|e| e.with_transport_hint(hint))
 }
@@ -523,6 +528,24 @@ async fn model(channel: Channel, call: CallOptions, args: ModelArgs) -> Result<E
             .model
             .ok_or_else(|| Error::Protocol("GetModel answered without a model".to_owned()))?;
         out.write_all(render::model_details(&model).as_bytes())?;
+        out.flush()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn usage(channel: Channel, call: CallOptions, args: UsageArgs) -> Result<ExitCode, Error> {
+    let message = pb::GetUsageRequest {
+        key_name: args.key_name,
+    };
+    let response = AdminServiceClient::new(channel)
+        .get_usage(call.request(message))
+        .await?
+        .into_inner();
+    let mut out = io::stdout().lock();
+    if args.json {
+        print_json(&mut out, &render::get_usage_json(&response))?;
+    } else {
+        out.write_all(render::get_usage_text(&response).as_bytes())?;
         out.flush()?;
     }
     Ok(ExitCode::SUCCESS)

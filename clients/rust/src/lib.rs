@@ -24,7 +24,8 @@ pub mod request;
 pub mod tls;
 pub mod tools;
 
-/// The generated protobuf messages and the `TextGenerationService` client.
+/// The generated protobuf messages and the `TextGenerationService` and
+/// `AdminService` clients.
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 pub mod pb {
     tonic::include_proto!("bedrock.gateway.v1");

@@ -439,7 +439,9 @@ pub fn stream_event_json(e: &pb::GenerateStreamResponse) -> Json {
         Some(Event::ReasoningDelta(r)) => {
             use base64::Engine as _;
             let redacted = (!r.redacted.is_empty()).then(|| {
-                Json::Leaf(json!(base64::engine::general_purpose::STANDARD.encode(&r.redacted)))
+                Json::Leaf(json!(
+                    base64::engine::general_purpose::STANDARD.encode(&r.redacted)
+                ))
             });
             Json::object([(
                 "reasoning_delta",
@@ -735,6 +737,120 @@ pub fn model_details(m: &pb::ModelSummary) -> String {
     let mut out = String::new();
     for (key, value) in lines {
         let _ = writeln!(out, "{key}: {value}");
+    }
+    out
+}
+
+/// A google.protobuf.Timestamp in its JSON form, RFC 3339 in UTC with 0, 3,
+/// 6 or 9 fractional digits ("2026-11-27T00:00:00Z"); one outside what
+/// SystemTime holds prints as its seconds since the epoch.
+pub fn timestamp(t: &prost_types::Timestamp) -> String {
+    match std::time::SystemTime::try_from(*t) {
+        Ok(at) if t.nanos == 0 => humantime::format_rfc3339_seconds(at).to_string(),
+        Ok(at) if t.nanos % 1_000_000 == 0 => humantime::format_rfc3339_millis(at).to_string(),
+        Ok(at) if t.nanos % 1_000 == 0 => humantime::format_rfc3339_micros(at).to_string(),
+        Ok(at) => humantime::format_rfc3339_nanos(at).to_string(),
+        Err(_) => format!("{}s since 1970-01-01T00:00:00Z", t.seconds),
+    }
+}
+
+fn timestamp_json(t: Option<&prost_types::Timestamp>) -> Option<Json> {
+    t.map(|t| Json::Leaf(json!(timestamp(t))))
+}
+
+/// A per-minute limit's use as JSON.
+fn rate_usage_json(r: &pb::RateUsage) -> Json {
+    Json::object([("limit", leaf(r.limit)), ("available", leaf(r.available))])
+}
+
+/// A budget's use as JSON.
+fn budget_usage_json(b: &pb::BudgetUsage) -> Json {
+    Json::object([
+        ("limit", leaf(b.limit)),
+        ("used", leaf(b.used)),
+        ("remaining", leaf(b.remaining)),
+        ("period_start", timestamp_json(b.period_start.as_ref())),
+        ("renews_at", timestamp_json(b.renews_at.as_ref())),
+    ])
+}
+
+/// A GetUsageResponse as JSON. Its uint64 counts print as JSON numbers (the
+/// canonical mapping quotes 64-bit integers; token counts stay far below
+/// 2^53, where numbers are exact everywhere, and numbers suit `jq`).
+pub fn get_usage_json(r: &pb::GetUsageResponse) -> Json {
+    Json::object([
+        ("key_name", leaf(r.key_name.as_str())),
+        ("limits_store", leaf(r.limits_store.as_str())),
+        (
+            "requests_per_minute",
+            r.requests_per_minute.as_ref().map(rate_usage_json),
+        ),
+        (
+            "tokens_per_minute",
+            r.tokens_per_minute.as_ref().map(rate_usage_json),
+        ),
+        (
+            "tokens_today",
+            r.tokens_today.as_ref().map(budget_usage_json),
+        ),
+        (
+            "tokens_this_month",
+            r.tokens_this_month.as_ref().map(budget_usage_json),
+        ),
+    ])
+}
+
+/// A per-minute limit as words: `5 of 6 available`, or `no limit` for 0.
+fn rate_usage_words(r: Option<&pb::RateUsage>) -> String {
+    match r {
+        Some(r) if r.limit > 0 => format!("{} of {} available", r.available, r.limit),
+        _ => "no limit".to_owned(),
+    }
+}
+
+/// A budget as words: `26 used of 1000, 974 left; renews at ...`, or
+/// `26 used, no limit; renews at ...` for a limit of 0 (the spend is
+/// counted all the same).
+fn budget_usage_words(b: Option<&pb::BudgetUsage>) -> String {
+    let Some(b) = b else {
+        return "not reported".to_owned();
+    };
+    let mut words = if b.limit > 0 {
+        format!("{} used of {}, {} left", b.used, b.limit, b.remaining)
+    } else {
+        format!("{} used, no limit", b.used)
+    };
+    if let Some(at) = &b.renews_at {
+        let _ = write!(words, "; renews at {}", timestamp(at));
+    }
+    words
+}
+
+/// A GetUsageResponse as `label: value` lines.
+pub fn get_usage_text(r: &pb::GetUsageResponse) -> String {
+    let lines = [
+        ("key", r.key_name.clone()),
+        ("limits store", r.limits_store.clone()),
+        (
+            "requests per minute",
+            rate_usage_words(r.requests_per_minute.as_ref()),
+        ),
+        (
+            "tokens per minute",
+            rate_usage_words(r.tokens_per_minute.as_ref()),
+        ),
+        (
+            "tokens today (UTC)",
+            budget_usage_words(r.tokens_today.as_ref()),
+        ),
+        (
+            "tokens this month (UTC)",
+            budget_usage_words(r.tokens_this_month.as_ref()),
+        ),
+    ];
+    let mut out = String::new();
+    for (label, value) in lines {
+        let _ = writeln!(out, "{label}: {value}");
     }
     out
 }
@@ -1072,6 +1188,71 @@ mod tests {
         assert_eq!(col(lines[1]), col(lines[2]));
         assert!(lines[1].contains("TEXT,IMAGE  yes     -"), "{table}");
         assert!(lines.iter().all(|l| !l.ends_with(' ')));
+    }
+
+    #[test]
+    fn usage_prints_limits_spend_and_renewal_with_no_limit_for_zero() {
+        let at = |seconds| Some(prost_types::Timestamp { seconds, nanos: 0 });
+        let r = pb::GetUsageResponse {
+            key_name: "search".into(),
+            limits_store: "redis".into(),
+            requests_per_minute: Some(pb::RateUsage {
+                limit: 600,
+                available: 598,
+            }),
+            tokens_per_minute: Some(pb::RateUsage {
+                limit: 0,
+                available: 0,
+            }),
+            tokens_today: Some(pb::BudgetUsage {
+                limit: 1000,
+                used: 26,
+                remaining: 974,
+                period_start: at(1_795_651_200),
+                renews_at: at(1_795_737_600),
+            }),
+            tokens_this_month: Some(pb::BudgetUsage {
+                limit: 0,
+                used: 26,
+                remaining: 0,
+                period_start: at(1_793_491_200),
+                renews_at: at(1_796_083_200),
+            }),
+        };
+        assert_eq!(
+            get_usage_text(&r),
+            "key: search\n\
+             limits store: redis\n\
+             requests per minute: 598 of 600 available\n\
+             tokens per minute: no limit\n\
+             tokens today (UTC): 26 used of 1000, 974 left; renews at 2026-11-27T00:00:00Z\n\
+             tokens this month (UTC): 26 used, no limit; renews at 2026-12-01T00:00:00Z\n"
+        );
+        let j = get_usage_json(&r).to_value();
+        assert_eq!(j["tokens_today"]["remaining"], 974);
+        assert_eq!(j["tokens_today"]["period_start"], "2026-11-26T00:00:00Z");
+        assert_eq!(j["tokens_this_month"]["renews_at"], "2026-12-01T00:00:00Z");
+        assert_eq!(j["requests_per_minute"]["limit"], 600);
+        let keys: Vec<&str> = match get_usage_json(&r) {
+            Json::Object(fields) => fields.iter().map(|(k, _)| *k).collect(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            keys,
+            [
+                "key_name",
+                "limits_store",
+                "requests_per_minute",
+                "tokens_per_minute",
+                "tokens_today",
+                "tokens_this_month"
+            ]
+        );
+        let fraction = prost_types::Timestamp {
+            seconds: 1_795_737_600,
+            nanos: 500_000_000,
+        };
+        assert_eq!(timestamp(&fraction), "2026-11-27T00:00:00.500Z");
     }
 
     #[test]

@@ -1,11 +1,22 @@
-//! API keys: who is calling.
+//! API keys: who is calling, and what they may do.
 //!
-//! Keys come from a file (`name:key` per line) or an environment variable
-//! (`name:key,name:key`). Only their SHA-256 digests are kept in memory, and a
-//! presented key is compared with every stored digest in constant time, with
-//! no early exit, so neither timing nor a memory dump reveals a key. Keys are
-//! never logged; their names are, and label metrics.
+//! Keys come from the keys file (`--keys-file`, TOML, a policy per key: see
+//! `keys_file`), a plain list (`--api-keys-file`, `name:key` per line) or an
+//! environment variable (`name:key,name:key`). Only their SHA-256 digests are
+//! kept in memory, and a presented key is compared with every stored digest
+//! in constant time, with no early exit, so neither timing nor a memory dump
+//! reveals a key. Keys are never logged; their names are, and label metrics.
+//!
+//! The keys in force sit in a [`KeyRing`]: an `ArcSwap` the edge reads
+//! without a lock, replaced whole when the file is reloaded (`reload`).
 
+mod keys_file;
+pub mod policy;
+pub mod reload;
+
+pub use policy::{KeyLimits, KeyPolicy, ModelAllowList, Rpc};
+
+use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -13,15 +24,17 @@ use subtle::ConstantTimeEq;
 /// The name used for calls when authentication is off.
 pub const ANONYMOUS: &str = "anonymous";
 
-/// The configured keys, hashed.
+/// The configured keys, hashed, each with its policy.
 pub struct ApiKeys {
-    entries: Vec<([u8; 32], Arc<str>)>,
+    entries: Vec<([u8; 32], Arc<KeyPolicy>)>,
 }
 
 impl std::fmt::Debug for ApiKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Names only: digests stay out of logs too.
-        f.debug_list().entries(self.entries.iter().map(|(_, n)| n)).finish()
+        f.debug_list()
+            .entries(self.entries.iter().map(|(_, p)| &p.name))
+            .finish()
     }
 }
 
@@ -34,7 +47,7 @@ impl ApiKeys {
     /// entries and `#` comments are skipped. `source` names where the text
     /// came from, for error messages (which never include a key).
     pub fn parse(text: &str, source: &str) -> Result<Self, String> {
-        let mut entries: Vec<([u8; 32], Arc<str>)> = Vec::new();
+        let mut entries: Vec<([u8; 32], Arc<KeyPolicy>)> = Vec::new();
         // Comments are whole lines, removed before commas split entries, so a
         // comment may contain commas. Errors name the line (files) and the
         // entry within it (inline lists are one line).
@@ -45,7 +58,12 @@ impl ApiKeys {
             .filter(|(_, line)| !line.starts_with('#'));
         for (line_no, line) in lines {
             let here = |n: usize| format!("{source} line {line_no}, entry {n}");
-            for (n, entry) in line.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
+            for (n, entry) in line
+                .split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .enumerate()
+            {
                 let (name, key) = entry
                     .split_once(':')
                     .ok_or_else(|| format!("{}: is not `name:key`", here(n + 1)))?;
@@ -60,10 +78,10 @@ impl ApiKeys {
                         key.len()
                     ));
                 }
-                if entries.iter().any(|(_, existing)| &**existing == name) {
+                if entries.iter().any(|(_, existing)| &*existing.name == name) {
                     return Err(format!("{}: the name `{name}` is used twice", here(n + 1)));
                 }
-                entries.push((digest(key), Arc::from(name)));
+                entries.push((digest(key), Arc::new(KeyPolicy::open(Arc::from(name)))));
             }
         }
         if entries.is_empty() {
@@ -72,22 +90,65 @@ impl ApiKeys {
         Ok(ApiKeys { entries })
     }
 
-    /// The names of the keys.
-    pub fn names(&self) -> impl Iterator<Item = &Arc<str>> {
-        self.entries.iter().map(|(_, n)| n)
+    /// Parses the keys file (`--keys-file`): TOML, a policy per key.
+    /// `source` names the file in errors, which never include a key.
+    pub fn from_toml(text: &str, source: &str) -> Result<Self, String> {
+        keys_file::parse(text, source).map(|entries| ApiKeys { entries })
     }
 
-    /// The name of the key presented, if it is one of ours.
-    pub fn identify(&self, presented: &str) -> Option<Arc<str>> {
+    /// The names of the keys.
+    pub fn names(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.entries.iter().map(|(_, p)| &p.name)
+    }
+
+    /// The keys' policies.
+    pub fn policies(&self) -> impl Iterator<Item = &Arc<KeyPolicy>> {
+        self.entries.iter().map(|(_, p)| p)
+    }
+
+    /// The policy of the key named `name`.
+    pub fn policy(&self, name: &str) -> Option<&Arc<KeyPolicy>> {
+        self.policies().find(|p| &*p.name == name)
+    }
+
+    /// The policy of the key presented, if it is one of ours.
+    pub fn identify(&self, presented: &str) -> Option<Arc<KeyPolicy>> {
         let presented = digest(presented);
         let mut found = None;
         // Compare against every key, always, so the time taken says nothing.
-        for (stored, name) in &self.entries {
+        for (stored, policy) in &self.entries {
             if bool::from(stored.ct_eq(&presented)) {
-                found = Some(name.clone());
+                found = Some(policy);
             }
         }
-        found
+        found.cloned()
+    }
+}
+
+/// The keys in force, replaced whole on reload; read without a lock.
+#[derive(Debug, Clone)]
+pub struct KeyRing(Arc<ArcSwap<ApiKeys>>);
+
+impl KeyRing {
+    /// A ring holding `keys`.
+    pub fn new(keys: Arc<ApiKeys>) -> Self {
+        KeyRing(Arc::new(ArcSwap::new(keys)))
+    }
+
+    /// The keys in force now.
+    pub fn current(&self) -> Arc<ApiKeys> {
+        self.0.load_full()
+    }
+
+    /// A guard on the keys in force now, for one lookup (cheaper than
+    /// [`KeyRing::current`]: no reference count is taken).
+    pub fn load(&self) -> arc_swap::Guard<Arc<ApiKeys>> {
+        self.0.load()
+    }
+
+    /// Puts `keys` in force for every call from now on.
+    pub fn replace(&self, keys: Arc<ApiKeys>) {
+        self.0.store(keys);
     }
 }
 
@@ -108,11 +169,15 @@ mod tests {
             "test",
         )
         .unwrap();
-        assert_eq!(keys.identify("0123456789abcdef0123").as_deref(), Some("billing"));
-        assert_eq!(keys.identify("fedcba9876543210fedc").as_deref(), Some("search"));
-        assert_eq!(keys.identify("0123456789abcdef012"), None);
-        assert_eq!(keys.identify(""), None);
-        assert!(!format!("{keys:?}").contains("0123"), "keys never appear in Debug");
+        let name = |k: &str| keys.identify(k).map(|p| p.name.to_string());
+        assert_eq!(name("0123456789abcdef0123").as_deref(), Some("billing"));
+        assert_eq!(name("fedcba9876543210fedc").as_deref(), Some("search"));
+        assert_eq!(name("0123456789abcdef012"), None);
+        assert_eq!(name(""), None);
+        assert!(
+            !format!("{keys:?}").contains("0123"),
+            "keys never appear in Debug"
+        );
     }
 
     #[test]
