@@ -102,6 +102,12 @@ pub(super) fn parse(text: &str, source: &str) -> Result<Vec<([u8; 32], Arc<KeyPo
         let here = format!("{source}: keys[{i}] (`{}`)", entry.name);
         let fail = |why: String| format!("{here}: {why}");
         check_name(&entry.name).map_err(fail)?;
+        if entry.name == super::ANONYMOUS {
+            return Err(fail(format!(
+                "`{}` names the callers of a gateway without keys; choose another name",
+                super::ANONYMOUS
+            )));
+        }
         if !names.insert(entry.name.clone()) {
             return Err(fail("the name is used twice".into()));
         }
@@ -261,6 +267,7 @@ list_models = false
             (&format!("[[keys]]\nname = \"a\"\n{key}\nmodels = [\"[x\"]\n"), "not a glob"),
             (&format!("[[keys]]\nname = \"a\"\n{key}\nservice_tier = \"gold\"\n"), "gold"),
             (&format!("[[keys]]\nname = \"a\"\n{key}\nrequests_per_hour = 5\n"), "requests_per_hour"),
+            (&format!("[[keys]]\nname = \"anonymous\"\n{key}\n"), "without keys"),
             ("# nothing yet\n", "no keys found"),
             ("[[keys]\n", "keys.toml"),
         ] {

@@ -77,10 +77,14 @@ pub(super) struct KeyState {
     /// With Redis: the spend of calls without a token budget, not yet
     /// added to Redis's counters (sent once a second, not per call).
     unflushed: AtomicI64,
+    /// Whether spend without a budget is counted at all: not for the
+    /// anonymous caller, whose usage nobody can ask for (the admin service
+    /// needs keys), so calls with authentication off count nothing.
+    pub(super) counts_spend: bool,
 }
 
 impl KeyState {
-    fn new(limits: Effective, old: Option<&KeyState>) -> Self {
+    fn new(limits: Effective, old: Option<&KeyState>, counts_spend: bool) -> Self {
         let bucket = |per_minute: u64, old: Option<&Bucket>| {
             (per_minute > 0).then(|| Bucket::carried_over(per_minute, old))
         };
@@ -97,6 +101,7 @@ impl KeyState {
             day: PeriodCounter::carried_over(old.map(|o| &o.day)),
             month: PeriodCounter::carried_over(old.map(|o| &o.month)),
             unflushed: AtomicI64::new(old.map_or(0, |o| o.unflushed.swap(0, Ordering::AcqRel))),
+            counts_spend,
         }
     }
 }
@@ -146,7 +151,11 @@ impl LocalLimits {
                 let previous = old.get(&p.name);
                 let state = match previous {
                     Some(s) if s.limits == limits => s.clone(),
-                    _ => Arc::new(KeyState::new(limits, previous.map(|s| &**s))),
+                    _ => Arc::new(KeyState::new(
+                        limits,
+                        previous.map(|s| &**s),
+                        &*p.name != crate::auth::ANONYMOUS,
+                    )),
                 };
                 (p.name.clone(), state)
             })

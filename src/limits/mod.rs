@@ -503,7 +503,7 @@ impl Admission {
         match (permit.place, &self.redis) {
             // Spend without a budget is only shown: sent once a second.
             (Place::Redis, Some(_)) if !permit.token_budget => {
-                if let Some(state) = self.local.state(&policy.name) {
+                if let Some(state) = self.local.state(&policy.name).filter(|s| s.counts_spend) {
                     self.local.defer_spend(&state, delta);
                 }
             }
@@ -511,7 +511,7 @@ impl Admission {
                 redis.settle(&policy.name, permit.limits, delta, self.local.share())
             }
             _ => {
-                if let Some(state) = &permit.state {
+                if let Some(state) = permit.state.as_ref().filter(|s| s.counts_spend || permit.token_budget) {
                     self.local.settle(state, delta);
                 }
             }
@@ -838,19 +838,22 @@ mod tests {
 
     #[tokio::test]
     async fn keys_without_a_token_budget_reserve_nothing_but_their_spend_is_counted() {
-        let a = Admission::new(LimitsConfig::default(), []);
+        let k = key("a", KeyLimits::default());
+        let a = Admission::new(LimitsConfig::default(), [&k]);
+        let mut p = a.admit(&k).await.unwrap();
+        assert!(!p.has_token_budget());
+        a.reserve_tokens(&k, &mut p, u32::MAX).await.unwrap();
+        a.settle_tokens(&k, &mut p, 5);
+        let usage = a.usage(&k).await;
+        assert_eq!((usage.day.used, usage.month.used, usage.day.limit), (5, 5, 0));
+        assert_eq!(usage.store, "local");
+        // The anonymous caller's spend is nobody's to read: not counted.
         let anon = anonymous();
         let mut p = a.admit(&anon).await.unwrap();
-        assert!(!p.has_token_budget());
-        a.reserve_tokens(&anon, &mut p, u32::MAX).await.unwrap();
         a.settle_tokens(&anon, &mut p, 5);
-        let usage = a.usage(&anon).await;
-        assert_eq!(
-            (usage.day.used, usage.month.used, usage.day.limit),
-            (5, 5, 0)
-        );
-        assert_eq!(usage.store, "local");
+        assert_eq!(a.usage(&anon).await.day.used, 0);
     }
+
 
     #[tokio::test]
     async fn keys_have_their_own_limits_over_the_flags() {
