@@ -90,9 +90,18 @@ pub(super) fn parse(text: &str, source: &str) -> Result<Vec<([u8; 32], Arc<KeyPo
                 .count()
                 + 1
         });
+        // serde's "invalid type" quotes the value, which may be a key.
+        let message = e.message().trim();
+        let message = match message.split_once("invalid type: ") {
+            Some((before, rest)) => format!(
+                "{before}wrong type ({})",
+                rest.split_once(", expected ").map_or("", |(_, expected)| expected)
+            ),
+            None => message.to_owned(),
+        };
         match line {
-            Some(n) => format!("{source} line {n}: {}", e.message().trim()),
-            None => format!("{source}: {}", e.message().trim()),
+            Some(n) => format!("{source} line {n}: {message}"),
+            None => format!("{source}: {message}"),
         }
     })?;
     let mut entries: Vec<([u8; 32], Arc<KeyPolicy>)> = Vec::with_capacity(file.keys.len());
@@ -268,6 +277,7 @@ list_models = false
             (&format!("[[keys]]\nname = \"a\"\n{key}\nservice_tier = \"gold\"\n"), "gold"),
             (&format!("[[keys]]\nname = \"a\"\n{key}\nrequests_per_hour = 5\n"), "requests_per_hour"),
             (&format!("[[keys]]\nname = \"anonymous\"\n{key}\n"), "without keys"),
+            ("[[keys]]\nname = \"a\"\nkey = 1234567890123456789\n", "wrong type (a string)"),
             ("# nothing yet\n", "no keys found"),
             ("[[keys]\n", "keys.toml"),
         ] {

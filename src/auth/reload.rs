@@ -64,6 +64,7 @@ pub async fn watch(
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut seen = source.read().ok().map(|t| digest_of(&t));
+    let mut unreadable: Option<String> = None;
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
@@ -83,11 +84,16 @@ pub async fn watch(
             got = signalled => got,
         };
         let text = match source.read() {
-            Ok(text) => text,
+            Ok(text) => {
+                unreadable = None;
+                text
+            }
             Err(e) => {
-                // Mid-swap, a ConfigMap's file can vanish for a moment.
-                if forced {
+                // Mid-swap, a ConfigMap's file can vanish for a moment: the
+                // same error is logged once, not every interval.
+                if forced || unreadable.as_ref() != Some(&e) {
                     tracing::error!(error = %e, "keys not reloaded; the keys in force stay");
+                    unreadable = Some(e);
                 }
                 continue;
             }

@@ -125,6 +125,7 @@ pub(super) struct LocalLimits {
     share: AtomicU64,
     policies: ArcSwap<Vec<Arc<KeyPolicy>>>,
     keys: ArcSwap<HashMap<Arc<str>, Arc<KeyState>>>,
+    applying: std::sync::Mutex<()>,
 }
 
 impl LocalLimits {
@@ -135,6 +136,7 @@ impl LocalLimits {
             share: AtomicU64::new(share.max(1)),
             policies: ArcSwap::from_pointee(Vec::new()),
             keys: ArcSwap::from_pointee(HashMap::new()),
+            applying: std::sync::Mutex::new(()),
         };
         limits.apply(policies);
         limits
@@ -142,6 +144,9 @@ impl LocalLimits {
 
     /// Puts `policies` in force, keeping what unchanged keys have used.
     pub(super) fn apply(&self, policies: Vec<Arc<KeyPolicy>>) {
+        // A reload and a new fleet size may come together: one at a time,
+        // so neither undoes the other (never on a call's path).
+        let _one_at_a_time = self.applying.lock().unwrap_or_else(|e| e.into_inner());
         let share = self.share.load(Ordering::Acquire);
         let old = self.keys.load();
         let keys = policies
@@ -283,7 +288,7 @@ impl LocalLimits {
 
     /// Settles a call: `delta` is what it used minus what it reserved (all
     /// it used, without a reservation).
-    pub(super) fn settle(&self, state: &KeyState, delta: i64) {
+    pub(super) fn settle(&self, state: &KeyState, delta: i64, reserved_at: SystemTime) {
         if delta == 0 {
             return;
         }
@@ -294,9 +299,10 @@ impl LocalLimits {
                 bucket.refund(delta.unsigned_abs());
             }
         }
-        let wall = SystemTime::now();
-        let _ = state.day.add(Period::Day.at(wall).index, delta, 0);
-        let _ = state.month.add(Period::Month.at(wall).index, delta, 0);
+        // In the period of the reservation, which a call settled just after
+        // midnight belongs to.
+        let _ = state.day.add(Period::Day.at(reserved_at).index, delta, 0);
+        let _ = state.month.add(Period::Month.at(reserved_at).index, delta, 0);
     }
 
     /// Notes spend to send to the shared store later (calls without a token

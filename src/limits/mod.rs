@@ -181,6 +181,9 @@ pub struct Permit {
     /// The key's local state, found once at admission (local store and
     /// fallback).
     state: Option<Arc<KeyState>>,
+    /// When the tokens were reserved: the call is settled in that day and
+    /// month.
+    reserved_at: Option<SystemTime>,
 }
 
 impl Permit {
@@ -300,7 +303,11 @@ impl Admission {
         if let StoreConfig::Redis(config) = store {
             let share = config.fleet_size_hint.unwrap_or(1);
             admission.local.set_share(share);
-            admission.redis = Some(Arc::new(RedisStore::new(config.clone(), metrics)?));
+            admission.redis = Some(Arc::new(RedisStore::new(
+                config.clone(),
+                metrics,
+                admission.local.clone(),
+            )?));
         }
         Ok(admission)
     }
@@ -363,6 +370,7 @@ impl Admission {
             reserved: 0,
             settled: false,
             state: None,
+            reserved_at: None,
         };
         if let Some(redis) = self.redis.as_ref().filter(|r| !r.is_down()) {
             let limits = Effective::of(policy, &self.flags);
@@ -464,6 +472,7 @@ impl Admission {
                 Ok(Ok(())) => {
                     permit.pending = false;
                     permit.reserved = tokens;
+                    permit.reserved_at = Some(SystemTime::now());
                     return Ok(());
                 }
                 Ok(Err(denied)) => return Err(self.refusal(policy, denied, Some(tokens), 1)),
@@ -485,6 +494,7 @@ impl Admission {
             .reserve(state, tokens)
             .map_err(|denied| self.refusal(policy, denied, Some(tokens), share))?;
         permit.reserved = tokens;
+        permit.reserved_at = Some(SystemTime::now());
         Ok(())
     }
 
@@ -507,13 +517,23 @@ impl Admission {
                     self.local.defer_spend(&state, delta);
                 }
             }
-            (Place::Redis, Some(redis)) => {
-                redis.settle(&policy.name, permit.limits, delta, self.local.share())
-            }
+            (Place::Redis, Some(redis)) => redis.settle(
+                &policy.name,
+                permit.limits,
+                delta,
+                permit.reserved_at.unwrap_or_else(SystemTime::now),
+                self.local.share(),
+            ),
             _ => {
-                if let Some(state) = permit.state.as_ref().filter(|s| s.counts_spend || permit.token_budget) {
-                    self.local.settle(state, delta);
-                }
+                let Some(admitted) = permit.state.as_ref().filter(|s| s.counts_spend || permit.token_budget) else {
+                    return;
+                };
+                // The key's state now: a reload since admission that changed
+                // its limits replaced it, carrying the reservation over.
+                let current = self.local.state(&policy.name);
+                let state = current.as_ref().unwrap_or(admitted);
+                let reserved_at = permit.reserved_at.unwrap_or_else(SystemTime::now);
+                self.local.settle(state, delta, reserved_at);
             }
         }
     }

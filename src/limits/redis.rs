@@ -129,14 +129,16 @@ impl RedisConfig {
 }
 
 fn url_without_password(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    match rest.split_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            Some(format!("{scheme}://{user}:***@{host}"))
-        }
-        None => Some(url.to_string()),
+    // Parsed as redis-rs parses it (the `url` crate), so the password is
+    // where redis-rs finds it; the query (`?pass=` for sockets) and the
+    // fragment are dropped whole.
+    let mut parsed = url::Url::parse(url).ok()?;
+    if parsed.password().is_some() {
+        parsed.set_password(Some("***")).ok()?;
     }
+    parsed.set_query(None);
+    parsed.set_fragment(None);
+    Some(parsed.to_string())
 }
 
 /// Heartbeats: how often, and how long one counts a replica as live.
@@ -154,14 +156,18 @@ const DAY_KEEP_SECS: u64 = 3 * 86_400;
 const MONTH_KEEP_SECS: u64 = 70 * 86_400;
 
 /// Checks, then takes: the request unit and `tokens` (0: check only).
-/// KEYS: rpm, tpm, day, month. ARGV: rpm interval (µs, 0 none), tpm interval
-/// (µs, 0 none), day limit (0 none), month limit (0 none), tokens, day and
-/// month entry lifetimes (s). Returns {0} or {refusal, wait µs, used}.
+/// KEYS: rpm, tpm, day, month. ARGV: requests per minute (0 none), tokens per
+/// minute (0 none), day limit (0 none), month limit (0 none), tokens, day and
+/// month entry lifetimes (s). Returns {0} or {refusal, wait µs, used}. A
+/// unit's refill time is a fraction of a microsecond for large limits, so it
+/// is computed here as a double (exact enough below 2^53 µs).
 const ADMIT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local cap = 60000000
-local rpm_i, tpm_i = tonumber(ARGV[1]), tonumber(ARGV[2])
+local rpm, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
+local rpm_i = rpm > 0 and cap / rpm or 0
+local tpm_i = tpm > 0 and cap / tpm or 0
 local day, month, tokens = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local rnext, tnext
 if rpm_i > 0 then
@@ -203,10 +209,11 @@ return {0, 0, 0}
 ";
 
 /// Settles a call: charges (or gives back) `delta` tokens.
-/// KEYS: tpm, day, month. ARGV: tpm interval (µs, 0 none), delta, day and
+/// KEYS: tpm, day, month. ARGV: tokens per minute (0 none), delta, day and
 /// month entry lifetimes (s).
 const SETTLE: &str = r"
-local tpm_i, delta = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tpm, delta = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tpm_i = tpm > 0 and 60000000 / tpm or 0
 if delta == 0 then return 0 end
 if tpm_i > 0 then
   local t = redis.call('TIME')
@@ -299,6 +306,8 @@ pub(super) struct RedisStore {
     shown_url: String,
     client: Client,
     connection: ArcSwapOption<Connection>,
+    /// Where unsent spend waits (the fallback's states).
+    local: Arc<LocalLimits>,
     admit: Script,
     settle: Script,
     read: Script,
@@ -319,20 +328,16 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
-/// Microseconds of refill per unit for `per_minute` (0: no limit).
-fn interval_us(per_minute: u64) -> u64 {
-    if per_minute == 0 {
-        0
-    } else {
-        (60_000_000 / per_minute).max(1)
-    }
-}
 
 impl RedisStore {
     /// A store for `config`; the URL is checked now, the connection is made
     /// in the background (a replica starts, and serves on its share, while
     /// Redis is down).
-    pub(super) fn new(config: RedisConfig, metrics: Arc<Metrics>) -> Result<Self, String> {
+    pub(super) fn new(
+        config: RedisConfig,
+        metrics: Arc<Metrics>,
+        local: Arc<LocalLimits>,
+    ) -> Result<Self, String> {
         let shown_url = config.shown_url();
         let client = config.client()?;
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "replica".into());
@@ -342,6 +347,7 @@ impl RedisStore {
             shown_url,
             client,
             connection: ArcSwapOption::empty(),
+            local,
             admit: Script::new(ADMIT),
             settle: Script::new(SETTLE),
             read: Script::new(READ),
@@ -425,7 +431,7 @@ impl RedisStore {
     /// Admits one call of `name` and takes `tokens` (0: checks only that
     /// the token budgets are not spent), all on Redis.
     pub(super) async fn admit(
-        &self,
+        self: &Arc<Self>,
         name: &str,
         limits: Effective,
         tokens: u64,
@@ -437,22 +443,34 @@ impl RedisStore {
         let mut connection = (*connection).clone();
         let wall = SystemTime::now();
         let entries = self.entries(name, wall);
-        let mut call = self.admit.prepare_invoke();
-        call.key(&entries.rpm)
-            .key(&entries.tpm)
-            .key(&entries.day)
-            .key(&entries.month)
-            .arg(interval_us(limits.requests_per_minute))
-            .arg(interval_us(limits.tokens_per_minute))
-            .arg(limits.tokens_per_day)
-            .arg(limits.tokens_per_month)
-            .arg(tokens)
-            .arg(DAY_KEEP_SECS)
-            .arg(MONTH_KEEP_SECS);
-        let answer: Vec<i64> = match self.bounded(call.invoke_async(&mut connection)).await {
-            Ok(answer) => answer,
-            Err(e) => {
+        let store = self.clone();
+        // Boxed, so that a call that outlives --redis-timeout can be
+        // followed up: the script was sent and may still run.
+        let mut invocation = Box::pin(async move {
+            let mut call = store.admit.prepare_invoke();
+            call.key(&entries.rpm)
+                .key(&entries.tpm)
+                .key(&entries.day)
+                .key(&entries.month)
+                .arg(limits.requests_per_minute)
+                .arg(limits.tokens_per_minute)
+                .arg(limits.tokens_per_day)
+                .arg(limits.tokens_per_month)
+                .arg(tokens)
+                .arg(DAY_KEEP_SECS)
+                .arg(MONTH_KEEP_SECS);
+            call.invoke_async::<Vec<i64>>(&mut connection).await
+        });
+        let answer = match tokio::time::timeout(self.config.timeout, &mut invocation).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => {
                 self.failed("admission", &e, share);
+                return Err(StoreDown);
+            }
+            Err(_) => {
+                let e = format!("no answer within {:?} (--redis-timeout)", self.config.timeout);
+                self.failed("admission", &e, share);
+                self.give_back_if_taken(invocation, name, limits, tokens, wall, share);
                 return Err(StoreDown);
             }
         };
@@ -469,16 +487,53 @@ impl RedisStore {
         })
     }
 
+    /// Follows up an admission the caller stopped waiting for (and admits
+    /// locally instead): if the script still ran and reserved tokens, they
+    /// are given back, so the call is not charged in both places.
+    fn give_back_if_taken(
+        self: &Arc<Self>,
+        invocation: std::pin::Pin<Box<impl std::future::Future<Output = redis::RedisResult<Vec<i64>>> + Send + 'static>>,
+        name: &str,
+        limits: Effective,
+        tokens: u64,
+        wall: SystemTime,
+        share: u64,
+    ) {
+        if tokens == 0 {
+            return;
+        }
+        let store = self.clone();
+        let name: Arc<str> = Arc::from(name);
+        tokio::spawn(async move {
+            let late = tokio::time::timeout(Duration::from_secs(10), invocation).await;
+            if let Ok(Ok(answer)) = late {
+                if answer.first() == Some(&0) {
+                    let delta = -i64::try_from(tokens).unwrap_or(i64::MAX);
+                    store.settle(&name, limits, delta, wall, share);
+                }
+            }
+        });
+    }
+
     /// Settles a call in the background: `delta` tokens charged (or given
     /// back when negative). The caller does not wait for it.
-    pub(super) fn settle(self: &Arc<Self>, name: &str, limits: Effective, delta: i64, share: u64) {
+    pub(super) fn settle(
+        self: &Arc<Self>,
+        name: &str,
+        limits: Effective,
+        delta: i64,
+        reserved_at: SystemTime,
+        share: u64,
+    ) {
         if delta == 0 {
             return;
         }
         let Some(connection) = self.connection.load_full() else {
+            self.settle_later(name, delta);
             return;
         };
-        let entries = self.entries(name, SystemTime::now());
+        let entries = self.entries(name, reserved_at);
+        let name: Arc<str> = Arc::from(name);
         let store = self.clone();
         tokio::spawn(async move {
             let mut connection = (*connection).clone();
@@ -486,7 +541,7 @@ impl RedisStore {
             call.key(&entries.tpm)
                 .key(&entries.day)
                 .key(&entries.month)
-                .arg(interval_us(limits.tokens_per_minute))
+                .arg(limits.tokens_per_minute)
                 .arg(delta)
                 .arg(DAY_KEEP_SECS)
                 .arg(MONTH_KEEP_SECS);
@@ -494,8 +549,18 @@ impl RedisStore {
                 store.bounded(call.invoke_async(&mut connection)).await;
             if let Err(e) = result {
                 store.failed("settling a call's tokens", &e, share);
+                store.settle_later(&name, delta);
             }
         });
+    }
+
+    /// Keeps a settlement that could not be sent for the spend flush, so a
+    /// call's unused reservation still comes back to its day and month
+    /// (its per-minute part is left to expire).
+    fn settle_later(&self, name: &str, delta: i64) {
+        if let Some(state) = self.local.state(name) {
+            self.local.defer_spend(&state, delta);
+        }
     }
 
     /// What `name` has used and has left, read from Redis.
@@ -521,11 +586,8 @@ impl RedisStore {
         let at = |i: usize| v.get(i).copied().unwrap_or(0).max(0) as u64;
         let now = at(0);
         let available = |tat: u64, per_minute: u64| {
-            let interval = interval_us(per_minute);
-            if interval == 0 {
-                return 0;
-            }
-            (60_000_000 - tat.saturating_sub(now).min(60_000_000)) / interval
+            let free_us = 60_000_000 - tat.saturating_sub(now).min(60_000_000);
+            (u128::from(free_us) * u128::from(per_minute) / 60_000_000) as u64
         };
         Ok(super::local::Reading {
             requests_available: available(at(1), limits.requests_per_minute),
@@ -653,15 +715,22 @@ impl RedisStore {
         self.config.fleet_size_hint.unwrap_or(1)
     }
 
-    /// Asks Redis for a PING; an answer puts it back in charge.
+    /// Writes a short-lived probe key; an answer puts Redis back in charge.
+    /// A write, not a PING: a Redis out of memory answers PING but refuses
+    /// the scripts' writes, and would flap up and down.
     async fn probe(&self) {
         let Some(connection) = self.connection.load_full() else {
             return;
         };
         let mut connection = (*connection).clone();
-        let ping = redis::cmd("PING");
+        let mut probe = redis::cmd("SET");
+        probe
+            .arg(format!("{}:probe:{{{}}}", self.config.key_prefix, self.replica))
+            .arg(1)
+            .arg("PX")
+            .arg(1000);
         if self
-            .bounded(ping.query_async::<String>(&mut connection))
+            .bounded(probe.query_async::<String>(&mut connection))
             .await
             .is_ok()
             && self.down.swap(false, Ordering::AcqRel)
@@ -736,12 +805,10 @@ mod tests {
             RedisConfig::new("redis://:pw@h:1").shown_url(),
             "redis://:***@h:1"
         );
-    }
-
-    #[test]
-    fn intervals_are_microseconds_per_unit() {
-        assert_eq!(interval_us(0), 0);
-        assert_eq!(interval_us(60), 1_000_000);
-        assert_eq!(interval_us(120_000_000), 1);
+        assert_eq!(RedisConfig::new("redis://:p@ss@h:1").shown_url(), "redis://:***@h:1");
+        assert_eq!(
+            RedisConfig::new("redis+unix:///run/redis.sock?db=1&pass=s3cret").shown_url(),
+            "redis+unix:///run/redis.sock"
+        );
     }
 }
