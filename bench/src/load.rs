@@ -90,6 +90,21 @@ fn request(addr: SocketAddr, path: &str, body: &Bytes) -> http::Request<Full<Byt
         .expect("a valid request")
 }
 
+/// [`request`] with more metadata (e.g. `authorization`); the values are
+/// shared bytes, so each call copies no header text.
+fn request_with(
+    addr: SocketAddr,
+    path: &str,
+    body: &Bytes,
+    metadata: &http::HeaderMap,
+) -> http::Request<Full<Bytes>> {
+    let mut req = request(addr, path, body);
+    for (name, value) in metadata {
+        req.headers_mut().append(name.clone(), value.clone());
+    }
+    req
+}
+
 /// Reads a gRPC answer: calls `on_message` for each message, checks the
 /// status. Trailers-only answers (status in the headers) are errors unless 0.
 async fn read_answer(
@@ -157,6 +172,8 @@ pub(crate) struct Unary {
     pub(crate) body: Bytes,
     /// The output tokens every answer must report.
     pub(crate) expect_tokens: u32,
+    /// Metadata sent with every call besides content-type and te.
+    pub(crate) metadata: http::HeaderMap,
 }
 
 impl Unary {
@@ -171,7 +188,16 @@ impl Unary {
             senders,
             body: grpc_frame(request),
             expect_tokens,
+            metadata: http::HeaderMap::new(),
         }
+    }
+
+    /// Sends `authorization: Bearer <key>` with every call.
+    pub(crate) fn with_api_key(mut self, key: &str) -> Result<Self, String> {
+        let value = http::HeaderValue::from_str(&format!("Bearer {key}"))
+            .map_err(|e| format!("the API key cannot be a header value: {e}"))?;
+        self.metadata.insert(http::header::AUTHORIZATION, value);
+        Ok(self)
     }
 }
 
@@ -181,7 +207,7 @@ impl Caller for Unary {
         let mut tokens = None;
         read_answer(
             &mut sender,
-            request(self.addr, GENERATE, &self.body),
+            request_with(self.addr, GENERATE, &self.body, &self.metadata),
             |msg| {
                 let r = pb::GenerateResponse::decode(msg).map_err(|e| format!("decode: {e}"))?;
                 tokens = Some(r.usage.map_or(0, |u| u.output_tokens));
@@ -325,6 +351,8 @@ pub(crate) struct CpuUse {
     /// Everything else on the machine (all CPUs' busy time less the server's
     /// and ours) / wall time: other work that disturbed the measurement.
     pub(crate) other: Option<f64>,
+    /// More processes of ours (the fake Bedrock, Redis) / wall time.
+    pub(crate) ours: Option<f64>,
 }
 
 /// Busy time of all CPUs together, from the first line of /proc/stat.
@@ -347,7 +375,7 @@ fn system_busy() -> Option<Duration> {
 /// Samples CPU counters at the start and end of a window.
 pub(crate) struct CpuMeter<'a> {
     server: Option<&'a crate::procs::ServerProcess>,
-    /// More processes of ours (the fake Bedrock): not counted as "other".
+    /// More processes of ours (the fake Bedrock, Redis): not counted as "other".
     ours: Vec<&'a crate::procs::ServerProcess>,
     ours_start: Duration,
     start: Option<(Instant, Option<Duration>, Duration, Option<Duration>)>,
@@ -391,27 +419,23 @@ impl<'a> CpuMeter<'a> {
             .saturating_sub(c0)
             .as_secs_f64()
             / wall;
+        let ours = self
+            .ours_cpu()
+            .saturating_sub(self.ours_start)
+            .as_secs_f64()
+            / wall;
         let other = match (b0, system_busy()) {
-            (Some(a), Some(b)) => {
-                let ours = self
-                    .ours_cpu()
-                    .saturating_sub(self.ours_start)
-                    .as_secs_f64()
-                    / wall;
-                Some(
-                    (b.saturating_sub(a).as_secs_f64() / wall
-                        - client
-                        - server.unwrap_or(0.0)
-                        - ours)
-                        .max(0.0),
-                )
-            }
+            (Some(a), Some(b)) => Some(
+                (b.saturating_sub(a).as_secs_f64() / wall - client - server.unwrap_or(0.0) - ours)
+                    .max(0.0),
+            ),
             _ => None,
         };
         CpuUse {
             server,
             client,
             other,
+            ours: (!self.ours.is_empty()).then_some(ours),
         }
     }
 }

@@ -29,6 +29,10 @@ pub(crate) struct Spec<'a> {
     pub(crate) envs: Vec<(String, String)>,
     /// Pin to this CPU with `taskset -c`.
     pub(crate) cpu: Option<usize>,
+    /// For a server that does not log its address in JSON (redis-server):
+    /// the address it was told to listen on, and a probe that says when it
+    /// answers there. Its stdout then goes to the log file too.
+    pub(crate) ready: Option<(SocketAddr, fn(SocketAddr) -> bool)>,
 }
 
 impl ServerProcess {
@@ -44,13 +48,20 @@ impl ServerProcess {
             }
             None => Command::new(spec.program),
         };
+        let stdout = match spec.ready {
+            Some(_) => Stdio::from(
+                file.try_clone()
+                    .map_err(|e| format!("{}: {e}", log.display()))?,
+            ),
+            None => Stdio::null(),
+        };
         command
             .args(&spec.args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(spec.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::from(file));
         // Die with the driver, even if it is killed: the children never outlive a run.
         // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
@@ -69,16 +80,24 @@ impl ServerProcess {
             log,
             child,
         };
-        server.addr = server.wait_listening()?;
+        server.addr = server.wait_listening(spec.ready)?;
         Ok(server)
     }
 
-    fn wait_listening(&mut self) -> Result<SocketAddr, String> {
+    fn wait_listening(
+        &mut self,
+        ready: Option<(SocketAddr, fn(SocketAddr) -> bool)>,
+    ) -> Result<SocketAddr, String> {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Ok(file) = std::fs::File::open(&self.log) {
-                for line in BufReader::new(file).lines().map_while(Result::ok) {
-                    if let Some(addr) = listening_addr(&line) {
+            match ready {
+                Some((addr, answers)) => {
+                    if answers(addr) {
+                        return Ok(addr);
+                    }
+                }
+                None => {
+                    if let Some(addr) = self.logged_addr(listening_addr) {
                         return Ok(addr);
                     }
                 }
@@ -99,6 +118,18 @@ impl ServerProcess {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The first address `find` reads from a line of the server's log.
+    pub(crate) fn logged_addr(
+        &self,
+        find: impl Fn(&str) -> Option<SocketAddr>,
+    ) -> Option<SocketAddr> {
+        let file = std::fs::File::open(&self.log).ok()?;
+        BufReader::new(file)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| find(&line))
     }
 
     pub(crate) fn pid(&self) -> u32 {
@@ -178,12 +209,20 @@ impl Drop for ServerProcess {
 /// The address of a JSON log line saying "... listening", at the top level
 /// or under `fields` (tracing-subscriber's two JSON layouts).
 fn listening_addr(line: &str) -> Option<SocketAddr> {
+    logged_addr(line, |m| m.ends_with("listening"))
+}
+
+/// The gateway's metrics address, from its line "metrics at http://ADDR/metrics".
+pub(crate) fn metrics_addr(line: &str) -> Option<SocketAddr> {
+    logged_addr(line, |m| m.starts_with("metrics at "))
+}
+
+/// The `addr` of a JSON log line whose message `is`, at the top level or
+/// under `fields` (tracing-subscriber's two JSON layouts).
+fn logged_addr(line: &str, is: impl Fn(&str) -> bool) -> Option<SocketAddr> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
     for obj in [&v, &v["fields"]] {
-        if obj["message"]
-            .as_str()
-            .is_some_and(|m| m.ends_with("listening"))
-        {
+        if obj["message"].as_str().is_some_and(&is) {
             if let Some(addr) = obj["addr"].as_str().and_then(|a| a.parse().ok()) {
                 return Some(addr);
             }

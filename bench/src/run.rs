@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+mod fleet;
+
 /// The model every scenario asks for.
 pub(crate) const MODEL: &str = "amazon.titan-text-express-v1";
 /// Unary scenario: a short prompt (prose), 16 tokens out.
@@ -104,7 +106,7 @@ pub(crate) struct RunArgs {
     #[arg(long, value_parser = humantime::parse_duration)]
     warmup: Option<Duration>,
     /// Measurement window of each point (default 10s; smoke 600ms).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, alias = "window", value_parser = humantime::parse_duration)]
     duration: Option<Duration>,
     /// Unary concurrencies (closed loop).
     #[arg(long, value_delimiter = ',', default_value = "1,16,64,256")]
@@ -160,11 +162,16 @@ pub(crate) struct RunArgs {
     /// The h2load program for the unary cross-check (skipped if not found).
     #[arg(long, default_value = "h2load")]
     h2load: String,
-    /// Scenarios to run, of: unary, open, h2load, stream, scale, bedrock.
+    /// The redis-server program for the fleet scenario (skipped if not
+    /// found, unless BEDROCK_GATEWAY_REQUIRE_REDIS=1).
+    #[arg(long, default_value = "redis-server")]
+    redis_server: String,
+    /// Scenarios to run, of: unary, open, h2load, stream, scale, bedrock,
+    /// fleet (the Redis limits store against the local one).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "unary,open,h2load,stream,scale,bedrock"
+        default_value = "unary,open,h2load,stream,scale,bedrock,fleet"
     )]
     scenarios: Vec<String>,
     /// Start the floor with Nagle's algorithm left on (`floor --no-nodelay`),
@@ -341,6 +348,7 @@ impl Run {
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
                 cpu,
+                ready: None,
             },
             &self.work_dir,
         )
@@ -1393,7 +1401,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), String> {
         online_cpus(),
         match run.args.client_pin() {
             Some(c) => format!(
-                "load generator and h2load pinned to CPU {c}, servers under test to CPU {}, fake Bedrock to CPU {} (`taskset -c`)",
+                "load generator, h2load and Redis pinned to CPU {c}, servers under test to CPU {}, fake Bedrock to CPU {} (`taskset -c`)",
                 run.args.server_cpu,
                 run.args.fake_cpu.unwrap_or(run.args.server_cpu)
             ),
@@ -1568,6 +1576,9 @@ async fn scenarios(run: &mut Run) -> Result<(), String> {
     }
     if run.args.wants("bedrock") {
         bedrock(run).await?;
+    }
+    if run.args.wants("fleet") {
+        fleet::fleet(run).await?;
     }
     Ok(())
 }
