@@ -131,6 +131,10 @@ pub async fn run(
     // Checked first: a bad origin stops the start before anything runs.
     let origins = crate::http::cors::Origins::parse(&config.cors_allow_origins)?;
     let cors = crate::http::cors::layer(&origins);
+    // The capability table is parsed and its globs compiled once, here: on
+    // the first call it would block a runtime thread inside that call's
+    // deadline (hundreds of milliseconds in a debug build).
+    let _ = crate::model::CapabilityTable::shipped();
     let (health, health_service) = tonic_health::server::health_reporter();
     let ring = config.auth.keys.clone().map(KeyRing::new);
     let policies: Vec<_> = ring
