@@ -8,14 +8,26 @@
 #                                              BEDROCK_GATEWAY_* settings, e.g.
 #     bench/profile.sh gateway BEDROCK_GATEWAY_LOG_LEVEL=warn,bedrock_gateway=info,bedrock_gateway::=warn
 #   bench/profile.sh floor                     the floor, for comparison
-#   bench/profile.sh bedrock                   the gateway on --backend bedrock
+#   bench/profile.sh bedrock [NAME=value...]   the gateway on --backend bedrock
 #                                              against the fake Bedrock (0 ms),
 #                                              Generate at concurrency 1
+#   bench/profile.sh direct                    the AWS SDK's Converse call from
+#                                              `gateway-bench calls`, the same
+#                                              calls without the gateway
+#
+# gateway and floor: unary Generate at concurrency 16 for 2 s + 15 s; the
+# profile covers start-up too (small next to the load), and the calls are
+# counted from the profile. bedrock and direct compare call for call: the
+# profiled process makes (direct) or serves (bedrock) first
+# $PROFILE_CALLS_FEW then $PROFILE_CALLS_MANY calls (default 200 and 1200)
+# in two runs, and the instructions per call are the difference of the two
+# totals over the difference of the calls, so start-up (aws-config, the
+# catalogue, the first connection) drops out. The top-function lists are of
+# the larger run; `callgrind_annotate` on the two files gives any function's
+# per-call cost the same way.
 #
 # Needs valgrind (Debian package `valgrind`) and the release builds that
-# scripts/bench makes. Unary Generate at concurrency 16 for 2 s + 15 s; the
-# profile covers start-up too (small next to the load). The driver itself and
-# the other servers run natively.
+# scripts/bench makes. The driver itself and the other servers run natively.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-gateway}"
@@ -29,24 +41,22 @@ mkdir -p "$out_dir"
 wrapper="$out_dir/server-under-callgrind"
 envs=""
 if [ $# -gt 0 ]; then envs="$(printf '%q ' "$@")"; fi
+if [ "$what" = bedrock ] || [ "$what" = direct ]; then
+  exec "$(dirname "$0")/profile-calls.sh" "$what" "$out_dir" "$target_dir" "$@"
+fi
 case "$what" in
-  gateway|bedrock) server="$target_dir/release/bedrock-gateway \"\$@\"" ;;
+  gateway) server="$target_dir/release/bedrock-gateway \"\$@\"" ;;
   # Stands in for the gateway: the driver's gateway flags are ignored.
   floor) server="$target_dir/release/gateway-bench floor --listen 127.0.0.1:0" ;;
-  *) echo "usage: $0 gateway|floor|bedrock [NAME=value...]" >&2; exit 2 ;;
+  *) echo "usage: $0 gateway|floor|bedrock|direct [NAME=value...]" >&2; exit 2 ;;
 esac
 cat > "$wrapper" <<WRAP
 #!/usr/bin/env bash
 exec env ${envs}valgrind --tool=callgrind --callgrind-out-file=$out_dir/callgrind.out.%p $server
 WRAP
 chmod +x "$wrapper"
-if [ "$what" = bedrock ]; then
-  scenario=(--scenarios bedrock --bedrock-latency 0ms --bedrock-concurrency 1)
-  pattern='bedrock 0ms fake c=1 via gateway:'
-else
-  scenario=(--scenarios unary --concurrency 16)
-  pattern='unary c=16 gateway:'
-fi
+scenario=(--scenarios unary --concurrency 16)
+pattern='unary c=16 gateway:'
 "$target_dir/release/gateway-bench" run --gateway "$wrapper" "${scenario[@]}" \
   --warmup 2s --duration 15s --work-dir "$out_dir/logs" \
   > "$out_dir/run.md" 2> "$out_dir/run.log"

@@ -20,7 +20,7 @@ use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2::SendRequest;
 use prost::Message;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -249,6 +249,8 @@ pub(crate) struct Streaming {
     /// The deltas every stream must deliver before its completion.
     pub(crate) expect_deltas: u32,
     pub(crate) gauge: Option<OpenGauge>,
+    /// Records the gaps between consecutive deltas, and stalls.
+    pub(crate) gaps: Option<DeltaGaps>,
 }
 
 impl Streaming {
@@ -264,6 +266,7 @@ impl Streaming {
             body: grpc_frame(request),
             expect_deltas,
             gauge: None,
+            gaps: None,
         }
     }
 }
@@ -276,6 +279,7 @@ impl Caller for Streaming {
         let mut deltas = 0u32;
         let mut completed = false;
         let gauge = self.gauge.as_ref();
+        let mut gaps = self.gaps.as_ref().map(|g| g.stream(self.expect_deltas));
         let result = read_answer(
             &mut sender,
             request(self.addr, GENERATE_STREAM, &self.body),
@@ -294,7 +298,12 @@ impl Caller for Streaming {
                 let r =
                     pb::GenerateStreamResponse::decode(msg).map_err(|e| format!("decode: {e}"))?;
                 match r.event {
-                    Some(Event::Delta(_)) if !completed => deltas += 1,
+                    Some(Event::Delta(_)) if !completed => {
+                        deltas += 1;
+                        if let Some(g) = gaps.as_mut() {
+                            g.delta();
+                        }
+                    }
                     Some(Event::Complete(c)) if !completed => {
                         completed = true;
                         let reported = c.usage.map_or(0, |u| u.output_tokens);
@@ -316,6 +325,9 @@ impl Caller for Streaming {
             }
             g.finished.set(g.finished.get() + 1);
         }
+        if let (Some(recorder), Some(g)) = (self.gaps.as_ref(), gaps) {
+            recorder.finish(started, g);
+        }
         result?;
         if !completed {
             return Err(format!(
@@ -329,6 +341,137 @@ impl Caller for Streaming {
             first_message: first,
             tokens: deltas as u64,
         })
+    }
+}
+
+/// Gaps between consecutive deltas of streams (the per-token gap), and
+/// stalls: gaps longer than a threshold. Shared by one caller's streams (the
+/// load generator is single-threaded, so plain cells do).
+pub(crate) struct DeltaGaps {
+    /// A gap longer than this is a stall.
+    pub(crate) stall_over: Duration,
+    /// Only streams that start and end inside this window go into the
+    /// histogram (None: every stream); stalls and the worst gap count every stream.
+    window: Cell<Option<(Instant, Instant)>>,
+    /// Nanoseconds, 4 significant digits: 1 µs resolution up to 33 ms, finer
+    /// below (a 20 ms pacing is read to the microsecond).
+    histogram: RefCell<Histogram<u64>>,
+    /// The histogram's gaps summed, for an exact mean.
+    sum: Cell<Duration>,
+    /// When each stall began (the delta before it arrived).
+    stalls: RefCell<Vec<Instant>>,
+    worst: Cell<Duration>,
+}
+
+/// One stream's gaps until it ends.
+pub(crate) struct StreamGaps {
+    last: Option<Instant>,
+    gaps: Vec<Duration>,
+    stall_over: Duration,
+    stalls: Vec<Instant>,
+}
+
+impl StreamGaps {
+    /// A delta arrived now.
+    pub(crate) fn delta(&mut self) {
+        let now = Instant::now();
+        if let Some(last) = self.last {
+            let gap = now - last;
+            self.gaps.push(gap);
+            if gap > self.stall_over {
+                self.stalls.push(last);
+            }
+        }
+        self.last = Some(now);
+    }
+}
+
+impl DeltaGaps {
+    pub(crate) fn new(stall_over: Duration) -> Self {
+        DeltaGaps {
+            stall_over,
+            window: Cell::new(None),
+            histogram: RefCell::new(
+                Histogram::new_with_bounds(1, 60_000_000_000, 4).expect("valid bounds"),
+            ),
+            sum: Cell::new(Duration::ZERO),
+            stalls: RefCell::new(Vec::new()),
+            worst: Cell::new(Duration::ZERO),
+        }
+    }
+
+    /// Starts over, recording only streams that start at or after `from` and
+    /// end by `until` (the closed loop's measurement window).
+    pub(crate) fn reset(&self, window: Option<(Instant, Instant)>) {
+        self.window.set(window);
+        self.histogram.borrow_mut().reset();
+        self.sum.set(Duration::ZERO);
+        self.stalls.borrow_mut().clear();
+        self.worst.set(Duration::ZERO);
+    }
+
+    /// A new stream of about `deltas` deltas.
+    pub(crate) fn stream(&self, deltas: u32) -> StreamGaps {
+        StreamGaps {
+            last: None,
+            gaps: Vec::with_capacity(deltas as usize),
+            stall_over: self.stall_over,
+            stalls: Vec::new(),
+        }
+    }
+
+    /// The stream that started at `started` ended (well or not).
+    pub(crate) fn finish(&self, started: Instant, stream: StreamGaps) {
+        self.stalls.borrow_mut().extend(&stream.stalls);
+        if let Some(&longest) = stream.gaps.iter().max() {
+            self.worst.set(self.worst.get().max(longest));
+        }
+        let in_window = self
+            .window
+            .get()
+            .is_none_or(|(from, until)| started >= from && Instant::now() <= until);
+        if in_window {
+            let mut h = self.histogram.borrow_mut();
+            for &gap in &stream.gaps {
+                let _ = h.record(gap.as_nanos() as u64);
+                self.sum.set(self.sum.get() + gap);
+            }
+        }
+    }
+
+    /// A gap quantile of the recorded streams.
+    pub(crate) fn q(&self, quantile: f64) -> Duration {
+        Duration::from_nanos(self.histogram.borrow().value_at_quantile(quantile))
+    }
+
+    /// The mean gap of the recorded streams (exact, not from the histogram).
+    pub(crate) fn mean(&self) -> Duration {
+        let n = self.histogram.borrow().len();
+        if n == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_nanos((self.sum.get().as_nanos() / u128::from(n)) as u64)
+        }
+    }
+
+    /// Gaps recorded.
+    pub(crate) fn count(&self) -> u64 {
+        self.histogram.borrow().len()
+    }
+
+    /// Gaps over `stall_over`, of every stream.
+    pub(crate) fn stalls(&self) -> u64 {
+        self.stalls.borrow().len() as u64
+    }
+
+    /// Stalls that began at or after `from`.
+    pub(crate) fn stalls_from(&self, from: Instant) -> u64 {
+        self.stalls.borrow().iter().filter(|&&t| t >= from).count() as u64
+    }
+
+    /// The longest gap of every stream.
+    pub(crate) fn worst(&self) -> Duration {
+        self.worst.get()
     }
 }
 
@@ -463,10 +606,22 @@ pub(crate) struct Measured {
     pub(crate) offered_rate: Option<f64>,
     /// Measurements made of this point (a disturbed one is made again).
     pub(crate) attempts: u32,
+    /// Open loop: calls not issued because too many were outstanding (also
+    /// counted in `errors`): the load generator's sign of an overloaded server.
+    pub(crate) not_issued: u64,
+    /// Open loop: successful calls that ended inside the window, whenever
+    /// issued (completions per second = this / window; below the offered
+    /// rate when the server falls behind).
+    pub(crate) ended_in_window: u64,
+    /// Open loop: how late each call of the window was issued after its
+    /// scheduled time (the runtime's 1 ms timer makes up to about 1 ms
+    /// normal; more means the load generator could not keep the schedule).
+    pub(crate) issue_lag: Histogram<u64>,
 }
 
 impl Measured {
-    fn new(window: Duration) -> Self {
+    /// Nothing measured yet, over a window of `window`.
+    pub(crate) fn new(window: Duration) -> Self {
         Measured {
             ok: 0,
             all_ok: 0,
@@ -479,6 +634,9 @@ impl Measured {
             cpu: CpuUse::default(),
             offered_rate: None,
             attempts: 1,
+            not_issued: 0,
+            ended_in_window: 0,
+            issue_lag: histogram(),
         }
     }
 
@@ -631,8 +789,14 @@ pub(crate) async fn open_loop<C: Caller>(
         }
         let due = ((now - start).as_secs_f64() * rate) as u64;
         while issued < due {
+            // Call `issued` was due at (issued + 1) / rate after the start.
+            let scheduled = start + Duration::from_secs_f64((issued + 1) as f64 / rate);
+            if scheduled >= t0 {
+                let _ = m.issue_lag.record(nanos(now.saturating_duration_since(scheduled)));
+            }
             if inflight.len() >= max_outstanding {
                 m.error(format!("more than {max_outstanding} calls outstanding"));
+                m.not_issued += 1;
             } else {
                 let worker = issued as usize;
                 inflight.push(async move {
@@ -646,6 +810,9 @@ pub(crate) async fn open_loop<C: Caller>(
         tokio::select! {
             _ = tokio::time::sleep_until(next.into()) => {}
             Some((s, e, r)) = inflight.next(), if !inflight.is_empty() => {
+                if r.is_ok() && e >= t0 && e < t1 {
+                    m.ended_in_window += 1;
+                }
                 m.record(s, e, &r, s >= t0 && s < t1);
             }
         }

@@ -8,6 +8,7 @@
 //!   as child processes pinned to one CPU, drives every scenario from this
 //!   process pinned to another, and prints a Markdown results table.
 
+mod calls;
 mod floor;
 mod load;
 mod procs;
@@ -53,12 +54,27 @@ enum Command {
         /// The model ID the latency applies to.
         #[arg(long, default_value = run::MODEL)]
         model: String,
+        /// Streams of --model: this long between consecutive tokens, on a fixed
+        /// cadence from the first token (needs --latency 0ms).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        token_delay: Option<Duration>,
+        /// The natural length of --model's generations in tokens, instead of
+        /// the fake's 12 (a smaller maxTokens still cuts it; needs --latency 0ms).
+        #[arg(long)]
+        tokens: Option<usize>,
+        /// Time --token-delay on the fake's own timer thread (tens of µs)
+        /// instead of tokio's 1 ms timer: for a few streams, not thousands.
+        #[arg(long)]
+        precise: bool,
         /// Exit after this long at the latest.
         #[arg(long, default_value = "2h", value_parser = humantime::parse_duration)]
         max_lifetime: Duration,
     },
     /// Run the benchmark suite and print the results as Markdown.
     Run(run::RunArgs),
+    /// Make a fixed number of Bedrock-path calls, direct or through a
+    /// gateway (for profiles: bench/profile.sh direct|bedrock).
+    Calls(calls::CallsArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,9 +86,24 @@ fn main() -> ExitCode {
                 () = tokio::time::sleep(max_lifetime) => Ok(()),
             }
         }),
-        Command::FakeBedrock { latency, model, max_lifetime } => {
-            server_runtime().block_on(fake_bedrock_main(latency, model, max_lifetime))
-        }
+        Command::FakeBedrock {
+            latency,
+            model,
+            token_delay,
+            tokens,
+            precise,
+            max_lifetime,
+        } => match fake_behavior(latency, token_delay, tokens, precise) {
+            Ok(behavior) => {
+                server_runtime().block_on(fake_bedrock_main(behavior, model, max_lifetime))
+            }
+            Err(e) => Err(e),
+        },
+        Command::Calls(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+            .block_on(calls::calls(args)),
         Command::Run(args) => {
             // Pin before the runtime starts, so every thread it makes stays on this CPU.
             let pinned = match args.client_pin() {
@@ -107,11 +138,38 @@ fn server_runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
-async fn fake_bedrock_main(latency: Duration, model: String, max_lifetime: Duration) -> Result<(), String> {
-    let fake = fake_bedrock::FakeBedrock::start().await;
-    if !latency.is_zero() {
-        fake.set_behavior(&model, fake_bedrock::Behavior::Latency(latency));
+/// The fake's behaviour for its model: a latency before each answer, or paced
+/// streams of a chosen length (one behaviour per model, so not both).
+fn fake_behavior(
+    latency: Duration,
+    token_delay: Option<Duration>,
+    tokens: Option<usize>,
+    precise: bool,
+) -> Result<fake_bedrock::Behavior, String> {
+    if token_delay.is_none() && tokens.is_none() {
+        return Ok(if latency.is_zero() {
+            fake_bedrock::Behavior::Normal
+        } else {
+            fake_bedrock::Behavior::Latency(latency)
+        });
     }
+    if !latency.is_zero() {
+        return Err("fake-bedrock: --token-delay and --tokens need --latency 0ms".into());
+    }
+    Ok(fake_bedrock::Behavior::Paced {
+        tokens: tokens.unwrap_or(fake_bedrock::NATURAL_TOKENS),
+        token_delay: token_delay.unwrap_or_default(),
+        precise,
+    })
+}
+
+async fn fake_bedrock_main(
+    behavior: fake_bedrock::Behavior,
+    model: String,
+    max_lifetime: Duration,
+) -> Result<(), String> {
+    let fake = fake_bedrock::FakeBedrock::start().await;
+    fake.set_behavior(&model, behavior);
     eprintln!(
         "{}",
         serde_json::json!({"message": "fake-bedrock listening", "addr": fake.addr().to_string()})

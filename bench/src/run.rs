@@ -8,7 +8,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+mod bedrock_cpu;
+mod bedrock_stream;
 mod fleet;
+mod frontier;
 
 /// The model every scenario asks for.
 pub(crate) const MODEL: &str = "amazon.titan-text-express-v1";
@@ -167,13 +170,17 @@ pub(crate) struct RunArgs {
     #[arg(long, default_value = "redis-server")]
     redis_server: String,
     /// Scenarios to run, of: unary, open, h2load, stream, scale, bedrock,
-    /// fleet (the Redis limits store against the local one).
+    /// fleet (the Redis limits store against the local one), bedrock-stream
+    /// (ConverseStream direct and through the gateway, and at scale),
+    /// frontier (the most calls/s with p99 under 1, 5 and 20 ms, open loop).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "unary,open,h2load,stream,scale,bedrock,fleet"
+        default_value = "unary,open,h2load,stream,scale,bedrock,fleet,bedrock-stream,frontier"
     )]
     scenarios: Vec<String>,
+    #[command(flatten)]
+    bedrock_stream: bedrock_stream::BedrockStreamArgs,
     /// Start the floor with Nagle's algorithm left on (`floor --no-nodelay`),
     /// as a plain `serve_with_incoming` leaves it: shows what TCP_NODELAY is worth.
     #[arg(long)]
@@ -986,6 +993,8 @@ async fn scale(run: &mut Run) -> Result<(), String> {
     let senders = load::connect(gw.addr, conns).await?;
     let mut caller = Streaming::new(gw.addr, senders, &stream_request(tokens), tokens);
     caller.gauge = Some(Default::default());
+    // A stall: a gap between deltas over the token delay + 100 ms.
+    caller.gaps = Some(load::DeltaGaps::new(delay + Duration::from_millis(100)));
     let gauge = caller.gauge.as_ref().expect("set above");
     gauge.target.set(n);
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -1041,10 +1050,12 @@ async fn scale(run: &mut Run) -> Result<(), String> {
     let rss_after = gw.rss_bytes();
     let peak_open = gauge.peak.get();
     let open_all = gauge.all_opened_at.get().map(|t| t - started);
+    let gaps = caller.gaps.as_ref().expect("set above");
+    let (stalls, worst_gap) = (gaps.stalls(), gaps.worst());
     errors += unfinished as u64;
     eprintln!(
-        "gateway-bench: scale: {ok} streams ok, {errors} errors, peak open {peak_open}, RSS idle {} before {} all-open {} peak {} after {}",
-        mb(rss_idle), mb(rss_before), mb(rss_all_open), mb(rss_peak), mb(rss_after)
+        "gateway-bench: scale: {ok} streams ok, {errors} errors, peak open {peak_open}, {stalls} stalls (worst gap {} ms), RSS idle {} before {} all-open {} peak {} after {}",
+        ms(worst_gap), mb(rss_idle), mb(rss_before), mb(rss_all_open), mb(rss_peak), mb(rss_after)
     );
     if errors > 0 {
         run.note(format!(
@@ -1067,18 +1078,20 @@ async fn scale(run: &mut Run) -> Result<(), String> {
         "One gateway process (`--simulated-token-delay {delay_flag} --max-concurrent-generations 0`); {n} `GenerateStream` calls \
          of {tokens} tokens, all sent at once over {conns} HTTP/2 connections, so each stays open about {} s. \
          RSS is VmRSS of the gateway process (/proc/PID/status): idle after start, with the connections open (before), when \
-         every stream had its first message (all open), the highest 100 ms sample (peak), and 2 s after the last stream ended.\n",
+         every stream had its first message (all open), the highest 100 ms sample (peak), and 2 s after the last stream ended. \
+         Stalls: gaps between consecutive deltas over the token delay + 100 ms.\n",
         (delay * (tokens - 1)).as_secs_f64()
     );
-    let _ = writeln!(md, "| streams | connections | peak open | time to open all | RSS idle | RSS before | RSS all open | RSS peak | RSS after | server CPU | errors |");
+    let _ = writeln!(md, "| streams | connections | peak open | time to open all | stalls | worst gap (ms) | RSS idle | RSS before | RSS all open | RSS peak | RSS after | server CPU | errors |");
     let _ = writeln!(
         md,
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let _ = writeln!(
         md,
-        "| {n} | {conns} | {peak_open} | {} | {} | {} | {} | {} | {} | {} | {errors} |\n",
+        "| {n} | {conns} | {peak_open} | {} | {stalls} | {} | {} | {} | {} | {} | {} | {} | {errors} |\n",
         open_all.map_or("–".into(), |d| format!("{} ms", ms(d))),
+        ms(worst_gap),
         mb(rss_idle),
         mb(rss_before),
         mb(rss_all_open),
@@ -1116,8 +1129,10 @@ async fn bedrock(run: &mut Run) -> Result<(), String> {
     let mut rows = String::new();
     // (fake latency, concurrency, added p50, added p99), in seconds.
     let mut added = Vec::new();
+    // Both paths' measurements, for the CPU per call.
+    let mut pairs = Vec::new();
     for latency in run.args.bedrock_latency.clone() {
-        bedrock_at(run, latency, &mut rows, &mut added).await?;
+        bedrock_at(run, latency, &mut rows, &mut added, &mut pairs).await?;
     }
     let judged = run
         .args
@@ -1183,6 +1198,7 @@ async fn bedrock(run: &mut Run) -> Result<(), String> {
             miss: format!("{:.3} ms over", p50 * 1000.0 - 0.5),
         });
     }
+    bedrock_cpu::report(run, &pairs);
     Ok(())
 }
 
@@ -1192,6 +1208,7 @@ async fn bedrock_at(
     latency: Duration,
     rows: &mut String,
     added: &mut Vec<(Duration, usize, f64, f64)>,
+    pairs: &mut Vec<bedrock_cpu::Pair>,
 ) -> Result<(), String> {
     let (warmup, window) = (run.args.warmup(), run.args.duration());
     let latency_flag = if latency.is_zero() {
@@ -1296,6 +1313,12 @@ async fn bedrock_at(
             via.q(0.5).as_secs_f64() - direct.q(0.5).as_secs_f64(),
             via.q(0.99).as_secs_f64() - direct.q(0.99).as_secs_f64(),
         ));
+        pairs.push(bedrock_cpu::Pair {
+            latency,
+            concurrency: c,
+            direct,
+            via,
+        });
     }
     gw.stop().await;
     fake.stop().await;
@@ -1460,6 +1483,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), String> {
             (true, _) => "(smoke)".to_owned(),
             (false, Some(true)) => "met".to_owned(),
             (false, Some(false)) => format!("**missed**: {}", t.miss),
+            (false, None) if t.miss == frontier::REPORTED => frontier::REPORTED.to_owned(),
             (false, None) => "not measured".to_owned(),
         };
         let _ = writeln!(
@@ -1579,6 +1603,12 @@ async fn scenarios(run: &mut Run) -> Result<(), String> {
     }
     if run.args.wants("fleet") {
         fleet::fleet(run).await?;
+    }
+    if run.args.wants("bedrock-stream") {
+        bedrock_stream::bedrock_stream(run).await?;
+    }
+    if run.args.wants("frontier") {
+        frontier::frontier(run).await?;
     }
     Ok(())
 }

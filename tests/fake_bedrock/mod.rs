@@ -179,6 +179,23 @@ pub enum Behavior {
     Latency(Duration),
     /// Streams: sleep this long before every frame after the first. Unary calls unaffected.
     TokenDelay(Duration),
+    /// Converse and ConverseStream answer normally, but a text generation is naturally
+    /// `tokens` long instead of [`NATURAL_TOKENS`] (a max-token limit or a stop sequence
+    /// still ends it earlier). Streams send the first token at once and every later one
+    /// `token_delay` after the one before, on a fixed cadence from the first (so timer
+    /// rounding does not add up); the frames before the first token and after the last go
+    /// at once. For benchmarks: paced streams of a chosen length.
+    Paced {
+        /// The natural length of a generation, in tokens.
+        tokens: usize,
+        /// The time between consecutive token frames (zero: no pause).
+        token_delay: Duration,
+        /// Time the token frames on the fake's own timer thread, to tens of microseconds,
+        /// instead of tokio's timer: that one fires on 1 ms ticks after epoll timeouts
+        /// rounded up to whole milliseconds, so a cadence drifts by up to 1 ms. Each frame
+        /// then costs that thread a wakeup: for a few streams at once, not thousands.
+        precise: bool,
+    },
     /// Streams: send 200 and headers, then nothing, forever. Unary calls: never answer.
     Stall,
     /// Drop the connection mid-body: streams after `after_tokens` token frames; unary
@@ -559,6 +576,10 @@ enum Step {
     Data(Bytes),
     Reset,
     StallForever,
+    /// Wait until this long after the body was first polled (then go on to the next step).
+    At(Duration),
+    /// [`Step::At`] on the precise timer ([`precise_timer`]).
+    AtPrecisely(Duration),
 }
 
 fn stream_body(steps: Vec<Step>, delay: Option<Duration>, track: Option<Arc<Shared>>) -> Body {
@@ -566,13 +587,23 @@ fn stream_body(steps: Vec<Step>, delay: Option<Duration>, track: Option<Arc<Shar
         shared.streams_opened.fetch_add(1, Ordering::SeqCst);
     }
     let steps: VecDeque<Step> = steps.into();
-    let inner = futures::stream::unfold((steps, true), move |(mut steps, first)| async move {
-        let step = steps.pop_front()?;
+    let start = (steps, true, None::<tokio::time::Instant>);
+    let inner = futures::stream::unfold(start, move |(mut steps, first, origin)| async move {
+        let origin = origin.unwrap_or_else(tokio::time::Instant::now);
+        let step = loop {
+            match steps.pop_front()? {
+                Step::At(offset) => tokio::time::sleep_until(origin + offset).await,
+                Step::AtPrecisely(offset) => {
+                    precise_timer::sleep_until(origin.into_std() + offset).await
+                }
+                step => break step,
+            }
+        };
         if let (Some(d), false) = (delay, first) {
             tokio::time::sleep(d).await;
         }
         match step {
-            Step::Data(b) => Some((Ok(Frame::data(b)), (steps, false))),
+            Step::Data(b) => Some((Ok(Frame::data(b)), (steps, false, Some(origin)))),
             Step::Reset => Some((
                 {
                     // Returning Pending first lets hyper flush what came before; a body
@@ -583,12 +614,13 @@ fn stream_body(steps: Vec<Step>, delay: Option<Duration>, track: Option<Arc<Shar
                         "fake bedrock: scripted reset",
                     ))
                 },
-                (VecDeque::new(), false),
+                (VecDeque::new(), false, Some(origin)),
             )),
             Step::StallForever => {
                 futures::future::pending::<()>().await;
                 None
             }
+            Step::At(_) | Step::AtPrecisely(_) => unreachable!("waits are taken above"),
         }
     });
     StreamBody::new(TrackedStream {
@@ -596,6 +628,136 @@ fn stream_body(steps: Vec<Step>, delay: Option<Duration>, track: Option<Arc<Shar
         shared: track,
     })
     .boxed_unsync()
+}
+
+/// A timer finer than tokio's, for [`Behavior::Paced`] streams with `precise`: one
+/// thread waits on a condvar (a futex with a nanosecond timeout, so within the kernel's
+/// timer slack, 50 µs by default) for the earliest deadline and wakes its task.
+mod precise_timer {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Condvar, Mutex, Once, OnceLock};
+    use std::task::{Context, Poll, Waker};
+    use std::time::Instant;
+
+    /// One wait: whether it fired, and the task to wake.
+    #[derive(Default)]
+    struct Slot {
+        fired: AtomicBool,
+        waker: Mutex<Option<Waker>>,
+    }
+
+    struct Entry {
+        at: Instant,
+        /// Orders equal deadlines.
+        seq: u64,
+        slot: Arc<Slot>,
+    }
+
+    impl PartialEq for Entry {
+        fn eq(&self, other: &Self) -> bool {
+            (self.at, self.seq) == (other.at, other.seq)
+        }
+    }
+    impl Eq for Entry {}
+    impl PartialOrd for Entry {
+        fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+    impl Ord for Entry {
+        fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+            (self.at, self.seq).cmp(&(other.at, other.seq))
+        }
+    }
+
+    #[derive(Default)]
+    struct Timer {
+        /// Pending waits, earliest first, and the next sequence number.
+        queue: Mutex<(BinaryHeap<Reverse<Entry>>, u64)>,
+        changed: Condvar,
+    }
+
+    fn timer() -> &'static Timer {
+        static TIMER: OnceLock<Timer> = OnceLock::new();
+        static THREAD: Once = Once::new();
+        let timer = TIMER.get_or_init(Timer::default);
+        THREAD.call_once(|| {
+            std::thread::Builder::new()
+                .name("fake-bedrock-timer".into())
+                .spawn(move || fire(timer))
+                .expect("start the fake's timer thread");
+        });
+        timer
+    }
+
+    /// The timer thread: wakes each wait at its deadline, for the process's life.
+    fn fire(timer: &Timer) {
+        let mut queue = timer.queue.lock().unwrap();
+        loop {
+            let now = Instant::now();
+            let next = queue.0.peek().map(|Reverse(e)| e.at);
+            match next {
+                None => queue = timer.changed.wait(queue).unwrap(),
+                Some(at) if at <= now => {
+                    if let Some(Reverse(e)) = queue.0.pop() {
+                        e.slot.fired.store(true, Ordering::SeqCst);
+                        if let Some(waker) = e.slot.waker.lock().unwrap().take() {
+                            waker.wake();
+                        }
+                    }
+                }
+                Some(at) => queue = timer.changed.wait_timeout(queue, at - now).unwrap().0,
+            }
+        }
+    }
+
+    /// Completes at `at`.
+    pub(super) struct Sleep {
+        at: Instant,
+        slot: Option<Arc<Slot>>,
+    }
+
+    pub(super) fn sleep_until(at: Instant) -> Sleep {
+        Sleep { at, slot: None }
+    }
+
+    impl Future for Sleep {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if Instant::now() >= self.at {
+                return Poll::Ready(());
+            }
+            let at = self.at;
+            let slot = self
+                .slot
+                .get_or_insert_with(|| {
+                    let slot = Arc::new(Slot::default());
+                    let timer = timer();
+                    let mut queue = timer.queue.lock().unwrap();
+                    queue.1 += 1;
+                    let seq = queue.1;
+                    queue.0.push(Reverse(Entry {
+                        at,
+                        seq,
+                        slot: slot.clone(),
+                    }));
+                    timer.changed.notify_one();
+                    slot
+                })
+                .clone();
+            *slot.waker.lock().unwrap() = Some(cx.waker().clone());
+            // Fired before the waker was stored: nobody will wake this task.
+            if slot.fired.load(Ordering::SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }
+    }
 }
 
 fn full_body(bytes: impl Into<Bytes>) -> Body {
@@ -882,13 +1044,18 @@ async fn dispatch(
         _ => {}
     }
 
+    // The natural length of a Converse generation.
+    let natural = match &behavior {
+        Behavior::Paced { tokens, .. } => *tokens,
+        _ => NATURAL_TOKENS,
+    };
     let reply = match route {
         Route::ListFoundationModels => Ok(list_foundation_models(shared, query)),
         Route::GetFoundationModel(id) => get_foundation_model(shared, id),
         Route::ListInferenceProfiles => list_inference_profiles(shared, query),
         Route::GetInferenceProfile(id) => get_inference_profile(shared, id),
-        Route::Converse(id) => converse(shared, id, body, started, false, req_no),
-        Route::ConverseStream(id) => converse(shared, id, body, started, true, req_no),
+        Route::Converse(id) => converse(shared, id, body, started, false, req_no, natural),
+        Route::ConverseStream(id) => converse(shared, id, body, started, true, req_no, natural),
         Route::Invoke(id) => invoke(shared, id, body, headers, started, false, req_no),
         Route::InvokeStream(id) => invoke(shared, id, body, headers, started, true, req_no),
         Route::CountTokens(id) => count_tokens(shared, id, body),
@@ -1121,6 +1288,29 @@ fn stream_response(
         Behavior::TokenDelay(d) => {
             delay = Some(*d);
             events.iter().map(|e| Step::Data(encode(e))).collect()
+        }
+        Behavior::Paced {
+            token_delay,
+            precise,
+            ..
+        } => {
+            let mut s = Vec::with_capacity(2 * events.len());
+            let mut tokens = 0u32;
+            for e in &events {
+                if e.token {
+                    if tokens > 0 && !token_delay.is_zero() {
+                        let offset = *token_delay * tokens;
+                        s.push(if *precise {
+                            Step::AtPrecisely(offset)
+                        } else {
+                            Step::At(offset)
+                        });
+                    }
+                    tokens += 1;
+                }
+                s.push(Step::Data(encode(e)));
+            }
+            s
         }
         _ => events.iter().map(|e| Step::Data(encode(e))).collect(),
     };
@@ -1414,7 +1604,16 @@ struct Generation {
 }
 
 fn generate(max_tokens: Option<u64>, stop_sequences: &[String]) -> Generation {
-    let limit = max_tokens.map_or(NATURAL_TOKENS, |m| (m as usize).min(NATURAL_TOKENS));
+    generate_up_to(NATURAL_TOKENS, max_tokens, stop_sequences)
+}
+
+/// [`generate`] with a natural length of `natural` tokens.
+fn generate_up_to(
+    natural: usize,
+    max_tokens: Option<u64>,
+    stop_sequences: &[String],
+) -> Generation {
+    let limit = max_tokens.map_or(natural, |m| (m as usize).min(natural));
     let tokens: Vec<String> = (0..limit).map(token).collect();
     let mut text = String::new();
     for (k, t) in tokens.iter().enumerate() {
@@ -1447,7 +1646,7 @@ fn generate(max_tokens: Option<u64>, stop_sequences: &[String]) -> Generation {
         pieces: tokens.clone(),
         text,
         output_tokens: limit,
-        stop: if limit < NATURAL_TOKENS {
+        stop: if limit < natural {
             Stop::MaxTokens
         } else {
             Stop::EndTurn
@@ -1474,6 +1673,7 @@ fn converse(
     started: Instant,
     streaming: bool,
     req_no: u64,
+    natural: usize,
 ) -> Result<Reply, Fail> {
     // Bedrock checks the request's shape (enums, patterns, lengths) before it even looks
     // the model up; the conversation rules come after the model is known.
@@ -1519,7 +1719,7 @@ fn converse(
         let usage = json!({ "inputTokens": 0, "outputTokens": 0, "totalTokens": 0 });
         (answer, usage)
     } else {
-        let mut answer = plan_answer(body, &messages, req_no);
+        let mut answer = plan_answer(body, &messages, req_no, natural);
         if thinking_budget(body).is_some() {
             answer.add_reasoning(user_text.contains(REDACTED_MARKER));
         }
@@ -2778,7 +2978,7 @@ impl Answer {
 /// Decides the answer, like a model would but deterministically: after tool results, a
 /// sentence per result; a tool call when one is forced or the user named a tool; JSON for
 /// an output schema; otherwise the usual generated text.
-fn plan_answer(body: &Value, messages: &[Value], req_no: u64) -> Answer {
+fn plan_answer(body: &Value, messages: &[Value], req_no: u64, natural: usize) -> Answer {
     let last_user = messages.last().filter(|m| role(m) == "user");
     let blocks = last_user.map_or(&[][..], content);
     if blocks.iter().any(|b| b.get("toolResult").is_some()) {
@@ -2791,7 +2991,8 @@ fn plan_answer(body: &Value, messages: &[Value], req_no: u64) -> Answer {
         return Answer::text(&example_structured_output(&schema).to_string());
     }
     let cfg = &body["inferenceConfig"];
-    let gen = generate(
+    let gen = generate_up_to(
+        natural,
         cfg["maxTokens"].as_u64(),
         &string_list(&cfg["stopSequences"]),
     );
