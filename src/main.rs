@@ -17,6 +17,12 @@ use clap::Parser;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// mimalloc instead of glibc's allocator: a call on the Bedrock path makes
+/// hundreds of small allocations (most of them in the AWS SDK), and glibc's
+/// malloc and free were a fifth of its instructions (BENCHMARKS.md, issue 16).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
