@@ -761,6 +761,8 @@ pub(crate) async fn closed_loop<C: Caller>(
 /// Open loop: calls issued at `rate` per second for `warmup` + `window`, at
 /// most `max_outstanding` at once (a call past that is not sent and counts as
 /// an error). Calls issued in the window are recorded, whenever they end.
+/// `ours`, like `closed_loop`'s: a process of the benchmark's own (the fake
+/// Bedrock) whose CPU is not counted as other processes'.
 pub(crate) async fn open_loop<C: Caller>(
     caller: &C,
     rate: f64,
@@ -768,13 +770,14 @@ pub(crate) async fn open_loop<C: Caller>(
     window: Duration,
     max_outstanding: usize,
     server: Option<&crate::procs::ServerProcess>,
+    ours: Option<&crate::procs::ServerProcess>,
 ) -> Measured {
     let start = Instant::now();
     let t0 = start + warmup;
     let t1 = t0 + window;
     let mut m = Measured::new(window);
     m.offered_rate = Some(rate);
-    let mut meter = CpuMeter::new(server);
+    let mut meter = CpuMeter::new(server).also(ours);
     let mut metered = false;
     let mut inflight = FuturesUnordered::new();
     let mut issued: u64 = 0;

@@ -650,7 +650,7 @@ async fn open(
         let caller = Unary::new(server.addr, senders, &request, UNARY_TOKENS);
         let name = format!("open loop {rate:.0}/s {label}");
         let m = steady(run.args.smoke, &name, || {
-            open_loop(&caller, rate, warmup, window, MAX_OUTSTANDING, Some(server))
+            open_loop(&caller, rate, warmup, window, MAX_OUTSTANDING, Some(server), None)
         })
         .await;
         progress(&name, &m);

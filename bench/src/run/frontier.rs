@@ -358,6 +358,8 @@ async fn search<C: Caller>(
     side: Side,
     caller: &C,
     server: Option<&ServerProcess>,
+    // The fake Bedrock: its CPU is the benchmark's own, not a disturbance.
+    fake: Option<&ServerProcess>,
 ) -> Search {
     let smoke = run.args.smoke;
     let started = Instant::now();
@@ -379,7 +381,7 @@ async fn search<C: Caller>(
             timing.probe_warmup,
             timing.probe_window,
             server,
-            None,
+            fake,
         )
     })
     .await;
@@ -401,6 +403,7 @@ async fn search<C: Caller>(
                 timing.window,
                 MAX_OUTSTANDING,
                 server,
+                fake,
             )
         })
         .await;
@@ -428,6 +431,7 @@ async fn search_server<C: Caller>(
     label: &'static str,
     caller: &C,
     server: &mut ServerProcess,
+    fake: Option<&ServerProcess>,
 ) -> Search {
     let idle = server.rss_bytes();
     let peak = Cell::new(idle);
@@ -442,7 +446,7 @@ async fn search_server<C: Caller>(
         }
     };
     let measured = async {
-        let s = search(run, timing, label, Side::Server, caller, Some(&*server)).await;
+        let s = search(run, timing, label, Side::Server, caller, Some(&*server), fake).await;
         done.set(true);
         s
     };
@@ -507,7 +511,7 @@ pub(super) async fn frontier(run: &mut Run) -> Result<(), String> {
         &request,
         UNARY_TOKENS,
     );
-    searches.push(search_server(run, &timing, "floor", &caller, &mut floor).await);
+    searches.push(search_server(run, &timing, "floor", &caller, &mut floor, None).await);
     drop(caller);
     floor.stop().await;
 
@@ -519,7 +523,7 @@ pub(super) async fn frontier(run: &mut Run) -> Result<(), String> {
         &request,
         UNARY_TOKENS,
     );
-    searches.push(search_server(run, &timing, "gateway (simulated)", &caller, &mut gw).await);
+    searches.push(search_server(run, &timing, "gateway (simulated)", &caller, &mut gw, None).await);
     drop(caller);
     gw.stop().await;
 
@@ -551,6 +555,7 @@ pub(super) async fn frontier(run: &mut Run) -> Result<(), String> {
             Side::Client,
             &sdk,
             None,
+            Some(&fake),
         )
         .await,
     );
@@ -585,6 +590,7 @@ pub(super) async fn frontier(run: &mut Run) -> Result<(), String> {
             "client → gateway → SDK → fake",
             &caller,
             &mut gw,
+            Some(&fake),
         )
         .await,
     );
