@@ -1202,6 +1202,24 @@ async fn bedrock(run: &mut Run) -> Result<(), String> {
     Ok(())
 }
 
+/// The environment of a gateway on the Bedrock backend in front of the fake:
+/// the fake's endpoint, dummy credentials, no IMDS, no config files (nothing
+/// from ~/.aws).
+pub(crate) fn bedrock_envs(endpoint: &str) -> [(&str, &str); 7] {
+    [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", "AKIDTEST"),
+        ("AWS_SECRET_ACCESS_KEY", "dummy-secret"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_CONFIG_FILE", "/nonexistent/aws-config"),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials",
+        ),
+    ]
+}
+
 /// One fake latency of the Bedrock-path comparison.
 async fn bedrock_at(
     run: &mut Run,
@@ -1226,18 +1244,7 @@ async fn bedrock_at(
             .then(|| run.args.fake_cpu.unwrap_or(run.args.server_cpu)),
     )?;
     let endpoint = format!("http://{}", fake.addr);
-    let envs = [
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("AWS_ACCESS_KEY_ID", "AKIDTEST"),
-        ("AWS_SECRET_ACCESS_KEY", "dummy-secret"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("AWS_CONFIG_FILE", "/nonexistent/aws-config"),
-        (
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/aws-credentials",
-        ),
-    ];
+    let envs = bedrock_envs(&endpoint);
     let gw = run.start(
         &format!("gateway-bedrock-{latency_flag}"),
         &run.gateway.clone(),

@@ -181,19 +181,7 @@ fn fake_and_gateway(
             .then(|| run.args.fake_cpu.unwrap_or(run.args.server_cpu)),
     )?;
     let endpoint = format!("http://{}", fake.addr);
-    // As the bedrock scenario: the fake's endpoint and dummy credentials, nothing from ~/.aws.
-    let envs = [
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("AWS_ACCESS_KEY_ID", "AKIDTEST"),
-        ("AWS_SECRET_ACCESS_KEY", "dummy-secret"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("AWS_CONFIG_FILE", "/nonexistent/aws-config"),
-        (
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/aws-credentials",
-        ),
-    ];
+    let envs = super::bedrock_envs(&endpoint);
     let mut args = vec![
         "--listen",
         "127.0.0.1:0",

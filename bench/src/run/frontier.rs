@@ -467,24 +467,6 @@ async fn search_server<C: Caller>(
     s
 }
 
-/// The environment of the gateway on the Bedrock backend: the same as the
-/// `bedrock` scenario's (the fake's endpoint, dummy credentials, no IMDS, no
-/// config files).
-fn bedrock_envs(endpoint: &str) -> [(&str, &str); 7] {
-    [
-        ("AWS_ENDPOINT_URL", endpoint),
-        ("AWS_ACCESS_KEY_ID", "AKIDTEST"),
-        ("AWS_SECRET_ACCESS_KEY", "dummy-secret"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("AWS_CONFIG_FILE", "/nonexistent/aws-config"),
-        (
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/aws-credentials",
-        ),
-    ]
-}
-
 pub(super) async fn frontier(run: &mut Run) -> Result<(), String> {
     let timing = Timing::of(run.args.smoke);
     let started = Instant::now();
@@ -571,7 +553,7 @@ pub(super) async fn frontier(run: &mut Run) -> Result<(), String> {
             "--backend",
             "bedrock",
         ],
-        &bedrock_envs(&endpoint),
+        &super::bedrock_envs(&endpoint),
         run.args.server_pin(),
     )?;
     tokio::time::sleep(timing.settle).await;
