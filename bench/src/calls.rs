@@ -46,7 +46,7 @@ pub(crate) async fn calls(args: CallsArgs) -> Result<(), String> {
     let started = Instant::now();
     if args.to == "direct" {
         let sdk = SdkConverse::new(
-            &args.endpoint,
+            &crate::sdk::Endpoint::plain(&args.endpoint),
             &args.model,
             PROMPT,
             MAX_TOKENS as i32,

@@ -66,6 +66,12 @@ enum Command {
         /// instead of tokio's 1 ms timer: for a few streams, not thousands.
         #[arg(long)]
         precise: bool,
+        /// Serve TLS (HTTP/2 and HTTP/1.1 by ALPN, as Bedrock's endpoints; at
+        /// most 128 streams on an HTTP/2 connection, as AWS endpoints commonly
+        /// allow) and write the PEM of the CA that signed the fake's
+        /// certificate here.
+        #[arg(long)]
+        tls_ca_out: Option<std::path::PathBuf>,
         /// Exit after this long at the latest.
         #[arg(long, default_value = "2h", value_parser = humantime::parse_duration)]
         max_lifetime: Duration,
@@ -92,11 +98,15 @@ fn main() -> ExitCode {
             token_delay,
             tokens,
             precise,
+            tls_ca_out,
             max_lifetime,
         } => match fake_behavior(latency, token_delay, tokens, precise) {
-            Ok(behavior) => {
-                server_runtime().block_on(fake_bedrock_main(behavior, model, max_lifetime))
-            }
+            Ok(behavior) => server_runtime().block_on(fake_bedrock_main(
+                behavior,
+                model,
+                tls_ca_out,
+                max_lifetime,
+            )),
             Err(e) => Err(e),
         },
         Command::Calls(args) => tokio::runtime::Builder::new_current_thread()
@@ -166,9 +176,21 @@ fn fake_behavior(
 async fn fake_bedrock_main(
     behavior: fake_bedrock::Behavior,
     model: String,
+    tls_ca_out: Option<std::path::PathBuf>,
     max_lifetime: Duration,
 ) -> Result<(), String> {
-    let fake = fake_bedrock::FakeBedrock::start().await;
+    let fake = match &tls_ca_out {
+        None => fake_bedrock::FakeBedrock::start().await,
+        Some(path) => {
+            // AWS endpoints commonly allow 128 streams on a connection;
+            // Bedrock does not say, so the fake takes the common figure.
+            let fake = fake_bedrock::FakeBedrock::start_tls(Some(128)).await;
+            // Written before the "listening" line, which is what starters wait for.
+            std::fs::write(path, fake.ca_pem().unwrap_or_default())
+                .map_err(|e| format!("write the CA to {}: {e}", path.display()))?;
+            fake
+        }
+    };
     fake.set_behavior(&model, behavior);
     eprintln!(
         "{}",

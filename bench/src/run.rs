@@ -148,6 +148,12 @@ pub(crate) struct RunArgs {
     /// against the target, the others (0 ms: no timer rounding) are diagnostics.
     #[arg(long, value_delimiter = ',', default_value = "50ms,0ms", value_parser = humantime::parse_duration)]
     bedrock_latency: Vec<Duration>,
+    /// The fake Bedrock serves TLS and offers HTTP/2 by ALPN, as Bedrock's
+    /// endpoints do, so the SDK (direct and in the gateway) carries its calls
+    /// as streams of one HTTP/2 connection instead of one HTTP/1.1
+    /// connection per call in flight (the default, plain `http://`).
+    #[arg(long)]
+    bedrock_tls: bool,
     /// CPU of the load generator (and the fake Bedrock).
     #[arg(long, default_value_t = 0)]
     client_cpu: usize,
@@ -1220,6 +1226,74 @@ pub(crate) fn bedrock_envs(endpoint: &str) -> [(&str, &str); 7] {
     ]
 }
 
+/// Where a fake Bedrock serves, as the direct SDK and the gateway reach it.
+pub(crate) struct FakeEndpoint {
+    pub(crate) url: String,
+    /// With --bedrock-tls: the file the fake wrote its CA to and the CA's PEM.
+    ca: Option<(String, String)>,
+}
+
+impl FakeEndpoint {
+    /// The direct SDK's view of it.
+    pub(crate) fn sdk(&self) -> crate::sdk::Endpoint<'_> {
+        crate::sdk::Endpoint {
+            url: &self.url,
+            ca_pem: self.ca.as_ref().map(|(_, pem)| pem.as_str()),
+        }
+    }
+
+    /// The gateway's environment for it: [`bedrock_envs`], and with TLS the
+    /// CA as `SSL_CERT_FILE` (which the SDK's default client trusts instead
+    /// of the system's roots).
+    pub(crate) fn gateway_envs(&self) -> Vec<(&str, &str)> {
+        let mut envs = bedrock_envs(&self.url).to_vec();
+        if let Some((file, _)) = &self.ca {
+            envs.push(("SSL_CERT_FILE", file));
+        }
+        envs
+    }
+}
+
+impl Run {
+    /// Starts `gateway-bench fake-bedrock` with `args`, on the fake's CPU,
+    /// over TLS with --bedrock-tls.
+    pub(crate) fn start_fake(
+        &self,
+        name: &str,
+        args: &[&str],
+    ) -> Result<(ServerProcess, FakeEndpoint), String> {
+        let ca_file = self.work_dir.join(format!("{name}-ca.pem"));
+        let ca_flag = ca_file.display().to_string();
+        let mut args = args.to_vec();
+        if self.args.bedrock_tls {
+            args.extend(["--tls-ca-out", &ca_flag]);
+        }
+        let fake = self.start(
+            name,
+            &self.bench,
+            &args,
+            &[],
+            self.args
+                .pinning()
+                .then(|| self.args.fake_cpu.unwrap_or(self.args.server_cpu)),
+        )?;
+        let endpoint = if self.args.bedrock_tls {
+            let pem = std::fs::read_to_string(&ca_file)
+                .map_err(|e| format!("{name}: its CA {}: {e}", ca_file.display()))?;
+            FakeEndpoint {
+                url: format!("https://{}", fake.addr),
+                ca: Some((ca_flag, pem)),
+            }
+        } else {
+            FakeEndpoint {
+                url: format!("http://{}", fake.addr),
+                ca: None,
+            }
+        };
+        Ok((fake, endpoint))
+    }
+}
+
 /// One fake latency of the Bedrock-path comparison.
 async fn bedrock_at(
     run: &mut Run,
@@ -1234,17 +1308,11 @@ async fn bedrock_at(
     } else {
         humantime::format_duration(latency).to_string()
     };
-    let fake = run.start(
+    let (fake, endpoint) = run.start_fake(
         &format!("fake-bedrock-{latency_flag}"),
-        &run.bench.clone(),
         &["fake-bedrock", "--latency", &latency_flag, "--model", &run.args.bedrock_model.clone()],
-        &[],
-        run.args
-            .pinning()
-            .then(|| run.args.fake_cpu.unwrap_or(run.args.server_cpu)),
     )?;
-    let endpoint = format!("http://{}", fake.addr);
-    let envs = bedrock_envs(&endpoint);
+    let envs = endpoint.gateway_envs();
     let gw = run.start(
         &format!("gateway-bedrock-{latency_flag}"),
         &run.gateway.clone(),
@@ -1260,7 +1328,7 @@ async fn bedrock_at(
         run.args.server_pin(),
     )?;
     let sdk = crate::sdk::SdkConverse::new(
-        &endpoint,
+        &endpoint.sdk(),
         &run.args.bedrock_model,
         STREAM_PROMPT,
         BEDROCK_MAX_TOKENS as i32,

@@ -10,11 +10,43 @@ use aws_sdk_bedrockruntime::types::{
 };
 use std::time::{Duration, Instant};
 
+/// A Bedrock endpoint: its URL and, for a fake serving TLS, the PEM of the
+/// CA to trust (the gateway gets the same as `SSL_CERT_FILE`).
+pub(crate) struct Endpoint<'a> {
+    pub(crate) url: &'a str,
+    pub(crate) ca_pem: Option<&'a str>,
+}
+
+impl<'a> Endpoint<'a> {
+    /// A plain `http://` endpoint.
+    pub(crate) fn plain(url: &'a str) -> Self {
+        Endpoint { url, ca_pem: None }
+    }
+}
+
+/// The SDK's default HTTPS client (rustls, ALPN h2 and http/1.1, as the
+/// gateway's) trusting only `ca_pem`.
+fn trusting(ca_pem: &str) -> aws_sdk_bedrockruntime::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+    let context = TlsContext::builder()
+        .with_trust_store(TrustStore::empty().with_pem_certificate(ca_pem.as_bytes().to_vec()))
+        .build()
+        .expect("a TLS context for the fake's CA");
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https()
+}
+
 /// An SDK client for `endpoint`, configured as the gateway configures its own.
-async fn client(endpoint: &str) -> aws_sdk_bedrockruntime::Client {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+async fn client(endpoint: &Endpoint<'_>) -> aws_sdk_bedrockruntime::Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(pem) = endpoint.ca_pem {
+        loader = loader.http_client(trusting(pem));
+    }
+    let sdk = loader
         .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
+        .endpoint_url(endpoint.url)
         .credentials_provider(Credentials::new(
             "AKIDTEST",
             "dummy-secret",
@@ -45,7 +77,7 @@ pub(crate) struct SdkConverse {
 
 impl SdkConverse {
     pub(crate) async fn new(
-        endpoint: &str,
+        endpoint: &Endpoint<'_>,
         model_id: &str,
         prompt: &str,
         max_tokens: i32,
@@ -115,7 +147,7 @@ pub(crate) struct SdkConverseStream {
 
 impl SdkConverseStream {
     pub(crate) async fn new(
-        endpoint: &str,
+        endpoint: &Endpoint<'_>,
         model_id: &str,
         prompt: &str,
         max_tokens: i32,

@@ -246,6 +246,8 @@ pub struct RecordedRequest {
     pub signed: bool,
     /// Which connection (accept order, from 1) carried the request.
     pub connection: u64,
+    /// The HTTP version the request came over, e.g. `HTTP/1.1` or `HTTP/2.0`.
+    pub version: String,
 }
 
 /// A running fake Bedrock. Dropping it stops the server and every connection.
@@ -253,6 +255,51 @@ pub struct FakeBedrock {
     addr: SocketAddr,
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
+    /// With TLS: the PEM of the CA that signed the fake's certificate.
+    ca_pem: Option<String>,
+}
+
+/// The fake's TLS identity: a throwaway CA, and a certificate it signed for
+/// 127.0.0.1 and localhost. rustls (the SDK's TLS) refuses a self-signed
+/// leaf as its own trust anchor, hence the CA.
+struct TlsIdentity {
+    ca_pem: String,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl TlsIdentity {
+    fn generate() -> TlsIdentity {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().expect("a CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "fake Bedrock CA");
+        let ca_cert = ca_params.self_signed(&ca_key).expect("the CA certificate");
+        let issuer = Issuer::new(ca_params, ca_key);
+        let key = KeyPair::generate().expect("a server key");
+        let cert = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .expect("server params")
+            .signed_by(&key, &issuer)
+            .expect("the server certificate");
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .expect("the server identity");
+        // As Bedrock's endpoints: HTTP/2 for clients that offer it.
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        TlsIdentity {
+            ca_pem: ca_cert.pem(),
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        }
+    }
 }
 
 impl FakeBedrock {
@@ -264,6 +311,24 @@ impl FakeBedrock {
     /// Binds `addr` (e.g. a port that was refusing connections a moment ago) and starts
     /// serving.
     pub async fn start_on(addr: SocketAddr) -> FakeBedrock {
+        Self::serve(addr, None, None).await
+    }
+
+    /// Binds 127.0.0.1:0 and serves over TLS, offering HTTP/2 and HTTP/1.1
+    /// by ALPN as Bedrock's endpoints do. Clients trust [`Self::ca_pem`].
+    /// An HTTP/2 connection carries at most `streams_per_connection` calls
+    /// at once (its SETTINGS_MAX_CONCURRENT_STREAMS; `None`: no limit).
+    /// Bedrock does not publish its own; AWS endpoints commonly announce 128.
+    pub async fn start_tls(streams_per_connection: Option<u32>) -> FakeBedrock {
+        let addr = "127.0.0.1:0".parse().unwrap();
+        Self::serve(addr, Some(TlsIdentity::generate()), streams_per_connection).await
+    }
+
+    async fn serve(
+        addr: SocketAddr,
+        tls: Option<TlsIdentity>,
+        streams_per_connection: Option<u32>,
+    ) -> FakeBedrock {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .expect("bind the fake's address");
@@ -282,13 +347,35 @@ impl FakeBedrock {
             catalogue,
             profiles,
         });
-        let task = tokio::spawn(accept_loop(listener, shared.clone()));
-        FakeBedrock { addr, shared, task }
+        let (ca_pem, acceptor) = match tls {
+            Some(t) => (Some(t.ca_pem), Some(t.acceptor)),
+            None => (None, None),
+        };
+        let task = tokio::spawn(accept_loop(
+            listener,
+            acceptor,
+            streams_per_connection,
+            shared.clone(),
+        ));
+        FakeBedrock {
+            addr,
+            shared,
+            task,
+            ca_pem,
+        }
     }
 
-    /// "http://127.0.0.1:PORT".
+    /// "http://127.0.0.1:PORT", or "https://…" when serving TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.ca_pem {
+            Some(_) => format!("https://{}", self.addr),
+            None => format!("http://{}", self.addr),
+        }
+    }
+
+    /// With TLS, the PEM certificate of the CA to trust.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// The bound address.
@@ -520,7 +607,12 @@ impl Shared {
     }
 }
 
-async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    streams_per_connection: Option<u32>,
+    shared: Arc<Shared>,
+) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -528,6 +620,7 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
                 let Ok((stream, _)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
+                let tls = tls.clone();
                 let conn_no = shared.connection_counter.fetch_add(1, Ordering::SeqCst) + 1;
                 connections.spawn(async move {
                     let counted = shared.clone();
@@ -540,9 +633,22 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
                         hyper_util::rt::TokioExecutor::new(),
                     );
                     builder.http1().timer(hyper_util::rt::TokioTimer::new());
-                    let _ = builder
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
+                    builder.http2().max_concurrent_streams(streams_per_connection);
+                    // The builder tells HTTP/2 from HTTP/1.1 by the preface,
+                    // so one path serves whatever ALPN settled.
+                    match tls {
+                        None => {
+                            let _ = builder
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                .await;
+                        }
+                        Some(acceptor) => {
+                            let Ok(stream) = acceptor.accept(stream).await else { return };
+                            let _ = builder
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                .await;
+                        }
+                    }
                 });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -959,6 +1065,7 @@ async fn handle(shared: Arc<Shared>, conn_no: u64, req: Request<Incoming>) -> Re
         body: body_json.clone(),
         signed,
         connection: conn_no,
+        version: format!("{:?}", parts.version),
     });
 
     let mut resp = dispatch(

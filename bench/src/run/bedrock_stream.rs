@@ -155,7 +155,7 @@ fn fake_and_gateway(
     name: &str,
     pacing: Pacing,
     gateway_flags: &[&str],
-) -> Result<(ServerProcess, ServerProcess), String> {
+) -> Result<(ServerProcess, ServerProcess, super::FakeEndpoint), String> {
     let (delay, tokens) = (flag(pacing.token_delay), pacing.tokens.to_string());
     let mut fake_args = vec![
         "fake-bedrock",
@@ -171,17 +171,8 @@ fn fake_and_gateway(
     if pacing.precise {
         fake_args.push("--precise");
     }
-    let fake = run.start(
-        &format!("fake-bedrock-{name}"),
-        &run.bench,
-        &fake_args,
-        &[],
-        run.args
-            .pinning()
-            .then(|| run.args.fake_cpu.unwrap_or(run.args.server_cpu)),
-    )?;
-    let endpoint = format!("http://{}", fake.addr);
-    let envs = super::bedrock_envs(&endpoint);
+    let (fake, endpoint) = run.start_fake(&format!("fake-bedrock-{name}"), &fake_args)?;
+    let envs = endpoint.gateway_envs();
     let mut args = vec![
         "--listen",
         "127.0.0.1:0",
@@ -198,7 +189,7 @@ fn fake_and_gateway(
         &envs,
         run.args.server_pin(),
     )?;
-    Ok((fake, gw))
+    Ok((fake, gw, endpoint))
 }
 
 /// Records a problem for stalls: any in a full run, a gap over the pacing +
@@ -299,7 +290,7 @@ async fn compare(run: &mut Run) -> Result<(), String> {
     }
     let mut points = Vec::new();
     for (pace, cs) in [(pacing, vec![first_c]), (Duration::ZERO, concurrencies)] {
-        let (fake, mut gw) = fake_and_gateway(
+        let (fake, mut gw, endpoint) = fake_and_gateway(
             run,
             &format!("stream-{}", flag(pace)),
             Pacing {
@@ -317,9 +308,8 @@ async fn compare(run: &mut Run) -> Result<(), String> {
                 .max(stream_time + Duration::from_millis(50)),
             run.args.duration().max(stream_time * 3),
         );
-        let endpoint = format!("http://{}", fake.addr);
         let mut sdk = SdkConverseStream::new(
-            &endpoint,
+            &endpoint.sdk(),
             &run.args.bedrock_model,
             STREAM_PROMPT,
             DELTAS as i32,
@@ -533,7 +523,7 @@ async fn scale(run: &mut Run) -> Result<(), String> {
     let conns = a.scale_connections(smoke).clamp(1, n);
     let delay = a.scale_token_delay(smoke);
     let tokens = a.scale_tokens(smoke);
-    let (fake, mut gw) = fake_and_gateway(
+    let (fake, mut gw, _) = fake_and_gateway(
         run,
         "stream-scale",
         Pacing {
@@ -654,13 +644,19 @@ async fn scale(run: &mut Run) -> Result<(), String> {
         md,
         "One gateway (`--backend bedrock --max-concurrent-generations 0`) on the fake Bedrock (`--tokens {tokens} --token-delay {}`): \
          after one warm-up stream, {n} `GenerateStream` calls of {tokens} deltas sent at once over {conns} HTTP/2 connections, \
-         each open about {} s. The gateway's SDK holds one HTTP/1.1 connection to the fake per stream. A stall is a gap \
+         each open about {} s. {} A stall is a gap \
          between consecutive deltas over {} ms (the pacing + {} ms); *once all open* counts the stalls that began after \
          every stream had its first delta (not delayed by the opening of the others). RSS is the gateway's VmRSS: idle (after the warm-up \
          stream), when every stream had its first delta (all open), the highest 100 ms sample (peak), and {} s after the \
          last stream ended. CPU: share of a core over the streams' life.\n",
         flag(delay),
         (delay * (tokens - 1)).as_secs_f64(),
+        if run.args.bedrock_tls {
+            "The fake serves TLS with HTTP/2 (128 streams a connection, `--bedrock-tls`): the gateway carries its streams \
+             on HTTP/2 connections to it, opening another each `--bedrock-calls-per-connection` (100) streams."
+        } else {
+            "The gateway's SDK holds one HTTP/1.1 connection to the fake per stream."
+        },
         ms(delay + STALL_MARGIN),
         STALL_MARGIN.as_millis(),
         if smoke { 1 } else { 2 },

@@ -511,18 +511,12 @@ pub(super) async fn frontier(run: &mut Run) -> Result<(), String> {
 
     // The Bedrock path: the fake at 0 ms, the SDK direct, then the gateway.
     let model = run.args.bedrock_model.clone();
-    let fake = run.start(
+    let (fake, endpoint) = run.start_fake(
         "fake-bedrock-frontier",
-        &run.bench.clone(),
         &["fake-bedrock", "--latency", "0ms", "--model", &model],
-        &[],
-        run.args
-            .pinning()
-            .then(|| run.args.fake_cpu.unwrap_or(run.args.server_cpu)),
     )?;
-    let endpoint = format!("http://{}", fake.addr);
     let sdk = crate::sdk::SdkConverse::new(
-        &endpoint,
+        &endpoint.sdk(),
         &model,
         STREAM_PROMPT,
         BEDROCK_MAX_TOKENS as i32,
@@ -553,7 +547,7 @@ pub(super) async fn frontier(run: &mut Run) -> Result<(), String> {
             "--backend",
             "bedrock",
         ],
-        &super::bedrock_envs(&endpoint),
+        &endpoint.gateway_envs(),
         run.args.server_pin(),
     )?;
     tokio::time::sleep(timing.settle).await;
