@@ -41,6 +41,14 @@ pub struct Config {
     #[arg(long, env = "BEDROCK_GATEWAY_BEDROCK_CONNECT_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
     pub bedrock_connect_timeout: Duration,
 
+    /// Bedrock backend: calls in flight on one HTTP/2 connection to Bedrock
+    /// Runtime before the gateway opens another. Keep it below the streams a
+    /// connection may carry (Bedrock's SETTINGS_MAX_CONCURRENT_STREAMS; AWS
+    /// endpoints commonly allow 128): calls beyond that limit would wait for
+    /// others to end.
+    #[arg(long, env = "BEDROCK_GATEWAY_BEDROCK_CALLS_PER_CONNECTION", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub bedrock_calls_per_connection: u64,
+
     /// Most bytes of input text per generation (prompt or messages, plus
     /// system, tool inputs and tool results). Larger requests get
     /// INVALID_ARGUMENT. Images and documents have their own limits.

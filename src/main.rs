@@ -75,6 +75,8 @@ async fn main() -> ExitCode {
                 max_attempts: config.bedrock_max_attempts,
                 catalogue_ttl: config.catalogue_ttl,
                 connect_timeout: config.bedrock_connect_timeout,
+                calls_per_connection: usize::try_from(config.bedrock_calls_per_connection)
+                    .unwrap_or(usize::MAX),
             })
             .await,
         ),

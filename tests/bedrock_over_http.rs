@@ -419,3 +419,61 @@ async fn service_specific_endpoint_variables_reach_both_planes() {
     assert!(fake.count("/foundation-models") >= 1, "the control plane used AWS_ENDPOINT_URL_BEDROCK");
     assert_eq!(fake.count("/converse"), 1, "the runtime used AWS_ENDPOINT_URL_BEDROCK_RUNTIME");
 }
+
+/// Over TLS, as against Bedrock's HTTPS endpoints, the SDK negotiates
+/// HTTP/2 and carries calls as streams of a connection. A server caps the
+/// streams of a connection (here 4); the gateway opens another connection
+/// when its calls fill one (`--bedrock-calls-per-connection 3`), so every
+/// stream is open at once instead of the ones beyond the cap waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_streams_beyond_one_connections_limit_open_on_more_connections() {
+    const STREAMS: usize = 12;
+    let fake = FakeBedrock::start_tls(Some(4)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("fake-ca.pem");
+    std::fs::write(&ca, fake.ca_pem().unwrap()).unwrap();
+    let ca = ca.display().to_string();
+    let mut envs = DUMMY_CREDENTIALS.to_vec();
+    // The SDK's default client trusts this file instead of the system's roots.
+    envs.push(("SSL_CERT_FILE", &ca));
+    let gw = Gateway::start(&fake.url(), &envs, &["--bedrock-calls-per-connection", "3"]);
+    fake.set_behavior(TITAN, Behavior::TokenDelay(Duration::from_millis(250)));
+    let mut client = gw.client().await;
+    let mut streams = Vec::new();
+    for _ in 0..STREAMS {
+        let mut stream = client
+            .generate_stream(common::stream_request(generate(TITAN, BedrockApi::Unspecified, None)))
+            .await
+            .unwrap()
+            .into_inner();
+        // Its first token: the stream is open upstream.
+        tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("a stream's first token within 10 s")
+            .unwrap()
+            .unwrap();
+        streams.push(stream);
+    }
+    assert_eq!(fake.streams_open(), STREAMS, "every stream is open at the fake at once");
+    let requests = fake.requests();
+    let streamed: Vec<_> = requests.iter().filter(|r| r.path.ends_with("/converse-stream")).collect();
+    assert_eq!(streamed.len(), STREAMS);
+    assert!(
+        streamed.iter().all(|r| r.version == "HTTP/2.0"),
+        "calls went over HTTP/2: {:?}",
+        streamed.iter().map(|r| &r.version).collect::<Vec<_>>()
+    );
+    let mut connections: Vec<u64> = streamed.iter().map(|r| r.connection).collect();
+    connections.sort_unstable();
+    connections.dedup();
+    assert!(
+        connections.len() >= STREAMS / 3,
+        "{STREAMS} streams at 3 a connection need {} connections, used {connections:?}",
+        STREAMS / 3
+    );
+    for mut stream in streams {
+        while let Some(event) = stream.next().await {
+            event.unwrap();
+        }
+    }
+}

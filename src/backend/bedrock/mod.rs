@@ -12,12 +12,15 @@
 //! - `control_plane`: the model directory's source (foundation models and
 //!   inference profiles); `model::directory` caches and resolves.
 //! - `sdk_errors`: SDK failures to gateway errors (through `error::bedrock`'s table).
+//! - `connections`: the runtime's SDK clients, one HTTP/2 connection each,
+//!   added as calls fill them.
 //!
 //! Credentials and region come from aws-config's standard chain; the
 //! `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_BEDROCK` and
 //! `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` overrides that aws-config honours work
 //! for both the control plane and the runtime. SDK clients are built once.
 
+mod connections;
 mod content;
 mod control_plane;
 mod converse;
@@ -32,6 +35,7 @@ use super::{Backend, GenerationStream};
 use crate::domain::{BedrockApi, Generation, GenerationRequest};
 use crate::error::GatewayError;
 use crate::model::{DirectoryConfig, ModelDirectory, Unknown};
+use connections::RuntimeClients;
 use control_plane::ControlPlane;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +52,9 @@ pub struct BedrockConfig {
     pub catalogue_ttl: Duration,
     /// How long opening a connection to Bedrock may take.
     pub connect_timeout: Duration,
+    /// Calls in flight on one connection to Bedrock Runtime before another
+    /// is opened (`connections`).
+    pub calls_per_connection: usize,
 }
 
 impl Default for BedrockConfig {
@@ -57,6 +64,7 @@ impl Default for BedrockConfig {
             max_attempts: 3,
             catalogue_ttl: Duration::from_secs(300),
             connect_timeout: Duration::from_secs(3),
+            calls_per_connection: 100,
         }
     }
 }
@@ -64,7 +72,7 @@ impl Default for BedrockConfig {
 /// Amazon Bedrock.
 #[derive(Debug)]
 pub struct BedrockBackend {
-    runtime: aws_sdk_bedrockruntime::Client,
+    runtime: RuntimeClients,
     models: Arc<ModelDirectory>,
 }
 
@@ -95,13 +103,26 @@ impl BedrockBackend {
             None => tracing::warn!("no AWS region configured; Bedrock calls will fail until one is set"),
         }
         let runtime = aws_sdk_bedrockruntime::config::Builder::from(sdk)
-            .retry_partition(retry_partition("bedrock-gateway-runtime"))
-            .build();
+            .retry_partition(retry_partition("bedrock-gateway-runtime"));
         let control = aws_sdk_bedrock::config::Builder::from(sdk)
             .retry_partition(retry_partition("bedrock-gateway-control-plane"))
             .build();
-        Self::from_clients(
-            aws_sdk_bedrockruntime::Client::from_conf(runtime),
+        // An HTTP client in `sdk` (tests give one) is one pool whatever
+        // the client: use it as given. Otherwise each runtime client gets
+        // a default HTTPS client of its own, and so its own connection.
+        let runtime = match sdk.http_client() {
+            Some(_) => RuntimeClients::single(aws_sdk_bedrockruntime::Client::from_conf(runtime.build())),
+            None => RuntimeClients::growing(
+                Box::new(move || {
+                    aws_sdk_bedrockruntime::Client::from_conf(
+                        runtime.clone().http_client(connections::default_https_client()).build(),
+                    )
+                }),
+                config.calls_per_connection,
+            ),
+        };
+        Self::with_runtime(
+            runtime,
             aws_sdk_bedrock::Client::from_conf(control),
             region.as_deref(),
             config.catalogue_ttl,
@@ -111,6 +132,15 @@ impl BedrockBackend {
     /// Builds the backend from ready clients (operation-level mocks use this).
     pub fn from_clients(
         runtime: aws_sdk_bedrockruntime::Client,
+        control: aws_sdk_bedrock::Client,
+        region: Option<&str>,
+        catalogue_ttl: Duration,
+    ) -> Self {
+        Self::with_runtime(RuntimeClients::single(runtime), control, region, catalogue_ttl)
+    }
+
+    fn with_runtime(
+        runtime: RuntimeClients,
         control: aws_sdk_bedrock::Client,
         region: Option<&str>,
         catalogue_ttl: Duration,
@@ -166,25 +196,35 @@ impl Backend for BedrockBackend {
     }
 
     async fn generate(&self, request: GenerationRequest) -> Result<Generation, GatewayError> {
+        let lease = self.runtime.lease();
         match request.api {
-            BedrockApi::Converse => converse::generate(&self.runtime, &request).await,
-            BedrockApi::InvokeModel => invoke::generate(&self.runtime, &request).await,
+            BedrockApi::Converse => converse::generate(lease.client(), &request).await,
+            BedrockApi::InvokeModel => invoke::generate(lease.client(), &request).await,
         }
     }
 
+    /// The stream holds its lease until it is dropped: its connection
+    /// carries it until then.
     async fn generate_stream(
         &self,
         request: GenerationRequest,
     ) -> Result<GenerationStream, GatewayError> {
-        match request.api {
-            BedrockApi::Converse => converse::generate_stream(&self.runtime, &request).await,
-            BedrockApi::InvokeModel => invoke::generate_stream(&self.runtime, &request).await,
-        }
+        let lease = self.runtime.lease();
+        let mut stream = match request.api {
+            BedrockApi::Converse => converse::generate_stream(lease.client(), &request).await?,
+            BedrockApi::InvokeModel => invoke::generate_stream(lease.client(), &request).await?,
+        };
+        stream.events = Box::pin(Leased {
+            events: stream.events,
+            _lease: lease,
+        });
+        Ok(stream)
     }
 
     /// Bedrock's CountTokens, on the target's foundation model.
     async fn count_tokens(&self, request: &GenerationRequest) -> Result<u32, GatewayError> {
-        count_tokens::count_tokens(&self.runtime, request).await
+        let lease = self.runtime.lease();
+        count_tokens::count_tokens(lease.client(), request).await
     }
 
     fn models(&self) -> &Arc<ModelDirectory> {
@@ -201,6 +241,27 @@ impl Backend for BedrockBackend {
                 false
             }
         }
+    }
+}
+
+/// A stream's events with the lease of the client that carries them.
+struct Leased {
+    events: super::EventStream,
+    _lease: connections::Lease,
+}
+
+impl futures::Stream for Leased {
+    type Item = <super::EventStream as futures::Stream>::Item;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.events.as_mut().poll_next(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.events.size_hint()
     }
 }
 
