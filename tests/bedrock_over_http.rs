@@ -437,7 +437,16 @@ async fn over_tls_streams_beyond_one_connections_limit_open_on_more_connections(
     // The SDK's default client trusts this file instead of the system's roots.
     envs.push(("SSL_CERT_FILE", &ca));
     let gw = Gateway::start(&fake.url(), &envs, &["--bedrock-calls-per-connection", "3"]);
-    fake.set_behavior(TITAN, Behavior::TokenDelay(Duration::from_millis(250)));
+    // The first token at once, then 100 ms apart: streams outlast the test,
+    // so all of them are open together however slowly the machine opens them.
+    fake.set_behavior(
+        TITAN,
+        Behavior::Paced {
+            tokens: 400,
+            token_delay: Duration::from_millis(100),
+            precise: false,
+        },
+    );
     let mut client = gw.client().await;
     let mut streams = Vec::new();
     for _ in 0..STREAMS {
@@ -471,9 +480,9 @@ async fn over_tls_streams_beyond_one_connections_limit_open_on_more_connections(
         "{STREAMS} streams at 3 a connection need {} connections, used {connections:?}",
         STREAMS / 3
     );
-    for mut stream in streams {
-        while let Some(event) = stream.next().await {
-            event.unwrap();
-        }
-    }
+    drop(streams);
+    assert!(
+        fake.wait_streams_closed(Duration::from_secs(5)).await,
+        "the upstream streams close with the client's"
+    );
 }

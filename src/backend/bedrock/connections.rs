@@ -9,15 +9,20 @@
 //! them and stall the rest.
 //!
 //! So the runtime is a set of SDK clients, each with an HTTP client (and so a
-//! connection) of its own. Each call leases the client with the fewest calls
-//! in flight; when every client has `calls_per_connection` in flight, one
-//! more client is added. The lease ends when the call does (a stream's, when
-//! the stream is dropped). Over HTTP/1.1, where the SDK opens a connection
-//! per call in flight whatever the client, this changes only which pool a
-//! connection sits in.
+//! connection) of its own. Each call leases the first client with fewer than
+//! `calls_per_connection` calls in flight; when none has room, one more
+//! client is added. Light load thus stays on the first connection, and those
+//! a burst added go idle and close. The lease ends when the call does (a
+//! stream's, at its end or when it is dropped). Over HTTP/1.1, where the SDK
+//! opens a connection per call in flight whatever the client, the same
+//! connections are opened; a burst's spare ones sit in several idle pools
+//! instead of one.
 //!
 //! The hot path takes no lock: a lock-free load of the client list, a scan
-//! of a few counters and one increment. Only adding a client locks.
+//! of counters up to the first with room and one increment. Only adding a
+//! client locks. Two calls may both take a client's last place, so a
+//! connection can carry a few more than `calls_per_connection` (as many as
+//! there are worker threads): keep it below the server's limit by more.
 
 use arc_swap::ArcSwap;
 use aws_sdk_bedrockruntime::Client;
@@ -97,29 +102,32 @@ impl RuntimeClients {
         })
     }
 
-    /// The client with the fewest calls in flight, one more client if every
-    /// one is full.
+    /// The first client with room; one more client if none has, or (when
+    /// clients are given whole) the least loaded.
     pub(super) fn lease(&self) -> Lease {
         let clients = self.clients.load();
-        let least = least_loaded(&clients);
-        let slot = if least.in_flight.load(Ordering::Relaxed) < self.calls_per_connection {
-            least.clone()
-        } else {
-            self.add().unwrap_or_else(|| least.clone())
+        let slot = match self.with_room(&clients) {
+            Some(slot) => slot.clone(),
+            None => self.add().unwrap_or_else(|| least_loaded(&clients).clone()),
         };
         slot.in_flight.fetch_add(1, Ordering::Relaxed);
         Lease { slot }
     }
 
-    /// Adds a client unless another call just did (then its is used) or
-    /// clients are given whole.
+    fn with_room<'a>(&self, clients: &'a [Arc<Slot>]) -> Option<&'a Arc<Slot>> {
+        clients
+            .iter()
+            .find(|s| s.in_flight.load(Ordering::Relaxed) < self.calls_per_connection)
+    }
+
+    /// Adds a client, unless another call just did (then that one is used)
+    /// or clients are given whole.
     fn add(&self) -> Option<Arc<Slot>> {
         let make = self.make.as_ref()?;
         let _adding = self.adding.lock().unwrap_or_else(|e| e.into_inner());
         let clients = self.clients.load_full();
-        let least = least_loaded(&clients);
-        if least.in_flight.load(Ordering::Relaxed) < self.calls_per_connection {
-            return Some(least.clone());
+        if let Some(slot) = self.with_room(&clients) {
+            return Some(slot.clone());
         }
         let slot = Self::slot(make());
         let mut more = Vec::with_capacity(clients.len() + 1);
@@ -141,8 +149,7 @@ impl RuntimeClients {
     }
 }
 
-/// The first client with the fewest calls in flight: at low load every call
-/// goes to the first client, so the others open no connection.
+/// The client with the fewest calls in flight.
 fn least_loaded(clients: &[Arc<Slot>]) -> &Arc<Slot> {
     clients
         .iter()
@@ -153,7 +160,9 @@ fn least_loaded(clients: &[Arc<Slot>]) -> &Arc<Slot> {
 /// The SDK's default HTTPS client, as aws-smithy-runtime builds it for the
 /// current behaviour version (rustls with aws-lc, the connector settings
 /// and sleep of each call, the proxy from the environment): one more is one
-/// more connection pool.
+/// more connection pool. A copy of aws-smithy-runtime 1.16's
+/// `default_https_client`, which is crate-private: check it against the new
+/// one when the SDK is upgraded.
 pub(super) fn default_https_client() -> aws_sdk_bedrockruntime::config::SharedHttpClient {
     use aws_smithy_http_client::proxy::ProxyConfig;
     use aws_smithy_http_client::{tls, Builder, ConnectorBuilder};
@@ -192,10 +201,14 @@ mod tests {
         assert_eq!(clients.len(), 2, "the third opens a second");
         assert_eq!(c.slot.in_flight.load(Ordering::Relaxed), 1);
         drop((a, b));
-        // The first is empty again and is the first with the fewest.
+        // The first has room again, and light load goes back to it.
         let d = clients.lease();
         assert!(Arc::ptr_eq(&d.slot, &clients.clients.load()[0]));
+        let e = clients.lease();
+        assert!(Arc::ptr_eq(&e.slot, &clients.clients.load()[0]));
         assert_eq!(clients.len(), 2, "no client is added while one has room");
+        drop(c);
+        assert_eq!(clients.clients.load()[1].in_flight.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -216,7 +216,7 @@ impl Backend for BedrockBackend {
         };
         stream.events = Box::pin(Leased {
             events: stream.events,
-            _lease: lease,
+            lease: Some(lease),
         });
         Ok(stream)
     }
@@ -244,10 +244,11 @@ impl Backend for BedrockBackend {
     }
 }
 
-/// A stream's events with the lease of the client that carries them.
+/// A stream's events with the lease of the client that carries them,
+/// given back when the stream ends or is dropped.
 struct Leased {
     events: super::EventStream,
-    _lease: connections::Lease,
+    lease: Option<connections::Lease>,
 }
 
 impl futures::Stream for Leased {
@@ -257,7 +258,11 @@ impl futures::Stream for Leased {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
-        self.events.as_mut().poll_next(cx)
+        let next = self.events.as_mut().poll_next(cx);
+        if let std::task::Poll::Ready(None) = next {
+            self.lease = None;
+        }
+        next
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
