@@ -24,10 +24,13 @@
 //! connection can carry a few more than `calls_per_connection` (as many as
 //! there are worker threads): keep it below the server's limit by more.
 
+use crate::backend::EventStream;
 use arc_swap::ArcSwap;
 use aws_sdk_bedrockruntime::Client;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 /// Makes one more SDK client with an HTTP client of its own.
 type MakeClient = Box<dyn Fn() -> Client + Send + Sync>;
@@ -55,6 +58,36 @@ pub(super) struct Lease {
 impl Lease {
     pub(super) fn client(&self) -> &Client {
         &self.slot.client
+    }
+
+    /// A stream's events that keep this lease until they end or are dropped:
+    /// the connection carries the stream until then.
+    pub(super) fn hold(self, events: EventStream) -> EventStream {
+        Box::pin(Leased {
+            events,
+            lease: Some(self),
+        })
+    }
+}
+
+struct Leased {
+    events: EventStream,
+    lease: Option<Lease>,
+}
+
+impl futures::Stream for Leased {
+    type Item = <EventStream as futures::Stream>::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let next = self.events.as_mut().poll_next(cx);
+        if let Poll::Ready(None) = next {
+            self.lease = None;
+        }
+        next
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.events.size_hint()
     }
 }
 
@@ -209,6 +242,18 @@ mod tests {
         assert_eq!(clients.len(), 2, "no client is added while one has room");
         drop(c);
         assert_eq!(clients.clients.load()[1].in_flight.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn a_stream_gives_its_lease_back_when_it_ends_not_only_when_dropped() {
+        use futures::StreamExt;
+        let clients = RuntimeClients::single(client());
+        let mut events = clients.lease().hold(futures::stream::empty().boxed());
+        assert_eq!(clients.clients.load()[0].in_flight.load(Ordering::Relaxed), 1);
+        assert!(events.next().await.is_none());
+        assert_eq!(clients.clients.load()[0].in_flight.load(Ordering::Relaxed), 0);
+        drop(events);
+        assert_eq!(clients.clients.load()[0].in_flight.load(Ordering::Relaxed), 0);
     }
 
     #[test]

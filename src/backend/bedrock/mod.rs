@@ -214,10 +214,7 @@ impl Backend for BedrockBackend {
             BedrockApi::Converse => converse::generate_stream(lease.client(), &request).await?,
             BedrockApi::InvokeModel => invoke::generate_stream(lease.client(), &request).await?,
         };
-        stream.events = Box::pin(Leased {
-            events: stream.events,
-            lease: Some(lease),
-        });
+        stream.events = lease.hold(stream.events);
         Ok(stream)
     }
 
@@ -241,32 +238,6 @@ impl Backend for BedrockBackend {
                 false
             }
         }
-    }
-}
-
-/// A stream's events with the lease of the client that carries them,
-/// given back when the stream ends or is dropped.
-struct Leased {
-    events: super::EventStream,
-    lease: Option<connections::Lease>,
-}
-
-impl futures::Stream for Leased {
-    type Item = <super::EventStream as futures::Stream>::Item;
-
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        let next = self.events.as_mut().poll_next(cx);
-        if let std::task::Poll::Ready(None) = next {
-            self.lease = None;
-        }
-        next
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.events.size_hint()
     }
 }
 
